@@ -1,0 +1,318 @@
+"""The `socialcare` command line (also `python -m bot`). Part of the composition root.
+
+Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad config. Errors are one
+line on stderr; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot import __version__
+from bot.config import Config, load_config
+from bot.errors import ConfigError, SocialcareError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(SocialcareError):
+    """Bad command-line usage (exit 2)."""
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c", "--config", metavar="PATH",
+        help="config file (default: $SOCIALCARE_CONFIG, else ./socialcare.toml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="socialcare",
+        description="Social customer care in chat: brand mentions become cards staff claim,"
+        " managers approve, and the bot publishes exactly once.",
+    )
+    parser.add_argument("--version", action="version", version=f"socialcare {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="start the bot and run until SIGINT/SIGTERM")
+    _config_arg(p)
+
+    p = sub.add_parser("demo", help="local demo: sample mentions, cards in the terminal, no tokens")
+    p.add_argument("--script", action="store_true", help="play a full scenario and exit")
+
+    p = sub.add_parser("check-config", help="validate the config file; exit 2 if invalid")
+    _config_arg(p)
+
+    p = sub.add_parser("ingest", help="read mentions from a JSONL file through the pipeline")
+    p.add_argument("file", type=Path, metavar="FILE")
+    _config_arg(p)
+
+    p = sub.add_parser("classify", help="print each mention's reading and routing; changes nothing")
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
+    _config_arg(p)
+
+    p = sub.add_parser("digest", help="build and send the digest for the last 24 hours now")
+    p.add_argument("--department", metavar="ID")
+    _config_arg(p)
+
+    p = sub.add_parser("report", help="KPIs per department")
+    p.add_argument("--since", metavar="ISO8601", help="start (default: 7 days ago)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _config_arg(p)
+
+    p = sub.add_parser("audit", help="audit log tools")
+    audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION")
+    v = audit_sub.add_parser("verify", help="check the audit log's hash chain; exit 1 if tampered")
+    _config_arg(v)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _dispatch(args, parser)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_FAILURE
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    command = args.command
+    if command == "demo":
+        from bot.demo import run_demo
+
+        return run_demo(script=args.script)
+    if command == "audit":
+        if args.audit_command != "verify":
+            parser.parse_args(["audit", "--help"])
+        return _audit_verify(load_config(args.config))
+    config = load_config(args.config)
+    if command == "check-config":
+        return _check_config(config)
+    if command == "ingest":
+        return _ingest(config, args.file)
+    if command == "classify":
+        return _classify(config, args.file, args.format)
+    if command == "report":
+        return _report(config, args.since, args.format)
+    if command in {"run", "digest"}:
+        print(f"error: `socialcare {command}` needs a chat surface, which this version does not have yet", file=sys.stderr)
+        return EXIT_FAILURE
+    raise UsageError(f"unknown command {command}")
+
+
+def _check_config(config: Config) -> int:
+    from bot.config import Secrets
+
+    secrets = Secrets.from_env()
+    warnings: list[str] = []
+    if config.slack.enabled:
+        if not secrets.slack_bot_token:
+            warnings.append("slack: SLACK_BOT_TOKEN is not set")
+        if config.slack.mode == "socket" and not secrets.slack_app_token:
+            warnings.append("slack.mode: socket mode needs SLACK_APP_TOKEN")
+        if config.slack.mode == "http" and not secrets.slack_signing_secret:
+            warnings.append("slack.mode: http mode needs SLACK_SIGNING_SECRET")
+    if config.sources.x.enabled and not secrets.x_bearer_token:
+        warnings.append("sources.x: X_BEARER_TOKEN is not set")
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{config.bot.brand}: config valid ({len(config.departments)} departments, database {config.database_path})")
+    return EXIT_OK
+
+
+def _open_service(config: Config):  # type: ignore[no-untyped-def]
+    from bot.ports import SystemClock
+    from bot.service import CareService
+    from bot.store import Store
+
+    return CareService(config, Store(config.database_path), clock=SystemClock())
+
+
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+
+
+def _ingest(config: Config, path: Path) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from bot.jsonl import BadLine, count_lines, read_mentions
+    from bot.models import Mention
+
+    _require_file(path)
+    service = _open_service(config)
+    bad: list[BadLine] = []
+    total = count_lines(path)
+    created = joined = duplicates = 0
+    err = Console(stderr=True)
+    batch: list[Mention] = []
+    with Progress(
+        TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err, transient=False, disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("ingest", total=total)
+
+        def flush() -> None:
+            nonlocal created, joined, duplicates
+            stats = service.ingest_many(batch)
+            created += stats.created
+            joined += stats.joined
+            duplicates += stats.duplicates
+            progress.advance(task, len(batch))
+            batch.clear()
+
+        for _, item in read_mentions(path):
+            if isinstance(item, BadLine):
+                bad.append(item)
+                progress.advance(task)
+                continue
+            batch.append(item)
+            if len(batch) >= 200:
+                flush()
+        flush()
+    service.store.close()
+    for line in bad:
+        print(f"{path}:{line.line}: {line.problem}", file=sys.stderr)
+    print(
+        f"{created} new cases, {joined} joined to open conversations, {duplicates} already stored,"
+        f" {len(bad)} bad lines"
+    )
+    return EXIT_FAILURE if bad else EXIT_OK
+
+
+def _classify(config: Config, path: Path, fmt: str) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from bot.classify import OfflineClassifier
+    from bot.jsonl import BadLine, read_mentions
+    from bot.routing import route
+
+    _require_file(path)
+    classifier = OfflineClassifier()
+    table = Table("id", "intent", "sentiment", "priority", "reply", "lang", "department", "reason")
+    bad = 0
+    for number, item in read_mentions(path):
+        if isinstance(item, BadLine):
+            print(f"{path}:{number}: {item.problem}", file=sys.stderr)
+            bad += 1
+            continue
+        reading = classifier.classify(item)
+        where = route(config, item, reading)
+        record = {
+            "id": item.id,
+            "intent": reading.intent.value,
+            "sentiment": reading.sentiment.value,
+            "priority": reading.priority.value,
+            "needs_reply": reading.needs_reply,
+            "language": reading.language,
+            "department": where.department,
+            "reason": where.reason,
+            "signals": list(reading.signals),
+        }
+        if fmt == "jsonl":
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            table.add_row(
+                item.id, record["intent"], record["sentiment"], record["priority"],  # type: ignore[arg-type]
+                "yes" if reading.needs_reply else "no", reading.language, where.department, where.reason,
+            )
+    if fmt == "table":
+        Console().print(table)
+    return EXIT_FAILURE if bad else EXIT_OK
+
+
+def _parse_since(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC) - timedelta(days=7)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--since {value!r} is not an ISO 8601 date or time, e.g. 2026-11-01") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _report(config: Config, since_arg: str | None, fmt: str) -> int:
+    from bot.reports import format_duration, kpis
+
+    since = _parse_since(since_arg)
+    service = _open_service(config)
+    until = datetime.now(UTC) + timedelta(seconds=1)
+    rows = [kpis(service.store, since=since, until=until, department=d.id) for d in config.departments]
+    fields = ["department", "received", "needs_reply", "replied", "dismissed", "open",
+              "response_rate", "median_first_response_s", "p90_first_response_s"]
+    records = [
+        {
+            "department": k.department, "received": k.received, "needs_reply": k.needs_reply,
+            "replied": k.replied, "dismissed": k.dismissed, "open": k.open,
+            "response_rate": round(k.response_rate, 4) if k.response_rate is not None else None,
+            "median_first_response_s": k.median_first_response_s,
+            "p90_first_response_s": k.p90_first_response_s,
+        }
+        for k in rows
+    ]
+    if fmt == "json":
+        print(json.dumps({"since": since.isoformat(), "until": until.isoformat(), "departments": records}))
+    elif fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in records)
+        print(buffer.getvalue(), end="")
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*fields, title=f"KPIs since {since:%Y-%m-%d %H:%M} UTC")
+        for r, k in zip(records, rows, strict=True):
+            rate = f"{k.response_rate:.0%}" if k.response_rate is not None else "n/a"
+            table.add_row(
+                k.department, str(k.received), str(k.needs_reply), str(k.replied), str(k.dismissed),
+                str(k.open), rate, format_duration(k.median_first_response_s), format_duration(k.p90_first_response_s),
+            )
+            del r
+        Console().print(table)
+    return EXIT_OK
+
+
+def _audit_verify(config: Config) -> int:
+    from bot import audit
+    from bot.store import Store
+
+    if not config.database_path.exists():
+        raise UsageError(f"{config.database_path}: database not found")
+    store = Store(config.database_path)
+    result = audit.verify(store.db)
+    store.close()
+    if result.ok:
+        print(f"audit log intact: {result.entries} entries")
+        return EXIT_OK
+    print(f"audit log TAMPERED at entry {result.first_bad_seq}: {result.problem}", file=sys.stderr)
+    return EXIT_FAILURE

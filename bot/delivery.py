@@ -1,0 +1,203 @@
+"""Workers that drain the outbox: chat cards and notes, and reply publishing.
+
+Both are synchronous `run_once()` loops driven by whoever hosts them (the bot's
+event loop, a thread, or the demo), so tests step them deterministically.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from bot.errors import DeliveryError, PublishError
+from bot.models import CaseState, text_hash
+from bot.outbox import backoff_seconds
+from bot.ports import ChatSurface, Clock, MessageRef, PublishedReply, PublishRequest, ReplyPublisher
+from bot.service import CARD, NOTE, PUBLISH, CareService
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_PUBLISH_ATTEMPTS = 8
+
+
+class ChatWorker:
+    """Posts and updates cards on one surface, oldest first, paced per channel."""
+
+    def __init__(self, service: CareService, surface: ChatSurface, *, messages_per_second: float = 1.0) -> None:
+        self.service = service
+        self.surface = surface
+        self.clock: Clock = service.clock
+        self.min_gap = 1.0 / messages_per_second
+        self._last_sent: dict[str, datetime] = {}
+
+    def _cooling(self) -> set[str]:
+        now = self.clock.now()
+        return {
+            channel
+            for channel, at in self._last_sent.items()
+            if (now - at).total_seconds() < self.min_gap
+        }
+
+    def run_once(self) -> bool:
+        """Deliver one item if one is due; False when there was nothing to do now."""
+        item = self.service.outbox.claim([CARD, NOTE], skip_channels=self._cooling())
+        if item is None:
+            return False
+        assert item.case_id is not None and item.channel is not None
+        channel = self.surface.channel_for(item.channel)
+        if channel is None:
+            self.service.outbox.done(item.id, {"skipped": f"no {self.surface.name} channel"})
+            return True
+        try:
+            if item.kind == CARD:
+                self._send_card(item.case_id, channel)
+            else:
+                self._send_note(item.case_id, str(item.payload.get("text", "")))
+        except DeliveryError as exc:
+            self._last_sent[item.channel] = self.clock.now()
+            if exc.permanent:
+                log.error("giving up on %s for case #%s: %s", item.kind, item.case_id, exc)
+                with self.service.store.write() as db:
+                    self.service.outbox.fail(db, item.id, str(exc))
+            else:
+                delay = exc.retry_after if exc.retry_after is not None else backoff_seconds(item.attempts)
+                log.warning("%s for case #%s will retry in %.0fs: %s", item.kind, item.case_id, delay, exc)
+                self.service.outbox.retry_later(item.id, str(exc), delay)
+            return True
+        self._last_sent[item.channel] = self.clock.now()
+        self.service.outbox.done(item.id)
+        return True
+
+    def _ref(self, case_id: int) -> MessageRef | None:
+        row = self.service.store.one(
+            "SELECT channel, message_id FROM chat_messages WHERE case_id = ? AND surface = ?",
+            [case_id, self.surface.name],
+        )
+        return MessageRef(row["channel"], row["message_id"]) if row else None
+
+    def _send_card(self, case_id: int, channel: str) -> None:
+        view = self.service.view(case_id)
+        ref = self._ref(case_id)
+        if ref is not None:
+            self.surface.update_card(ref, view)
+            return
+        ref = self.surface.post_card(channel, view)
+        with self.service.store.write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO chat_messages (case_id, surface, channel, message_id, posted_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (case_id, self.surface.name, ref.channel, ref.message_id, self.clock.now().isoformat()),
+            )
+
+    def _send_note(self, case_id: int, text: str) -> None:
+        ref = self._ref(case_id)
+        if ref is None:
+            # The card never made it (or moved): the card itself shows the current state.
+            return
+        self.surface.post_note(ref, text)
+
+    def drain(self, limit: int = 10_000) -> int:
+        """Deliver everything due now, ignoring pacing (for the demo and tests)."""
+        sent = 0
+        while sent < limit:
+            self._last_sent.clear()
+            if not self.run_once():
+                break
+            sent += 1
+        return sent
+
+
+class PublishWorker:
+    """Publishes approved replies exactly once.
+
+    The outbox marks an attempt `sending` (committed) before the network call. An item
+    seen again with attempts > 1 may already have been posted by a process that died,
+    so the publisher is asked to find it before anything is posted again.
+    """
+
+    def __init__(self, service: CareService, publisher: ReplyPublisher) -> None:
+        self.service = service
+        self.publisher = publisher
+
+    def recover(self) -> int:
+        """At start-up: attempts a dead process left in flight are reconciled on next run."""
+        return self.service.outbox.release_in_flight([PUBLISH])
+
+    def run_once(self) -> bool:
+        if self.service.is_paused():
+            return False
+        item = self.service.outbox.claim([PUBLISH])
+        if item is None:
+            return False
+        assert item.case_id is not None
+        case = self.service.get_case(item.case_id)
+        if case.state is not CaseState.APPROVED:
+            self.service.outbox.done(item.id, {"skipped": f"case is {case.state.value}"})
+            return True
+        if case.draft_text is None or text_hash(case.draft_text) != case.approved_hash:
+            self.service.record_failed(item.id, case.id, "the approved text no longer matches the draft")
+            return True
+        request = self._request(case.id, case.draft_text, item.id)
+        try:
+            found = self.publisher.find_existing(request) if item.attempts > 1 else None
+            reply = found or self.publisher.publish(request)
+        except PublishError as exc:
+            if exc.permanent or item.attempts >= MAX_PUBLISH_ATTEMPTS:
+                self.service.record_failed(item.id, case.id, str(exc))
+            else:
+                self.service.outbox.retry_later(item.id, str(exc), backoff_seconds(item.attempts))
+            return True
+        self.service.record_published(item.id, case.id, reply)
+        return True
+
+    def _request(self, case_id: int, text: str, item_id: int) -> PublishRequest:
+        store: Store = self.service.store
+        row = store.one(
+            """
+            SELECT c.network, a.handle,
+                (SELECT id FROM mentions WHERE case_id = c.id ORDER BY created_at DESC LIMIT 1) AS latest
+            FROM cases c JOIN authors a ON a.network = c.network AND a.id = c.author_id
+            WHERE c.id = ?
+            """,
+            [case_id],
+        )
+        assert row is not None
+        return PublishRequest(
+            attempt_key=f"case-{case_id}-item-{item_id}",
+            network=row["network"],
+            in_reply_to_id=row["latest"],
+            author_handle=row["handle"],
+            text=text,
+        )
+
+    def drain(self, limit: int = 1000) -> int:
+        done = 0
+        while done < limit and self.run_once():
+            done += 1
+        return done
+
+
+class DryRunPublisher:
+    """Records what would be posted, in the bot's own database. Posts nothing."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def publish(self, request: PublishRequest) -> PublishedReply:
+        with self.store.write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO dry_run_posts (attempt_key, network, in_reply_to_id, text, posted_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (request.attempt_key, request.network, request.in_reply_to_id, request.text, self.clock.now().isoformat()),
+            )
+        found = self.find_existing(request)
+        assert found is not None
+        return found
+
+    def find_existing(self, request: PublishRequest) -> PublishedReply | None:
+        row = self.store.one("SELECT id FROM dry_run_posts WHERE attempt_key = ?", [request.attempt_key])
+        if row is None:
+            return None
+        return PublishedReply(post_id=f"dry-run-{row['id']}", url=f"dry-run://{request.network}/{row['id']}")

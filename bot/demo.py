@@ -1,0 +1,170 @@
+"""`socialcare demo`: the whole workflow in a terminal, no tokens, no network.
+
+Part of the composition root (it wires the console surface to the service).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from bot import audit
+from bot.config import Config, load_config
+from bot.delivery import ChatWorker, DryRunPublisher, PublishWorker
+from bot.jsonl import read_mentions
+from bot.models import Actor, Mention
+from bot.ports import SystemClock
+from bot.service import CareService
+from bot.store import Store
+from handlers.console import ConsoleSurface, audit_table, run_line
+
+DEMO_USERS = {
+    "U0AGENT1": "agent in Customer Care",
+    "U0AGENT2": "agent in Customer Care",
+    "U0LEAD": "manager of Customer Care",
+    "U0MKT1": "marketer",
+    "U0MKTLEAD": "manager of Marketing",
+    "U0SALES1": "sales rep",
+    "U0ADMIN": "admin (pause/resume)",
+}
+
+
+def _sample(name: str) -> Path:
+    return Path(str(resources.files("bot") / "samples" / name))
+
+
+def sample_mentions() -> list[Mention]:
+    return [m for _, m in read_mentions(_sample("demo_mentions.jsonl")) if isinstance(m, Mention)]
+
+
+class Demo:
+    def __init__(self, console: Console, workdir: Path) -> None:
+        config = load_config(_sample("demo.toml"))
+        self.config: Config = config.model_copy(update={"base_dir": workdir})
+        self.console = console
+        clock = SystemClock()
+        self.store = Store(self.config.database_path)
+        self.service = CareService(self.config, self.store, clock=clock)
+        self.chat = ChatWorker(self.service, ConsoleSurface(console, clock.now))
+        self.publisher = PublishWorker(self.service, DryRunPublisher(self.store, clock))
+        self.user = "U0AGENT1"
+
+    def pump(self) -> None:
+        """Deliver queued cards and publish approved replies, as the running bot would."""
+        self.chat.drain()
+        if self.publisher.drain():
+            self.chat.drain()
+
+    def ingest_samples(self) -> None:
+        stats = self.service.ingest_many(sample_mentions())
+        self.console.rule(f"[bold]{stats.created} sample mentions ingested and routed")
+        self.pump()
+
+    def do(self, user: str, line: str) -> bool:
+        self.console.print(f"\n[bold]{user}[/bold] ({DEMO_USERS.get(user, 'unknown user')})> {escape(line)}")
+        ok, text = run_line(self.service, Actor(user), line)
+        style = "green" if ok else "red"
+        prefix = "" if ok else "(only you can see this) "
+        self.console.print(f"[{style}]{prefix}{escape(text)}[/{style}]")
+        self.pump()
+        return ok
+
+    def show_audit(self, case_id: int | None = None) -> bool:
+        rows = (
+            self.service.audit_trail(case_id)
+            if case_id
+            else self.store.query("SELECT * FROM audit ORDER BY seq")
+        )
+        self.console.print(audit_table(rows, f"Audit trail{f' of case #{case_id}' if case_id else ''}"))
+        result = audit.verify(self.store.db)
+        verdict = "[green]intact[/green]" if result.ok else f"[red]TAMPERED at entry {result.first_bad_seq}[/red]"
+        self.console.print(f"Audit chain: {result.entries} entries, {verdict}")
+        return result.ok
+
+    def script(self) -> int:
+        """Ingest -> claim -> reply -> approve -> publish (dry run), then show the audit trail."""
+        self.ingest_samples()
+        case = 1
+        steps = [
+            ("U0AGENT1", f"/care claim {case}"),
+            ("U0AGENT2", f"/care claim {case}"),  # refused: already claimed
+            ("U0AGENT1", f"/care reply {case} Sorry for the long wait, Maya. Please DM us your booking"
+             " reference and we will check your refund options straight away. - Jo"),
+            ("U0AGENT1", f"/care approve {case}"),  # refused: agents cannot approve
+            ("U0LEAD", f"/care approve {case}"),
+            ("U0LEAD", "/care dismiss 5 spam account"),  # refused: manager of care? (spam went to care)
+            ("U0AGENT1", "/care queue care"),
+            ("U0LEAD", "/care stats today"),
+        ]
+        for user, line in steps:
+            self.do(user, line)
+        published = self.service.get_case(case)
+        posts = self.store.query("SELECT * FROM dry_run_posts ORDER BY id")
+        self.console.rule("[bold]What the dry-run publisher would have posted")
+        for post in posts:
+            self.console.print(f"in reply to {post['in_reply_to_id']}: {escape(post['text'])}")
+        intact = self.show_audit(case)
+        if published.state.value != "published" or len(posts) != 1 or not intact:
+            self.console.print("[red]The scripted demo did not reach a single published reply.[/red]")
+            return 1
+        self.console.print(f"[green]Case #{case} published once (dry run): {published.published_url}[/green]")
+        return 0
+
+    def interactive(self) -> int:
+        self.ingest_samples()
+        self.console.print(
+            "\nType [bold]/care help[/bold] for commands. Also: [bold]as USER[/bold] to act as another"
+            " demo user, [bold]users[/bold], [bold]show N[/bold], [bold]audit [N][/bold], [bold]quit[/bold]."
+        )
+        self._users()
+        while True:
+            try:
+                line = self.console.input(f"[bold]{self.user}[/bold]> ").strip()
+            except (EOFError, KeyboardInterrupt):
+                self.console.print()
+                return 0
+            if not line:
+                continue
+            word, _, rest = line.partition(" ")
+            if word in {"quit", "exit"}:
+                return 0
+            if word == "users":
+                self._users()
+            elif word == "as":
+                if rest.strip() in DEMO_USERS:
+                    self.user = rest.strip()
+                else:
+                    self.console.print(f"[red]Unknown demo user {escape(rest)!r}[/red]")
+                    self._users()
+            elif word == "show":
+                try:
+                    self.chat.surface.update_card(*self._card(rest))
+                except Exception as exc:  # noqa: BLE001 - any bad input is shown, the demo goes on
+                    self.console.print(f"[red]{escape(str(exc))}[/red]")
+            elif word == "audit":
+                self.show_audit(int(rest.strip().lstrip("#")) if rest.strip().lstrip("#").isdigit() else None)
+            else:
+                self.do(self.user, line if line.startswith("/") else f"{self.config.bot.slash_command} {line}")
+
+    def _card(self, ref: str) -> tuple[object, object]:
+        from bot.ports import MessageRef
+
+        view = self.service.view(ref.strip())
+        return MessageRef(f"#{view.case.department}", str(view.case.id)), view
+
+    def _users(self) -> None:
+        self.console.print("Demo users: " + ", ".join(f"[bold]{u}[/bold] ({r})" for u, r in DEMO_USERS.items()))
+
+
+def run_demo(*, script: bool, console: Console | None = None) -> int:
+    console = console or Console()
+    with tempfile.TemporaryDirectory(prefix="socialcare-demo-") as workdir:
+        demo = Demo(console, Path(workdir))
+        try:
+            return demo.script() if script else demo.interactive()
+        finally:
+            demo.store.close()

@@ -1,0 +1,67 @@
+"""The small exception hierarchy every layer translates to and from."""
+
+from __future__ import annotations
+
+
+class SocialcareError(Exception):
+    """Base class for every error this package raises on purpose."""
+
+
+class ConfigError(SocialcareError):
+    """The config file is missing or invalid; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class Refusal(SocialcareError):
+    """An action a user asked for that is not allowed now; the message is shown to them."""
+
+    def __init__(self, message: str, *, code: str = "refused") -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class NotAllowed(Refusal):
+    """The acting user lacks the role this action needs."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="not_allowed")
+
+
+class InvalidTransition(Refusal):
+    """The case is in a state where this action does not apply."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="wrong_state")
+
+
+class UnknownCase(Refusal):
+    """No case has the number given."""
+
+    def __init__(self, case_id: object) -> None:
+        super().__init__(f"There is no case #{case_id}.", code="unknown_case")
+
+
+class InvalidMention(SocialcareError):
+    """A mention record failed validation (bad JSON, missing or malformed fields)."""
+
+
+class PublishError(SocialcareError):
+    """Publishing a reply failed; `permanent` says whether retrying can help."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        self.permanent = permanent
+        super().__init__(message)
+
+
+class DeliveryError(SocialcareError):
+    """A chat post failed; `retry_after` (seconds) when the surface said when to retry."""
+
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
+        self.permanent = permanent
+        self.retry_after = retry_after
+        super().__init__(message)

@@ -1,0 +1,828 @@
+"""Use cases: ingest mentions and drive cases through claim, draft, approval and publish.
+
+Every action runs in one `BEGIN IMMEDIATE` transaction that reads the case, checks the
+actor's role and the state machine, writes the change, appends to the audit log and
+queues the card update, so either all of it happens or none. A refusal changes nothing
+but is itself audited (in its own transaction) and raised for the surface to show.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlite_utils import Database
+
+from bot import audit, outbox
+from bot.classify import Classifier, OfflineClassifier
+from bot.config import Config
+from bot.errors import InvalidTransition, NotAllowed, Refusal, UnknownCase
+from bot.models import (
+    Actor,
+    Case,
+    CaseState,
+    Classification,
+    Intent,
+    Mention,
+    Priority,
+    Sentiment,
+    text_hash,
+)
+from bot.ports import Clock, PublishedReply
+from bot.routing import route
+from bot.store import Store
+from bot.textcheck import check_reply
+from bot.views import AuthorView, CaseView, EarlierContact, ThreadPost
+from bot.workflow import Action, advance, authorize, is_admin
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PAUSED_KEY = "publishing_paused"
+CARD, NOTE, PUBLISH = "card", "note", "publish"
+_CASE_REF = re.compile(r"^#?(\d{1,9})$")
+
+
+def parse_case_ref(ref: str | int) -> int:
+    """`12` or `#12` -> 12; anything else is a refusal with a hint."""
+    if isinstance(ref, int):
+        return ref
+    match = _CASE_REF.match(ref.strip())
+    if not match:
+        raise Refusal(f"{ref!r} is not a case number; use the number on the card, e.g. 12 or #12.")
+    return int(match.group(1))
+
+
+@dataclass
+class IngestStats:
+    created: int = 0
+    joined: int = 0
+    duplicates: int = 0
+    case_ids: list[int] = field(default_factory=list)
+
+
+def _actor_key(actor: Actor) -> str:
+    return f"{actor.surface}:{actor.user_id}"
+
+
+def _row_to_case(row: dict[str, Any], draft: dict[str, Any] | None, approval: dict[str, Any] | None) -> Case:
+    def ts(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    return Case(
+        id=row["id"],
+        network=row["network"],
+        mention_id=row["mention_id"],
+        author_id=row["author_id"],
+        department=row["department"],
+        state=CaseState(row["state"]),
+        intent=Intent(row["intent"]),
+        sentiment=Sentiment(row["sentiment"]),
+        priority=Priority(row["priority"]),
+        needs_reply=bool(row["needs_reply"]),
+        language=row["language"],
+        route_reason=row["route_reason"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+        claimed_by=row["claimed_by"],
+        draft_text=draft["text"] if draft else None,
+        draft_by=draft["author"] if draft else None,
+        approved_hash=approval["text_hash"] if approval else None,
+        approved_by=approval["approver"] if approval else None,
+        note=row["note"],
+        published_url=row["published_url"],
+        first_response_at=ts(row["first_response_at"]),
+        sla_due_at=ts(row["sla_due_at"]),
+        mention_count=row["mention_count"],
+        extra={"classifier": row["classifier"], "mention_at": row["mention_at"]},
+    )
+
+
+class CareService:
+    """The bot's use cases. Thread-safe: all state lives in the store."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock,
+        classifier: Classifier | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.classifier = classifier or OfflineClassifier()
+        self.outbox = outbox.Outbox(store, clock)
+
+    # ---------------------------------------------------------------- ingest
+
+    def read(self, mention: Mention) -> tuple[Classification, str, str]:
+        """Classify and route without storing anything: (reading, department, reason)."""
+        reading = self.classifier.classify(mention)
+        where = route(self.config, mention, reading)
+        return reading, where.department, where.reason
+
+    def ingest(self, mention: Mention) -> IngestStats:
+        return self.ingest_many([mention])
+
+    def ingest_many(self, mentions: Iterable[Mention], *, batch_size: int = 200) -> IngestStats:
+        """Store each mention once, as a new case or joined to its open conversation.
+
+        Idempotent by (network, id). Each batch commits as one transaction, so a crash
+        loses at most the batch in progress, which the next run ingests again.
+        """
+        stats = IngestStats()
+        for batch in _chunks(mentions, batch_size):
+            self._ingest_batch(batch, stats)
+        return stats
+
+    def _ingest_batch(self, batch: list[Mention], stats: IngestStats) -> None:
+        keys = {(m.network, m.id) for m in batch}
+        known = self._known_mentions(keys)
+        fresh: list[Mention] = []
+        for mention in batch:
+            key = (mention.network, mention.id)
+            if key in known:
+                stats.duplicates += 1
+                continue
+            known.add(key)
+            fresh.append(mention)
+        # Classify outside the write lock: it is the slow part and needs no database.
+        readings = [(m, *self.read(m)) for m in fresh]
+        now = self.clock.now()
+        with self.store.write() as db:
+            for mention, reading, department, reason in readings:
+                if db.execute(
+                    "SELECT 1 FROM mentions WHERE network = ? AND id = ?",
+                    (mention.network, mention.id),
+                ).fetchone():
+                    stats.duplicates += 1  # another process stored it meanwhile
+                    continue
+                self._upsert_author(db, mention, now)
+                joined = self._open_conversation_case(db, mention)
+                if joined is not None:
+                    self._join(db, joined, mention, now)
+                    stats.joined += 1
+                    stats.case_ids.append(joined)
+                else:
+                    case_id = self._create_case(db, mention, reading, department, reason, now)
+                    stats.created += 1
+                    stats.case_ids.append(case_id)
+
+    def _known_mentions(self, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        known: set[tuple[str, str]] = set()
+        by_network: dict[str, list[str]] = {}
+        for network, mention_id in keys:
+            by_network.setdefault(network, []).append(mention_id)
+        for network, ids in by_network.items():
+            marks = ",".join("?" for _ in ids)
+            for row in self.store.db.execute(
+                f"SELECT id FROM mentions WHERE network = ? AND id IN ({marks})", [network, *ids]
+            ):
+                known.add((network, row[0]))
+        return known
+
+    @staticmethod
+    def _upsert_author(db: Database, mention: Mention, now: datetime) -> None:
+        db.execute(
+            """
+            INSERT INTO authors (network, id, handle, name, followers, verified, first_seen, last_seen)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (network, id) DO UPDATE SET
+                handle = excluded.handle, name = excluded.name,
+                followers = coalesce(excluded.followers, authors.followers),
+                verified = excluded.verified, last_seen = excluded.last_seen
+            """,
+            (
+                mention.network,
+                mention.author_id,
+                mention.author_handle,
+                mention.author_name,
+                mention.author_followers,
+                int(mention.author_verified),
+                now.isoformat(),
+                now.isoformat(),
+            ),
+        )
+
+    @staticmethod
+    def _open_conversation_case(db: Database, mention: Mention) -> int | None:
+        """A reply by the same author in a conversation that already has an open case."""
+        if not mention.conversation_id or mention.conversation_id == mention.id:
+            return None
+        row = db.execute(
+            "SELECT id FROM cases WHERE network = ? AND author_id = ? AND conversation_id = ?"
+            " AND state NOT IN ('published', 'dismissed') ORDER BY id DESC LIMIT 1",
+            (mention.network, mention.author_id, mention.conversation_id),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def _join(self, db: Database, case_id: int, mention: Mention, now: datetime) -> None:
+        self._insert_mention(db, mention, case_id, now)
+        db.execute(
+            "UPDATE cases SET mention_count = mention_count + 1, updated_at = ? WHERE id = ?",
+            (now.isoformat(), case_id),
+        )
+        audit.append(
+            db,
+            at=now,
+            actor="system:socialcare",
+            action="mention.joined",
+            case_id=case_id,
+            detail={"network": mention.network, "mention_id": mention.id},
+        )
+        self._queue_card(db, case_id, now, note=f"New message from @{mention.author_handle} in this conversation.")
+
+    def _create_case(
+        self,
+        db: Database,
+        mention: Mention,
+        reading: Classification,
+        department: str,
+        reason: str,
+        now: datetime,
+    ) -> int:
+        dept = self.config.department(department) or self.config.default_department
+        due = mention.created_at + timedelta(minutes=dept.first_response_minutes)
+        cursor = db.execute(
+            """
+            INSERT INTO cases (network, mention_id, author_id, conversation_id, department, state,
+                intent, sentiment, priority, needs_reply, language, classifier, route_reason,
+                mention_at, created_at, updated_at, sla_due_at)
+            VALUES (?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            (
+                mention.network,
+                mention.id,
+                mention.author_id,
+                mention.conversation_id or mention.id,
+                dept.id,
+                reading.intent.value,
+                reading.sentiment.value,
+                reading.priority.value,
+                int(reading.needs_reply),
+                reading.language,
+                reading.source,
+                reason,
+                mention.created_at.isoformat(),
+                now.isoformat(),
+                now.isoformat(),
+                due.isoformat() if reading.needs_reply else None,
+            ),
+        )
+        case_id = int(cursor.lastrowid or 0)
+        self._insert_mention(db, mention, case_id, now)
+        audit.append(
+            db,
+            at=now,
+            actor="system:socialcare",
+            action="case.created",
+            case_id=case_id,
+            detail={
+                "network": mention.network,
+                "mention_id": mention.id,
+                "department": dept.id,
+                "reason": reason,
+                "intent": reading.intent.value,
+                "priority": reading.priority.value,
+            },
+        )
+        self._queue_card(db, case_id, now)
+        return case_id
+
+    @staticmethod
+    def _insert_mention(db: Database, mention: Mention, case_id: int, now: datetime) -> None:
+        db.execute(
+            """
+            INSERT INTO mentions (network, id, author_id, text, created_at, in_reply_to_id,
+                conversation_id, url, lang, ingested_at, case_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            (
+                mention.network,
+                mention.id,
+                mention.author_id,
+                mention.text,
+                mention.created_at.isoformat(),
+                mention.in_reply_to_id,
+                mention.conversation_id,
+                mention.url,
+                mention.lang,
+                now.isoformat(),
+                case_id,
+            ),
+        )
+
+    def _queue_card(self, db: Database, case_id: int, now: datetime, *, note: str | None = None) -> None:
+        """Queue a card post/update for the case's department, and a thread note."""
+        dept = db.execute("SELECT department FROM cases WHERE id = ?", (case_id,)).fetchone()[0]
+        # One pending card item per case is enough: it renders the latest state when sent.
+        pending = db.execute(
+            "SELECT 1 FROM outbox WHERE kind = 'card' AND case_id = ? AND state = 'pending'",
+            (case_id,),
+        ).fetchone()
+        if not pending:
+            outbox.enqueue(db, kind=CARD, now=now, case_id=case_id, channel=dept)
+        if note:
+            outbox.enqueue(db, kind=NOTE, now=now, case_id=case_id, channel=dept, payload={"text": note})
+
+    # ---------------------------------------------------------------- reads
+
+    def _case_row(self, db: Database, case_id: int) -> dict[str, Any]:
+        rows = list(db.query("SELECT * FROM cases WHERE id = ?", [case_id]))
+        if not rows:
+            raise UnknownCase(case_id)
+        return rows[0]
+
+    def _load(self, db: Database, case_id: int) -> Case:
+        row = self._case_row(db, case_id)
+        draft = next(
+            iter(db.query("SELECT * FROM drafts WHERE case_id = ? ORDER BY id DESC LIMIT 1", [case_id])),
+            None,
+        )
+        approval = next(
+            iter(
+                db.query(
+                    "SELECT * FROM approvals WHERE case_id = ? AND voided_at IS NULL"
+                    " ORDER BY id DESC LIMIT 1",
+                    [case_id],
+                )
+            ),
+            None,
+        )
+        return _row_to_case(row, draft, approval)
+
+    def get_case(self, ref: str | int) -> Case:
+        return self._load(self.store.db, parse_case_ref(ref))
+
+    def view(self, ref: str | int) -> CaseView:
+        """Everything a card shows for one case."""
+        case = self.get_case(ref)
+        db = self.store.db
+        mention = next(
+            iter(db.query("SELECT * FROM mentions WHERE network = ? AND id = ?", [case.network, case.mention_id]))
+        )
+        author = next(
+            iter(db.query("SELECT * FROM authors WHERE network = ? AND id = ?", [case.network, case.author_id]))
+        )
+        thread = [
+            ThreadPost(r["id"], r["text"], datetime.fromisoformat(r["created_at"]), r["url"])
+            for r in db.query(
+                "SELECT * FROM mentions WHERE case_id = ? AND id != ? ORDER BY created_at",
+                [case.id, case.mention_id],
+            )
+        ]
+        dept = self.config.department(case.department)
+        return CaseView(
+            case=case,
+            department_name=dept.name if dept else case.department,
+            author=AuthorView(
+                handle=author["handle"],
+                name=author["name"],
+                followers=author["followers"],
+                verified=bool(author["verified"]),
+            ),
+            text=mention["text"],
+            url=mention["url"],
+            earlier=self.earlier_contacts(case),
+            thread=thread,
+            suggestions=[
+                r["text"]
+                for r in db.query(
+                    "SELECT text FROM suggestions WHERE case_id = ? ORDER BY position", [case.id]
+                )
+            ],
+            paused=self.is_paused(),
+        )
+
+    def earlier_contacts(self, case: Case, limit: int = 5) -> list[EarlierContact]:
+        """The author's previous cases, newest first, so nobody asks them to repeat themselves."""
+        rows = self.store.query(
+            """
+            SELECT c.id, c.state, c.intent, c.mention_at, m.text FROM cases c
+            JOIN mentions m ON m.network = c.network AND m.id = c.mention_id
+            WHERE c.network = ? AND c.author_id = ? AND c.id < ?
+            ORDER BY c.id DESC LIMIT ?
+            """,
+            [case.network, case.author_id, case.id, limit],
+        )
+        return [
+            EarlierContact(
+                case_id=r["id"],
+                state=r["state"],
+                intent=r["intent"],
+                created_at=datetime.fromisoformat(r["mention_at"]),
+                text=r["text"],
+            )
+            for r in rows
+        ]
+
+    def queue(self, department: str | None = None) -> list[Case]:
+        """Open cases, oldest first; one department or all."""
+        where = "state NOT IN ('published', 'dismissed')"
+        params: list[Any] = []
+        if department:
+            if self.config.department(department) is None:
+                known = ", ".join(d.id for d in self.config.departments)
+                raise Refusal(f"Unknown department {department!r}; departments: {known}.")
+            where += " AND department = ?"
+            params.append(department)
+        ids = [r[0] for r in self.store.db.execute(f"SELECT id FROM cases WHERE {where} ORDER BY id", params)]
+        return [self.get_case(i) for i in ids]
+
+    def audit_trail(self, case_id: int) -> list[dict[str, Any]]:
+        return self.store.query("SELECT * FROM audit WHERE case_id = ? ORDER BY seq", [case_id])
+
+    # ---------------------------------------------------------------- actions
+
+    def _act(self, actor: Actor, action: str, ref: str | int, work: Callable[[Database, Case, datetime], T]) -> T:
+        """Run one action atomically; audit refusals too (then re-raise them)."""
+        now = self.clock.now()
+        case_id: int | None = None
+        try:
+            case_id = parse_case_ref(ref)
+            with self.store.write() as db:
+                case = self._load(db, case_id)
+                return work(db, case, now)
+        except Refusal as refusal:
+            with self.store.write() as db:
+                audit.append(
+                    db,
+                    at=now,
+                    actor=_actor_key(actor),
+                    action=action,
+                    case_id=case_id if isinstance(refusal, (NotAllowed, InvalidTransition)) else None,
+                    outcome=f"refused:{refusal.code}",
+                    detail={"reason": str(refusal), "ref": str(ref)[:40]},
+                )
+            raise
+
+    def _transition(
+        self,
+        db: Database,
+        case: Case,
+        actor: Actor,
+        action: Action,
+        now: datetime,
+        *,
+        sets: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
+        text: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        target = advance(case.state, action)
+        columns = {"state": target.value, "updated_at": now.isoformat(), **(sets or {})}
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        db.execute(f"UPDATE cases SET {assignments} WHERE id = ?", [*columns.values(), case.id])
+        audit.append(
+            db,
+            at=now,
+            actor=_actor_key(actor),
+            action=action.value,
+            case_id=case.id,
+            detail={"from": case.state.value, "to": target.value, **(detail or {})},
+            text_hash=text_hash(text) if text is not None else None,
+        )
+        self._queue_card(db, case.id, now, note=note)
+
+    def claim(self, actor: Actor, ref: str | int) -> Case:
+        def work(db: Database, case: Case, now: datetime) -> Case:
+            authorize(self.config, actor, Action.CLAIM, case.department)
+            if case.state is not CaseState.NEW and case.claimed_by == actor.user_id:
+                return case  # a double click, or Slack retrying the action
+            if case.state is CaseState.CLAIMED and case.claimed_by:
+                raise InvalidTransition(f"Case #{case.id} is already claimed by <@{case.claimed_by}>.")
+            self._transition(
+                db, case, actor, Action.CLAIM, now,
+                sets={"claimed_by": actor.user_id},
+                note=f"Claimed by <@{actor.user_id}>",
+            )
+            return self._load(db, case.id)
+
+        return self._act(actor, "claim", ref, work)
+
+    def set_draft(self, actor: Actor, ref: str | int, text: str, *, source: str = "human") -> Case:
+        """Write or replace the reply draft. Voids any approval of other words."""
+
+        def work(db: Database, case: Case, now: datetime) -> Case:
+            authorize(self.config, actor, Action.DRAFT, case.department)
+            if case.state is CaseState.NEW:
+                # Drafting an unclaimed case claims it: two people must never answer one person.
+                self._transition(
+                    db, case, actor, Action.CLAIM, now,
+                    sets={"claimed_by": actor.user_id},
+                    note=f"Claimed by <@{actor.user_id}>",
+                )
+                case = self._load(db, case.id)
+            self._require_owner_or_manager(case, actor)
+            final = self._checked_reply(db, case, text)
+            return self._write_draft(db, case, actor, final, source, now)
+
+        return self._act(actor, "draft", ref, work)
+
+    def _write_draft(self, db: Database, case: Case, actor: Actor, text: str, source: str, now: datetime) -> Case:
+        if case.draft_text == text and case.state is not CaseState.FAILED:
+            return case  # same words again (a double click): nothing changes
+        cursor = db.execute(
+            "INSERT INTO drafts (case_id, text, text_hash, author, source, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (case.id, text, text_hash(text), actor.user_id, source, now.isoformat()),
+        )
+        voided = db.execute(
+            "UPDATE approvals SET voided_at = ?, void_reason = 'draft edited'"
+            " WHERE case_id = ? AND voided_at IS NULL",
+            (now.isoformat(), case.id),
+        ).rowcount
+        note = f"Draft {'edited' if case.draft_text else 'written'} by <@{actor.user_id}>"
+        if voided:
+            note += " (the earlier approval no longer applies)"
+        if case.state is CaseState.CLAIMED:
+            db.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (now.isoformat(), case.id))
+            audit.append(
+                db,
+                at=now,
+                actor=_actor_key(actor),
+                action=Action.DRAFT.value,
+                case_id=case.id,
+                detail={"draft_id": cursor.lastrowid, "source": source},
+                text_hash=text_hash(text),
+            )
+            self._queue_card(db, case.id, now, note=note)
+        else:
+            self._transition(
+                db, case, actor, Action.DRAFT, now,
+                detail={"draft_id": cursor.lastrowid, "source": source, "approval_voided": bool(voided)},
+                text=text,
+                note=note,
+            )
+        return self._load(db, case.id)
+
+    def _require_owner_or_manager(self, case: Case, actor: Actor) -> None:
+        if case.claimed_by and case.claimed_by != actor.user_id:
+            from bot.workflow import Role, role_of
+
+            if role_of(self.config, actor, case.department) < Role.MANAGER:
+                raise NotAllowed(f"Case #{case.id} is claimed by <@{case.claimed_by}>; only they or a manager can change its reply.")
+
+    def _checked_reply(self, db: Database, case: Case, text: str) -> str:
+        handle = db.execute(
+            "SELECT handle FROM authors WHERE network = ? AND id = ?", (case.network, case.author_id)
+        ).fetchone()[0]
+        text = text.strip()
+        if text and f"@{handle}".lower() not in text.lower():
+            text = f"@{handle} {text}"
+        problems = check_reply(text, author_handle=handle, forbidden=self.config.brand.forbidden_phrases)
+        if problems:
+            raise Refusal("The reply cannot be used: " + "; ".join(problems) + ".", code="bad_reply")
+        return text
+
+    def submit(self, actor: Actor, ref: str | int) -> Case:
+        def work(db: Database, case: Case, now: datetime) -> Case:
+            authorize(self.config, actor, Action.SUBMIT, case.department)
+            if case.state is CaseState.AWAITING_APPROVAL:
+                return case  # already submitted (a retried click)
+            self._require_owner_or_manager(case, actor)
+            if case.state is CaseState.CLAIMED and not case.draft_text:
+                raise Refusal(f"Case #{case.id} has no reply draft to submit yet.", code="no_draft")
+            self._transition(
+                db, case, actor, Action.SUBMIT, now,
+                text=case.draft_text,
+                note=f"Reply submitted for approval by <@{actor.user_id}>",
+            )
+            return self._load(db, case.id)
+
+        return self._act(actor, "submit", ref, work)
+
+    def reply(self, actor: Actor, ref: str | int, text: str) -> Case:
+        """`/care reply N TEXT`: set the draft (claiming if needed) and submit it."""
+        self.set_draft(actor, ref, text)
+        return self.submit(actor, ref)
+
+    def use_suggestion(self, actor: Actor, ref: str | int, position: int) -> Case:
+        case = self.get_case(ref)
+        row = self.store.one(
+            "SELECT text FROM suggestions WHERE case_id = ? AND position = ?", [case.id, position]
+        )
+        if row is None:
+            raise Refusal(f"Case #{case.id} has no suggested reply {position}.", code="no_suggestion")
+        return self.set_draft(actor, case.id, row["text"], source=f"suggestion:{position}")
+
+    def approve(self, actor: Actor, ref: str | int, *, expected_hash: str | None = None) -> Case:
+        """Approve the exact current draft and queue it for publishing."""
+
+        def work(db: Database, case: Case, now: datetime) -> Case:
+            authorize(self.config, actor, Action.APPROVE, case.department)
+            if case.state in {CaseState.APPROVED, CaseState.PUBLISHED} and case.approved_by == actor.user_id:
+                return case  # the same approval delivered twice
+            advance(case.state, Action.APPROVE)
+            assert case.draft_text is not None  # awaiting_approval always has a draft
+            current = text_hash(case.draft_text)
+            if expected_hash and expected_hash != current:
+                raise Refusal(
+                    f"The reply on case #{case.id} changed since you saw it; review it again.",
+                    code="stale",
+                )
+            if case.draft_by == actor.user_id and not self.config.publish.allow_self_approval:
+                raise NotAllowed("You wrote this reply, so another manager has to approve it.")
+            draft_id = db.execute(
+                "SELECT id FROM drafts WHERE case_id = ? ORDER BY id DESC LIMIT 1", (case.id,)
+            ).fetchone()[0]
+            approval_id = db.execute(
+                "INSERT INTO approvals (case_id, draft_id, text_hash, approver, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (case.id, draft_id, current, actor.user_id, now.isoformat()),
+            ).lastrowid
+            self._transition(
+                db, case, actor, Action.APPROVE, now,
+                sets={"note": None},
+                detail={"approval_id": approval_id},
+                text=case.draft_text,
+                note=f"Approved by <@{actor.user_id}>",
+            )
+            self._queue_publish(db, case, approval_id, now)
+            return self._load(db, case.id)
+
+        return self._act(actor, "approve", ref, work)
+
+    def _queue_publish(self, db: Database, case: Case, approval_id: int | None, now: datetime) -> None:
+        outbox.enqueue(
+            db,
+            kind=PUBLISH,
+            now=now,
+            case_id=case.id,
+            channel=f"publish:{case.network}",
+            payload={"approval_id": approval_id},
+            dedupe_key=f"publish:{case.id}:{approval_id}",
+        )
+
+    def reject(self, actor: Actor, ref: str | int, reason: str) -> Case:
+        reason = _required_reason(reason, "reject")
+
+        def work(db: Database, case: Case, now: datetime) -> Case:
+            authorize(self.config, actor, Action.REJECT, case.department)
+            self._transition(
+                db, case, actor, Action.REJECT, now,
+                sets={"note": reason},
+                detail={"reason": reason},
+                note=f"Rejected by <@{actor.user_id}>: {reason}",
+            )
+            return self._load(db, case.id)
+
+        return self._act(actor, "reject", ref, work)
+
+    def dismiss(self, actor: Actor, ref: str | int, reason: str) -> Case:
+        reason = _required_reason(reason, "dismiss")
+
+        def work(db: Database, case: Case, now: datetime) -> Case:
+            authorize(self.config, actor, Action.DISMISS, case.department)
+            self._transition(
+                db, case, actor, Action.DISMISS, now,
+                sets={"note": reason, "closed_at": now.isoformat()},
+                detail={"reason": reason},
+                note=f"Dismissed by <@{actor.user_id}>: {reason}",
+            )
+            return self._load(db, case.id)
+
+        return self._act(actor, "dismiss", ref, work)
+
+    def reassign(self, actor: Actor, ref: str | int, department: str) -> Case:
+        target = self.config.department(department)
+        if target is None:
+            known = ", ".join(d.id for d in self.config.departments)
+            raise Refusal(f"Unknown department {department!r}; departments: {known}.")
+
+        def work(db: Database, case: Case, now: datetime) -> Case:
+            authorize(self.config, actor, Action.REASSIGN, case.department)
+            if case.department == target.id:
+                raise Refusal(f"Case #{case.id} is already with {target.name}.", code="no_change")
+            old = case.department
+            # The old card says where the case went; the new department gets a fresh card.
+            outbox.enqueue(
+                db, kind=NOTE, now=now, case_id=case.id, channel=old,
+                payload={"text": f"Reassigned to {target.name} by <@{actor.user_id}>"},
+            )
+            db.execute("DELETE FROM chat_messages WHERE case_id = ?", (case.id,))
+            self._transition(
+                db, case, actor, Action.REASSIGN, now,
+                sets={"department": target.id, "claimed_by": None, "route_reason": f"reassigned by <@{actor.user_id}>"},
+                detail={"from_department": old, "to_department": target.id},
+                note=f"Reassigned from another department by <@{actor.user_id}>",
+            )
+            return self._load(db, case.id)
+
+        return self._act(actor, "reassign", ref, work)
+
+    def retry(self, actor: Actor, ref: str | int) -> Case:
+        """Try a failed publish again, with the same approved text."""
+
+        def work(db: Database, case: Case, now: datetime) -> Case:
+            authorize(self.config, actor, Action.RETRY, case.department)
+            if case.approved_hash is None or case.draft_text is None or text_hash(case.draft_text) != case.approved_hash:
+                raise Refusal(f"Case #{case.id} has no approved reply to retry; submit it for approval again.", code="no_approval")
+            approval_id = db.execute(
+                "SELECT id FROM approvals WHERE case_id = ? AND voided_at IS NULL ORDER BY id DESC LIMIT 1",
+                (case.id,),
+            ).fetchone()[0]
+            attempt = db.execute("SELECT count(*) FROM outbox WHERE kind = 'publish' AND case_id = ?", (case.id,)).fetchone()[0]
+            self._transition(
+                db, case, actor, Action.RETRY, now,
+                detail={"approval_id": approval_id},
+                note=f"Publishing retried by <@{actor.user_id}>",
+            )
+            outbox.enqueue(
+                db, kind=PUBLISH, now=now, case_id=case.id, channel=f"publish:{case.network}",
+                payload={"approval_id": approval_id, "retry": attempt},
+                dedupe_key=f"publish:{case.id}:{approval_id}:retry{attempt}",
+            )
+            return self._load(db, case.id)
+
+        return self._act(actor, "retry", ref, work)
+
+    # ---------------------------------------------------------------- kill switch
+
+    def is_paused(self) -> bool:
+        return self.store.scalar("SELECT value FROM settings WHERE key = ?", [PAUSED_KEY]) == "1"
+
+    def set_paused(self, actor: Actor, paused: bool) -> None:
+        """Admins only: stop (or restart) all publishing. Queued replies wait."""
+        now = self.clock.now()
+        action = "pause" if paused else "resume"
+        with self.store.write() as db:
+            if not is_admin(self.config, actor):
+                audit.append(
+                    db, at=now, actor=_actor_key(actor), action=action,
+                    outcome="refused:not_allowed", detail={"reason": "admins only"},
+                )
+                allowed = False
+            else:
+                db.execute(
+                    "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    (PAUSED_KEY, "1" if paused else "0", now.isoformat()),
+                )
+                audit.append(db, at=now, actor=_actor_key(actor), action=action)
+                allowed = True
+        if not allowed:
+            raise NotAllowed(f"Only admins can {action} publishing.")
+
+    # ---------------------------------------------------------------- publishing results
+
+    def record_published(self, item_id: int, case_id: int, reply: PublishedReply) -> None:
+        now = self.clock.now()
+        with self.store.write() as db:
+            case = self._load(db, case_id)
+            self.outbox.finish(db, item_id, {"post_id": reply.post_id, "url": reply.url})
+            if case.state is not CaseState.APPROVED:
+                return
+            self._transition(
+                db, case, SYSTEM_ACTOR, Action.PUBLISH_OK, now,
+                sets={
+                    "published_id": reply.post_id,
+                    "published_url": reply.url,
+                    "first_response_at": case.first_response_at.isoformat() if case.first_response_at else now.isoformat(),
+                    "closed_at": now.isoformat(),
+                },
+                detail={"post_id": reply.post_id, "url": reply.url, "outbox_id": item_id},
+                text=case.draft_text,
+                note=f"Published: {reply.url}",
+            )
+
+    def record_failed(self, item_id: int, case_id: int, reason: str) -> None:
+        now = self.clock.now()
+        with self.store.write() as db:
+            self.outbox.fail(db, item_id, reason)
+            case = self._load(db, case_id)
+            if case.state is not CaseState.APPROVED:
+                return
+            self._transition(
+                db, case, SYSTEM_ACTOR, Action.PUBLISH_FAILED, now,
+                sets={"note": f"Publishing failed: {reason}"},
+                detail={"reason": reason, "outbox_id": item_id},
+                note=f"Publishing failed: {reason}. Use Retry to try again.",
+            )
+
+
+SYSTEM_ACTOR = Actor(user_id="socialcare", surface="system")
+
+
+def _required_reason(reason: str, verb: str) -> str:
+    reason = " ".join(reason.split())
+    if not reason:
+        raise Refusal(f"Say why you {verb} it, e.g. `{verb} 12 <reason>`.", code="no_reason")
+    return reason[:500]
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

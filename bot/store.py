@@ -1,0 +1,256 @@
+"""SQLite through sqlite-utils: schema migrations, WAL, and one write discipline.
+
+Threads: every thread gets its own connection (sqlite3 connections must not cross
+threads). All writes go through `Store.write()`, which opens `BEGIN IMMEDIATE` so a
+read-then-write never fails to upgrade its lock; other writers wait up to
+`busy_timeout`. WAL lets readers run while one writer writes. `synchronous=FULL`
+because the outbox is the publish ledger: a committed "sending" must survive power loss.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+BUSY_TIMEOUT_MS = 10_000
+
+migrations = Migrations("socialcare")
+
+
+@migrations(name="0001_initial")
+def _initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE authors (
+            network TEXT NOT NULL,
+            id TEXT NOT NULL,
+            handle TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            followers INTEGER,
+            verified INTEGER NOT NULL DEFAULT 0,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            PRIMARY KEY (network, id)
+        );
+        CREATE TABLE cases (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            network TEXT NOT NULL,
+            mention_id TEXT NOT NULL,
+            author_id TEXT NOT NULL,
+            conversation_id TEXT,
+            department TEXT NOT NULL,
+            state TEXT NOT NULL,
+            intent TEXT NOT NULL,
+            sentiment TEXT NOT NULL,
+            priority TEXT NOT NULL,
+            needs_reply INTEGER NOT NULL,
+            language TEXT NOT NULL,
+            classifier TEXT NOT NULL,
+            route_reason TEXT NOT NULL,
+            mention_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sla_due_at TEXT,
+            claimed_by TEXT,
+            note TEXT,
+            published_id TEXT,
+            published_url TEXT,
+            first_response_at TEXT,
+            closed_at TEXT,
+            mention_count INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE INDEX cases_author ON cases (network, author_id);
+        CREATE INDEX cases_department_state ON cases (department, state);
+        CREATE INDEX cases_created ON cases (created_at);
+        CREATE TABLE mentions (
+            network TEXT NOT NULL,
+            id TEXT NOT NULL,
+            author_id TEXT NOT NULL,
+            text TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            in_reply_to_id TEXT,
+            conversation_id TEXT,
+            url TEXT,
+            lang TEXT,
+            ingested_at TEXT NOT NULL,
+            case_id INTEGER NOT NULL REFERENCES cases (id),
+            PRIMARY KEY (network, id)
+        );
+        CREATE INDEX mentions_case ON mentions (case_id);
+        CREATE TABLE drafts (
+            id INTEGER PRIMARY KEY,
+            case_id INTEGER NOT NULL REFERENCES cases (id),
+            text TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            author TEXT NOT NULL,
+            source TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX drafts_case ON drafts (case_id);
+        CREATE TABLE approvals (
+            id INTEGER PRIMARY KEY,
+            case_id INTEGER NOT NULL REFERENCES cases (id),
+            draft_id INTEGER NOT NULL REFERENCES drafts (id),
+            text_hash TEXT NOT NULL,
+            approver TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            voided_at TEXT,
+            void_reason TEXT
+        );
+        CREATE INDEX approvals_case ON approvals (case_id);
+        CREATE TABLE suggestions (
+            id INTEGER PRIMARY KEY,
+            case_id INTEGER NOT NULL REFERENCES cases (id),
+            position INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            source TEXT NOT NULL,
+            prompt_version TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (case_id, position)
+        );
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            case_id INTEGER,
+            channel TEXT,
+            dedupe_key TEXT UNIQUE,
+            payload TEXT NOT NULL DEFAULT '{}',
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            result TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX outbox_due ON outbox (state, kind, next_attempt_at);
+        CREATE TABLE chat_messages (
+            case_id INTEGER NOT NULL REFERENCES cases (id),
+            surface TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            posted_at TEXT NOT NULL,
+            PRIMARY KEY (case_id, surface)
+        );
+        CREATE TABLE dry_run_posts (
+            id INTEGER PRIMARY KEY,
+            attempt_key TEXT NOT NULL UNIQUE,
+            network TEXT NOT NULL,
+            in_reply_to_id TEXT NOT NULL,
+            text TEXT NOT NULL,
+            posted_at TEXT NOT NULL
+        );
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            case_id INTEGER,
+            outcome TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            text_hash TEXT,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE INDEX audit_case ON audit (case_id);
+        CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TABLE cursors (
+            source TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+def _connect(path: str) -> Database:
+    # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves; sqlite-utils
+    # joins an open transaction instead of committing on its own.
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return Database(conn)
+
+
+class Store:
+    """The one database of a bot. Safe to share between threads (see module docstring)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._all: list[Database] = []
+        self._lock = threading.Lock()
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        migrations.apply(self.db)
+
+    @property
+    def db(self) -> Database:
+        """This thread's connection."""
+        db: Database | None = getattr(self._local, "db", None)
+        if db is None:
+            db = _connect(self.path)
+            self._local.db = db
+            with self._lock:
+                self._all.append(db)
+        return db
+
+    @contextmanager
+    def write(self) -> Iterator[Database]:
+        """A write transaction that holds the write lock from its first statement."""
+        db = self.db
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+        else:
+            db.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        return list(self.db.query(sql, params))
+
+    def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Any = ()) -> Any:
+        row = self.db.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    def is_writable(self) -> bool:
+        """Health probe: can this process take the write lock right now?"""
+        try:
+            with self.write() as db:
+                db.execute("SELECT 1")
+        except sqlite3.Error:
+            return False
+        return True
+
+    def integrity_ok(self) -> bool:
+        return bool(self.scalar("PRAGMA integrity_check") == "ok")
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+        self._local = threading.local()

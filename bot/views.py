@@ -1,0 +1,46 @@
+"""What a card shows, assembled from the store. Chat surfaces render a CaseView."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.models import Case
+
+
+@dataclass(frozen=True)
+class AuthorView:
+    handle: str
+    name: str
+    followers: int | None
+    verified: bool
+
+
+@dataclass(frozen=True)
+class EarlierContact:
+    case_id: int
+    state: str
+    intent: str
+    created_at: datetime
+    text: str
+
+
+@dataclass(frozen=True)
+class ThreadPost:
+    mention_id: str
+    text: str
+    created_at: datetime
+    url: str | None
+
+
+@dataclass(frozen=True)
+class CaseView:
+    case: Case
+    department_name: str
+    author: AuthorView
+    text: str
+    url: str | None
+    earlier: list[EarlierContact] = field(default_factory=list)
+    thread: list[ThreadPost] = field(default_factory=list)
+    suggestions: list[str] = field(default_factory=list)
+    paused: bool = False

@@ -1,0 +1,1 @@
+"""Inbound chat surfaces: thin adapters that parse, call bot.service, and render."""

@@ -1,0 +1,1 @@
+"""Outbound clients: the only home of vendor SDKs (tweepy, slack_sdk, openai, botbuilder)."""
