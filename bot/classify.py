@@ -152,13 +152,42 @@ _TROUBLE = _cues(
     r"expired",
     r"denied",
     r"(?:lost|missing) (?:it|them)",
+    r"thanks? (?:you )?(?:so much |a lot |again )?for (?:nothing|ruining|wasting|losing|leaving|"
+    r"ignoring|stranding|the runaround)",
+    r"disrespect(?:ful|ed)?",
+    r"do something about",
+    r"get (?:your|it|their) (?:act |shit |stuff )?together",
+    r"do better",
+    r"(?:losing|lost|lose) (?:my |our )?business",
+    r"learn(?:ed|t)? (?:my|our|a) lesson",
+    r"inconvenien(?:t|ce|ced)",
+    r"too often",
+    r"nothing (?:done|happened|changed|works)",
+    r"shaking my head",
+    r"(?:no|an|any|not even an?|without an?) apology",
+    r"sorry (?:is|isn'?t|doesn'?t) (?:not )?(?:enough|cut it|help)",
+    r"not (?:good )?enough",
+    r"(?:bad|worse|awful|terrible|poor|horrible) (?:service|experience|customer service|support)",
+    r"screw(?:ed|s|ing)?",
+    r"give a (?:shit|damn|crap|toss)",
+    r"treat(?:ing)? (?:your |ur )?(?:people|customers|passengers|clients|guests) (?:with|like)",
+    r"lose (?:customers|business|my business)",
+    r"less (?:than|then) (?:helpful|useful|great|ideal)",
+    r"(?:choose|choosing|try|trying|use|using|pick|picking|go with|going with) (?:another|a different)",
+    r"(?:another|a different|other) (?:company|provider|airline|carrier|store|shop|bank|network|"
+    r"brand) next time",
+    r"zero (?:info|information|help|response|communication|updates?|customer service|support)",
+    r"unavailable",
+    r"atrocious",
+    r"extra (?:days?|nights?|hours?)",
+    r"(?:not|never|no longer) (?:a )?(?:loyal|happy|satisfied) customer",
 )
 # Thanks or praise that, next to trouble, is ironic.
 _SARCASM = _cues(
     r"thanks? (?:you )?(?:so much |a lot |again )?for (?:nothing|(?:the |another |a |my |our "
     r"|your )?(?:\w+ )?(?:delay|delays|wait|hold|cancel\w*|lost|losing|leaving|making|ruining|wasting|"
     r"ignoring|stranding|nothing|charging|breaking|losing|sending|keeping|being|not|never|no))",
-    r"thanks? (?:a lot|for nothing|again)",
+    r"thanks? (?:a lot|a ton|a bunch|a million|for nothing|again)",
     r"thanks? for (?:the )?(?:nothing|no)",
     r"(?:great|awesome|wonderful|fantastic|perfect|brilliant|excellent|nice|amazing|good)"
     r" (?:job|work)\b(?!\s+(?:on|with|getting|finding|rebooking|fixing|sorting|today|team))",
@@ -178,6 +207,15 @@ _SARCASM = _cues(
     r"(?:another|yet another|one more) (?:great|wonderful|fantastic|amazing|fun)",
     r"appreciate (?:the|being|you) (?:delay|wait|hold|ignoring|lack)",
 )
+# Irony that is negative even without a trouble word ("love being ignored").
+_IRONY = _cues(
+    r"thanks? (?:you )?(?:so much |a lot )?for (?:nothing|no(?:thing)? help)",
+    r"love (?:how|being|waiting|sitting|spending|paying|it when)",
+    r"yeah right",
+    r"just what (?:i|we) needed",
+    r"sarcasm",
+    r"not\W*$",
+)
 # Praise for putting trouble right: keeps "thanks for rebooking me after the delay" positive.
 _RESOLVED = _cues(
     r"thanks? (?:you )?(?:so much |very much |again )?(?:for|to) (?:the |your |all |a )?"
@@ -188,25 +226,32 @@ _RESOLVED = _cues(
     r"(?:great|awesome|amazing|excellent|fantastic|friendly|helpful|wonderful|best|outstanding)"
     r" (?:service|customer service|crew|staff|team|agent|agents|support|experience|people|pilot|job)",
     r"(?:problem|issue|it|everything) (?:is |was |got )?(?:solved|resolved|fixed|sorted)",
-    r"made it",
-    r"finally (?:home|here|made|got|on|arrived|received)",
     r"got (?:me|us|it) (?:on|home|back|sorted|rebooked|fixed)",
     r"you (?:rock|rule|guys rock|are the best|re the best|'re the best)",
-    r"thank (?:you|u)",
-    r"much appreciated",
-    r"appreciate (?:it|the|your|you|all)",
     r"kudos",
-    r"shout ?out",
     r"well done",
-    r"impressed",
     r"(?:you|u|guys|team|crew|staff|service) (?:rock|rocks|rocked|rule|nailed it)",
     r"props",
     r"big ups",
     r"commend",
     r"deserves? (?:a raise|a medal|praise|recognition)",
+    r"made my (?:day|week|year|night|morning)",
+    r"all good",
+    r"(?:all )?worked out",
+    r"(?:thanks|thank you) to (?:the|your|all|everyone|you)",
+    r"continue to impress",
+)
+# Warmer words that mean praise when nothing went wrong (and often irony when it did).
+_PRAISE = _cues(
+    r"made it",
+    r"finally (?:home|here|made|got|on|arrived|received)",
+    r"thank (?:you|u)",
+    r"much appreciated",
+    r"appreciate (?:it|the|your|you|all)",
+    r"shout ?out",
+    r"impress(?:ed|ive)",
     r"can'?t wait",
     r"no (?:worries|biggie|problem)",
-    r"made my (?:day|week|year|night|morning)",
     r"(?:so|very|really) (?:excited|happy|pleased|grateful|thankful)",
 )
 # Context that, without any other feeling, makes a mention read as a problem report.
@@ -234,12 +279,11 @@ _COMPLAINT_CONTEXT = _cues(
     r"paid|charged|fee|fees",
     r"lost|missing",
     r"customer service|customer care|support team",
-    r"agents?|staff|employees?|rep|reps|representatives?|crew|people",
+    r"agents?|employees?|rep|reps|people",
     r"(?:bag|bags|luggage|baggage|order|package|parcel|delivery|refund|bill|account|booking|"
     r"reservation|ticket|seat|phone|website|site|app|system)",
     r"because",
     r"(?:\?\s*){2,}",
-    r"(?:!\s*){2,}",
 )
 # Requests in a support queue are not feelings; handles and links are not words.
 _NEUTRAL_IN_CARE = (
@@ -318,7 +362,8 @@ _PRESS = _cues(
     r"request for comment",
     r"comment for",
     r"on the record",
-    r"interview",
+    r"interview (?:request|with|about)",
+    r"(?:for|request|arrange|schedule|do) an interview",
     r"editor",
     r"newsroom",
     r"deadline",
@@ -351,7 +396,7 @@ _SUGGESTION = _cues(
     r"please (?:add|bring back|consider|offer)",
     r"suggest(?:ion)?",
     r"feature request",
-    r"idea",
+    r"(?<!any )(?<!no )idea",
     r"why not",
     r"wish (?:you|there|they)",
     r"how about",
@@ -373,7 +418,11 @@ _SPAM = _cues(
     r"make money",
 )
 # "Follow me so I can DM you" is a customer reaching out, not spam.
-_DM_REQUEST = _cues(r"(?:so|to|and) (?:i|we) (?:can|could) (?:dm|message|send)", r"to dm")
+_NOT_SPAM = _cues(
+    r"(?:so|to|and) (?:i|we) (?:can|could) (?:dm|message|send)",
+    r"to dm",
+    r"(?:n'?t|not|never|you) follow (?:me|back)",
+)
 _ABUSE = _cues(r"idiots?", r"morons?", r"stupid", r"scum", r"trash", r"garbage", r"clowns?")
 _THANKS = _cues(
     r"thanks?",
@@ -412,6 +461,8 @@ _ASKING = _cues(
     r"anyone know",
     r"wondering",
     r"(?:i|we) need",
+    r"need (?:assistance|help|someone|somebody|an? answer|to (?:speak|talk|know|change))",
+    r"please do",
     r"(?:i|we)(?:'d| would) like to (?:know|change|cancel|speak|talk|get)",
     r"dm(?:ed)? (?:me|us|you)",
     r"contact (?:me|us)",
@@ -488,7 +539,7 @@ _NEGATIVE_AT = -0.2
 _TROUBLE_POSITIVE_AT = 0.5
 _CONTEXT_NEGATIVE_BELOW = 0.5
 _PRAISE_POSITIVE_AT = -0.1
-_CONTEXT_CUES = 2
+_CONTEXT_CUES = 1
 
 
 class OfflineClassifier:
@@ -551,7 +602,11 @@ class OfflineClassifier:
                 signals.append(f"thanks for a fix: {resolved.group(0).lower()!r}")
                 return Sentiment.POSITIVE
             return Sentiment.NEGATIVE
-        praise = _RESOLVED.search(plain)
+        irony = _IRONY.search(plain)
+        if irony:
+            signals.append(f"irony: {irony.group(0).lower()!r}")
+            return Sentiment.NEGATIVE
+        praise = _RESOLVED.search(plain) or _PRAISE.search(plain)
         if compound >= _POSITIVE_AT or (praise and compound >= _PRAISE_POSITIVE_AT):
             if praise:
                 signals.append(f"praise: {praise.group(0).lower()!r}")
@@ -582,7 +637,7 @@ class OfflineClassifier:
 
         links = len(re.findall(r"https?://", raw))
         handles = len(re.findall(r"@\w+", raw))
-        if (hit(_SPAM, "spam cue") and not _DM_REQUEST.search(plain)) or links >= 3 or handles >= 6:
+        if (hit(_SPAM, "spam cue") and not _NOT_SPAM.search(plain)) or links >= 3 or handles >= 6:
             if links >= 3 or handles >= 6:
                 signals.append("many links or handles")
             return Intent.SPAM

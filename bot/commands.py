@@ -42,13 +42,13 @@ def help_text(command: str = "/care") -> str:
 
 
 def _age(case: Case, now: datetime) -> str:
-    return format_duration((now - case.created_at).total_seconds())
+    return format_duration((now - (case.mention_at or case.created_at)).total_seconds())
 
 
 def _case_line(case: Case, now: datetime) -> str:
     owner = f"<@{case.claimed_by}>" if case.claimed_by else "unclaimed"
     return (
-        f"#{case.id}  {case.state.value:<17} {case.priority.value:<6} {case.intent.value:<10}"
+        f"{'#' + str(case.id):>5}  {case.state.value:<17} {case.priority.value:<6} {case.intent.value:<10}"
         f" {_age(case, now):>12}  {owner}"
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tempfile
 from importlib import resources
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -37,8 +38,13 @@ def _sample(name: str) -> Path:
     return Path(str(resources.files("bot") / "samples" / name))
 
 
-def sample_mentions() -> list[Mention]:
-    return [m for _, m in read_mentions(_sample("demo_mentions.jsonl")) if isinstance(m, Mention)]
+def sample_mentions(now: datetime | None = None) -> list[Mention]:
+    """The bundled mentions; with `now`, moved in time so the newest arrived 2 minutes ago."""
+    mentions = [m for _, m in read_mentions(_sample("demo_mentions.jsonl")) if isinstance(m, Mention)]
+    if now is None or not mentions:
+        return mentions
+    shift = now - timedelta(minutes=2) - max(m.created_at for m in mentions)
+    return [m.model_copy(update={"created_at": m.created_at + shift}) for m in mentions]
 
 
 class Demo:
@@ -46,7 +52,7 @@ class Demo:
         config = load_config(_sample("demo.toml"))
         self.config: Config = config.model_copy(update={"base_dir": workdir})
         self.console = console
-        clock = SystemClock()
+        clock = self.clock = SystemClock()
         self.store = Store(self.config.database_path)
         self.service = CareService(self.config, self.store, clock=clock)
         self.chat = ChatWorker(self.service, ConsoleSurface(console, clock.now))
@@ -60,7 +66,7 @@ class Demo:
             self.chat.drain()
 
     def ingest_samples(self) -> None:
-        stats = self.service.ingest_many(sample_mentions())
+        stats = self.service.ingest_many(sample_mentions(self.clock.now()))
         self.console.rule(f"[bold]{stats.created} sample mentions ingested and routed")
         self.pump()
 

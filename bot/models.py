@@ -190,6 +190,7 @@ class Case:
     first_response_at: datetime | None = None
     sla_due_at: datetime | None = None
     mention_count: int = 1
+    mention_at: datetime | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     @property

@@ -98,7 +98,8 @@ def _row_to_case(row: dict[str, Any], draft: dict[str, Any] | None, approval: di
         first_response_at=ts(row["first_response_at"]),
         sla_due_at=ts(row["sla_due_at"]),
         mention_count=row["mention_count"],
-        extra={"classifier": row["classifier"], "mention_at": row["mention_at"]},
+        mention_at=datetime.fromisoformat(row["mention_at"]),
+        extra={"classifier": row["classifier"]},
     )
 
 
