@@ -1,6 +1,6 @@
 """Ingest throughput: mentions/s through the pipeline beside a raw-insert baseline.
 
-Data: the real airline tweets CSV (14,640 rows, 145 tweet ids appear twice). Each row
+Data: the real airline tweets CSV (14,640 rows; 155 tweet ids appear twice). Each row
 becomes one mention JSONL line in a temporary directory; nothing is copied into the repo.
 
 Measured in one run, each into a fresh SQLite file:
@@ -90,6 +90,8 @@ class Result:
         del data["baseline_seconds"]
         data["mentions_per_second"] = round(self.per_second, 1)
         data["seconds"] = round(self.seconds, 4)
+        if self.peak_rss_mb is not None:
+            data["peak_rss_mb"] = round(self.peak_rss_mb, 1)
         data["time_ratio_vs_baseline"] = round(self.time_ratio, 2)
         data["throughput_ratio_vs_baseline"] = round(1 / self.time_ratio, 4)
         return data
@@ -177,7 +179,8 @@ def run_pipeline(config_path: Path, db_path: Path, jsonl: Path) -> tuple[float, 
     return seconds, cases, stats
 
 
-def run_cli(config_path: Path, jsonl: Path, cwd: Path) -> tuple[float, tuple[int, ...]]:
+def run_cli(config_path: Path, jsonl: Path, cwd: Path) -> tuple[float, dict[str, int]]:
+    """Time the CLI; return its summary line as counts (new, joined, stored, bad)."""
     command = [sys.executable, "-m", "bot", "ingest", str(jsonl), "-c", str(config_path)]
     seconds, proc = timed(
         lambda: subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
@@ -187,7 +190,8 @@ def run_cli(config_path: Path, jsonl: Path, cwd: Path) -> tuple[float, tuple[int
     match = _CLI_SUMMARY.search(proc.stdout)
     if not match:
         raise SystemExit(f"CLI printed no summary: {proc.stdout.strip()!r}")
-    return seconds, tuple(int(n) for n in match.groups())
+    new, joined, stored, bad = (int(n) for n in match.groups())
+    return seconds, {"new": new, "joined": joined, "stored": stored, "bad": bad}
 
 
 def count_cases(db_path: Path) -> int:
@@ -232,24 +236,28 @@ def main(argv: list[str] | None = None) -> int:
                 f" expected {distinct} cases, {len(rows) - distinct} duplicates"
             )
 
-        cli_s, (created, joined, dupes, bad) = run_cli(config_path, jsonl, work)
+        cli_s, first = run_cli(config_path, jsonl, work)
         cli_rss = children_peak_rss_mb()
         cli_cases = count_cases(work / "cli.db")
-        if cli_cases != distinct or created != distinct or bad:
+        if cli_cases != distinct or first["new"] != distinct or first["bad"]:
             problems.append(
-                f"CLI: {cli_cases} cases in the database, printed {created} new, {bad} bad lines;"
-                f" expected {distinct}"
+                f"CLI: {cli_cases} cases in the database, printed {first};"
+                f" expected {distinct} cases and {distinct} new"
             )
 
-        again_s, (created2, joined2, dupes2, bad2) = run_cli(config_path, jsonl, work)
+        again_s, again = run_cli(config_path, jsonl, work)
         again_rss = children_peak_rss_mb()
         again_cases = count_cases(work / "cli.db")
-        if again_cases != distinct or created2 or joined2 or dupes2 != len(rows):
+        if (
+            again_cases != distinct
+            or again["new"]
+            or again["joined"]
+            or again["stored"] != len(rows)
+        ):
             problems.append(
-                f"re-ingest: {again_cases} cases, {created2} new, {joined2} joined,"
-                f" {dupes2} already stored; expected {distinct} cases and {len(rows)} already stored"
+                f"re-ingest: {again_cases} cases in the database, printed {again};"
+                f" expected {distinct} cases and {len(rows)} already stored"
             )
-        del joined, dupes, bad2
 
     results = [
         Result("baseline", "baseline: sqlite-utils insert_all", len(rows), base_s, base_s),

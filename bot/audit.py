@@ -52,8 +52,9 @@ def append(
     }
     row["hash"] = _digest(row)
     db.execute(
-        "INSERT INTO audit (at, actor, action, case_id, outcome, detail, text_hash, prev_hash, hash)"
-        " VALUES (:at, :actor, :action, :case_id, :outcome, :detail, :text_hash, :prev_hash, :hash)",
+        "INSERT INTO audit (at, actor, action, case_id, outcome, detail, text_hash,"
+        " prev_hash, hash) VALUES (:at, :actor, :action, :case_id, :outcome, :detail,"
+        " :text_hash, :prev_hash, :hash)",
         row,
     )
     # The head is kept beside the chain so a truncated tail is detected too.

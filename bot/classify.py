@@ -257,9 +257,7 @@ _PRAISE = _cues(
 # Context that, without any other feeling, makes a mention read as a problem report.
 _COMPLAINT_CONTEXT = _cues(
     r"still",
-    r"again",
     r"yet",
-    r"another",
     r"why",
     r"supposed to",
     r"even",
@@ -267,23 +265,32 @@ _COMPLAINT_CONTEXT = _cues(
     r"nothing",
     r"(?:can'?t|cannot|couldn'?t|didn'?t|doesn'?t|don'?t|isn'?t|wasn'?t|won'?t|haven'?t|"
     r"hasn'?t|aren'?t|weren'?t|not|no)(?! (?:wait|worries|biggie|problem|doubt|complaints))",
-    r"tried|trying",
+    r"tried",
     r"told",
     r"(?:i|we)(?:'ve| have) been",
     r"called|calling",
-    r"waiting|wait|waited",
-    r"sitting|sat",
-    r"line|queue",
+    r"waiting|waited",
+    r"sitting",
+    r"queue",
     r"hold",
     r"hours?|hrs?|mins?|minutes",
-    r"paid|charged|fee|fees",
+    r"paid|charged",
     r"lost|missing",
+    r"because",
+    r"(?:\?\s*){2,}",
+)
+# Service words: half a cue each; two of them (or one with a cue above) make a problem report.
+_SERVICE_WORDS = _cues(
+    r"again",
+    r"another",
+    r"trying",
+    r"wait",
+    r"line",
+    r"fees?",
     r"customer service|customer care|support team",
     r"agents?|employees?|rep|reps|people",
     r"(?:bag|bags|luggage|baggage|order|package|parcel|delivery|refund|bill|account|booking|"
     r"reservation|ticket|seat|phone|website|site|app|system)",
-    r"because",
-    r"(?:\?\s*){2,}",
 )
 # Requests in a support queue are not feelings; handles and links are not words.
 _NEUTRAL_IN_CARE = (
@@ -464,7 +471,7 @@ _ASKING = _cues(
     r"need (?:assistance|help|someone|somebody|an? answer|to (?:speak|talk|know|change))",
     r"please do",
     r"(?:i|we)(?:'d| would) like to (?:know|change|cancel|speak|talk|get)",
-    r"dm(?:ed)? (?:me|us|you)",
+    r"dm (?:me|us)",
     r"contact (?:me|us)",
     r"call (?:me|us)",
 )
@@ -539,7 +546,8 @@ _NEGATIVE_AT = -0.2
 _TROUBLE_POSITIVE_AT = 0.5
 _CONTEXT_NEGATIVE_BELOW = 0.5
 _PRAISE_POSITIVE_AT = -0.1
-_CONTEXT_CUES = 1
+_CONTEXT_CUES = 1.0
+_SERVICE_WORD_WEIGHT = 0.5
 
 
 class OfflineClassifier:
@@ -558,7 +566,8 @@ class OfflineClassifier:
         compound = float(_care_vader().polarity_scores(plain)["compound"]) if plain else 0.0
         trouble = _TROUBLE.findall(plain)
         context = _COMPLAINT_CONTEXT.findall(plain)
-        sentiment = self._sentiment(plain, compound, trouble, context, signals)
+        service = _SERVICE_WORDS.findall(plain)
+        sentiment = self._sentiment(plain, compound, trouble, context, service, signals)
 
         asks = bool(_QUESTION_WORDS.search(plain) or _ASKING.search(plain) or "?" in plain)
         intent = self._intent(plain, text, sentiment, trouble, context, asks, signals)
@@ -587,6 +596,7 @@ class OfflineClassifier:
         compound: float,
         trouble: list[str],
         context: list[str],
+        service: list[str],
         signals: list[str],
     ) -> Sentiment:
         if trouble:
@@ -614,8 +624,11 @@ class OfflineClassifier:
         if compound <= _NEGATIVE_AT:
             signals.append(f"negative tone ({compound:+.2f})")
             return Sentiment.NEGATIVE
-        if len(context) >= _CONTEXT_CUES and compound < _CONTEXT_NEGATIVE_BELOW:
-            signals.append(f"complaint context: {_short(context)}")
+        if (
+            len(context) + _SERVICE_WORD_WEIGHT * len(service) >= _CONTEXT_CUES
+            and compound < _CONTEXT_NEGATIVE_BELOW
+        ):
+            signals.append(f"complaint context: {_short(context + service)}")
             return Sentiment.NEGATIVE
         return Sentiment.NEUTRAL
 

@@ -18,6 +18,9 @@ from pathlib import Path
 from bot import __version__
 from bot.config import Config, load_config
 from bot.errors import ConfigError, SocialcareError
+from bot.ports import SystemClock
+from bot.service import CareService
+from bot.store import Store
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -28,7 +31,9 @@ class UsageError(SocialcareError):
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-c", "--config", metavar="PATH",
+        "-c",
+        "--config",
+        metavar="PATH",
         help="config file (default: $SOCIALCARE_CONFIG, else ./socialcare.toml)",
     )
 
@@ -121,7 +126,11 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if command == "report":
         return _report(config, args.since, args.format)
     if command in {"run", "digest"}:
-        print(f"error: `socialcare {command}` needs a chat surface, which this version does not have yet", file=sys.stderr)
+        print(
+            f"error: `socialcare {command}` needs a chat surface,"
+            " which this version does not have yet",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
     raise UsageError(f"unknown command {command}")
 
@@ -142,15 +151,14 @@ def _check_config(config: Config) -> int:
         warnings.append("sources.x: X_BEARER_TOKEN is not set")
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"{config.bot.brand}: config valid ({len(config.departments)} departments, database {config.database_path})")
+    print(
+        f"{config.bot.brand}: config valid ({len(config.departments)} departments,"
+        f" database {config.database_path})"
+    )
     return EXIT_OK
 
 
-def _open_service(config: Config):  # type: ignore[no-untyped-def]
-    from bot.ports import SystemClock
-    from bot.service import CareService
-    from bot.store import Store
-
+def _open_service(config: Config) -> CareService:
     return CareService(config, Store(config.database_path), clock=SystemClock())
 
 
@@ -161,7 +169,13 @@ def _require_file(path: Path) -> None:
 
 def _ingest(config: Config, path: Path) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from bot.jsonl import BadLine, count_lines, read_mentions
     from bot.models import Mention
@@ -174,8 +188,13 @@ def _ingest(config: Config, path: Path) -> int:
     err = Console(stderr=True)
     batch: list[Mention] = []
     with Progress(
-        TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err, transient=False, disable=not err.is_terminal,
+        TextColumn("ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
     ) as progress:
         task = progress.add_task("ingest", total=total)
 
@@ -241,8 +260,14 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
             print(json.dumps(record, ensure_ascii=False))
         else:
             table.add_row(
-                item.id, record["intent"], record["sentiment"], record["priority"],  # type: ignore[arg-type]
-                "yes" if reading.needs_reply else "no", reading.language, where.department, where.reason,
+                item.id,
+                reading.intent.value,
+                reading.sentiment.value,
+                reading.priority.value,
+                "yes" if reading.needs_reply else "no",
+                reading.language,
+                where.department,
+                where.reason,
             )
     if fmt == "table":
         Console().print(table)
@@ -255,7 +280,9 @@ def _parse_since(value: str | None) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise UsageError(f"--since {value!r} is not an ISO 8601 date or time, e.g. 2026-11-01") from None
+        raise UsageError(
+            f"--since {value!r} is not an ISO 8601 date or time, e.g. 2026-11-01"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -265,13 +292,28 @@ def _report(config: Config, since_arg: str | None, fmt: str) -> int:
     since = _parse_since(since_arg)
     service = _open_service(config)
     until = datetime.now(UTC) + timedelta(seconds=1)
-    rows = [kpis(service.store, since=since, until=until, department=d.id) for d in config.departments]
-    fields = ["department", "received", "needs_reply", "replied", "dismissed", "open",
-              "response_rate", "median_first_response_s", "p90_first_response_s"]
+    rows = [
+        kpis(service.store, since=since, until=until, department=d.id) for d in config.departments
+    ]
+    fields = [
+        "department",
+        "received",
+        "needs_reply",
+        "replied",
+        "dismissed",
+        "open",
+        "response_rate",
+        "median_first_response_s",
+        "p90_first_response_s",
+    ]
     records = [
         {
-            "department": k.department, "received": k.received, "needs_reply": k.needs_reply,
-            "replied": k.replied, "dismissed": k.dismissed, "open": k.open,
+            "department": k.department,
+            "received": k.received,
+            "needs_reply": k.needs_reply,
+            "replied": k.replied,
+            "dismissed": k.dismissed,
+            "open": k.open,
             "response_rate": round(k.response_rate, 4) if k.response_rate is not None else None,
             "median_first_response_s": k.median_first_response_s,
             "p90_first_response_s": k.p90_first_response_s,
@@ -279,7 +321,11 @@ def _report(config: Config, since_arg: str | None, fmt: str) -> int:
         for k in rows
     ]
     if fmt == "json":
-        print(json.dumps({"since": since.isoformat(), "until": until.isoformat(), "departments": records}))
+        print(
+            json.dumps(
+                {"since": since.isoformat(), "until": until.isoformat(), "departments": records}
+            )
+        )
     elif fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
@@ -294,8 +340,15 @@ def _report(config: Config, since_arg: str | None, fmt: str) -> int:
         for r, k in zip(records, rows, strict=True):
             rate = f"{k.response_rate:.0%}" if k.response_rate is not None else "n/a"
             table.add_row(
-                k.department, str(k.received), str(k.needs_reply), str(k.replied), str(k.dismissed),
-                str(k.open), rate, format_duration(k.median_first_response_s), format_duration(k.p90_first_response_s),
+                k.department,
+                str(k.received),
+                str(k.needs_reply),
+                str(k.replied),
+                str(k.dismissed),
+                str(k.open),
+                rate,
+                format_duration(k.median_first_response_s),
+                format_duration(k.p90_first_response_s),
             )
             del r
         Console().print(table)

@@ -48,12 +48,15 @@ def _age(case: Case, now: datetime) -> str:
 def _case_line(case: Case, now: datetime) -> str:
     owner = f"<@{case.claimed_by}>" if case.claimed_by else "unclaimed"
     return (
-        f"{'#' + str(case.id):>5}  {case.state.value:<17} {case.priority.value:<6} {case.intent.value:<10}"
+        f"{'#' + str(case.id):>5}  {case.state.value:<17} {case.priority.value:<6}"
+        f" {case.intent.value:<10}"
         f" {_age(case, now):>12}  {owner}"
     )
 
 
-def run_command(service: CareService, actor: Actor, text: str, *, command: str = "/care") -> CommandReply:
+def run_command(
+    service: CareService, actor: Actor, text: str, *, command: str = "/care"
+) -> CommandReply:
     """Parse and run one `/care ...` command line for `actor`."""
     words = text.strip().split(maxsplit=1)
     name = words[0].lower() if words else "help"
@@ -71,7 +74,9 @@ def _split_case(rest: str, usage: str, *, needs_text: bool = False) -> tuple[str
     return parts[0], parts[1] if len(parts) > 1 else ""
 
 
-def _dispatch(service: CareService, actor: Actor, name: str, rest: str, command: str) -> CommandReply:
+def _dispatch(
+    service: CareService, actor: Actor, name: str, rest: str, command: str
+) -> CommandReply:
     now = service.clock.now()
     if name == "help":
         return CommandReply(help_text(command))
@@ -87,14 +92,23 @@ def _dispatch(service: CareService, actor: Actor, name: str, rest: str, command:
     if name == "reply":
         ref, body = _split_case(rest, f"{command} reply N TEXT", needs_text=True)
         case = service.reply(actor, ref, body)
-        return CommandReply(f"Reply for case #{case.id} submitted for approval:\n> {case.draft_text}", case_id=case.id)
+        return CommandReply(
+            f"Reply for case #{case.id} submitted for approval:\n> {case.draft_text}",
+            case_id=case.id,
+        )
     if name == "approve":
         ref, _ = _split_case(rest, f"{command} approve N")
         case = service.approve(actor, ref)
-        return CommandReply(f"Approved case #{case.id}; it will be published shortly.", case_id=case.id)
+        return CommandReply(
+            f"Approved case #{case.id}; it will be published shortly.", case_id=case.id
+        )
     if name in {"reject", "dismiss"}:
         ref, reason = _split_case(rest, f"{command} {name} N REASON", needs_text=True)
-        case = service.reject(actor, ref, reason) if name == "reject" else service.dismiss(actor, ref, reason)
+        case = (
+            service.reject(actor, ref, reason)
+            if name == "reject"
+            else service.dismiss(actor, ref, reason)
+        )
         return CommandReply(f"Case #{case.id} {name}ed: {reason}", case_id=case.id)
     if name == "stats":
         period = rest.strip().lower() or "today"

@@ -1,4 +1,4 @@
-"""Load and validate the TOML config (tomllib + pydantic). Secrets come from the environment only."""
+"""Load and validate the TOML config (tomllib + pydantic). Secrets come from the environment."""
 
 from __future__ import annotations
 

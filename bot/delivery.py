@@ -24,7 +24,9 @@ MAX_PUBLISH_ATTEMPTS = 8
 class ChatWorker:
     """Posts and updates cards on one surface, oldest first, paced per channel."""
 
-    def __init__(self, service: CareService, surface: ChatSurface, *, messages_per_second: float = 1.0) -> None:
+    def __init__(
+        self, service: CareService, surface: ChatSurface, *, messages_per_second: float = 1.0
+    ) -> None:
         self.service = service
         self.surface = surface
         self.clock: Clock = service.clock
@@ -61,8 +63,14 @@ class ChatWorker:
                 with self.service.store.write() as db:
                     self.service.outbox.fail(db, item.id, str(exc))
             else:
-                delay = exc.retry_after if exc.retry_after is not None else backoff_seconds(item.attempts)
-                log.warning("%s for case #%s will retry in %.0fs: %s", item.kind, item.case_id, delay, exc)
+                delay = (
+                    exc.retry_after
+                    if exc.retry_after is not None
+                    else backoff_seconds(item.attempts)
+                )
+                log.warning(
+                    "%s for case #%s will retry in %.0fs: %s", item.kind, item.case_id, delay, exc
+                )
                 self.service.outbox.retry_later(item.id, str(exc), delay)
             return True
         self._last_sent[item.channel] = self.clock.now()
@@ -85,9 +93,16 @@ class ChatWorker:
         ref = self.surface.post_card(channel, view)
         with self.service.store.write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO chat_messages (case_id, surface, channel, message_id, posted_at)"
+                "INSERT OR REPLACE INTO chat_messages"
+                " (case_id, surface, channel, message_id, posted_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (case_id, self.surface.name, ref.channel, ref.message_id, self.clock.now().isoformat()),
+                (
+                    case_id,
+                    self.surface.name,
+                    ref.channel,
+                    ref.message_id,
+                    self.clock.now().isoformat(),
+                ),
             )
 
     def _send_note(self, case_id: int, text: str) -> None:
@@ -136,7 +151,9 @@ class PublishWorker:
             self.service.outbox.done(item.id, {"skipped": f"case is {case.state.value}"})
             return True
         if case.draft_text is None or text_hash(case.draft_text) != case.approved_hash:
-            self.service.record_failed(item.id, case.id, "the approved text no longer matches the draft")
+            self.service.record_failed(
+                item.id, case.id, "the approved text no longer matches the draft"
+            )
             return True
         request = self._request(case.id, case.draft_text, item.id)
         try:
@@ -156,7 +173,8 @@ class PublishWorker:
         row = store.one(
             """
             SELECT c.network, a.handle,
-                (SELECT id FROM mentions WHERE case_id = c.id ORDER BY created_at DESC LIMIT 1) AS latest
+                (SELECT id FROM mentions WHERE case_id = c.id
+                 ORDER BY created_at DESC LIMIT 1) AS latest
             FROM cases c JOIN authors a ON a.network = c.network AND a.id = c.author_id
             WHERE c.id = ?
             """,
@@ -188,16 +206,27 @@ class DryRunPublisher:
     def publish(self, request: PublishRequest) -> PublishedReply:
         with self.store.write() as db:
             db.execute(
-                "INSERT OR IGNORE INTO dry_run_posts (attempt_key, network, in_reply_to_id, text, posted_at)"
+                "INSERT OR IGNORE INTO dry_run_posts"
+                " (attempt_key, network, in_reply_to_id, text, posted_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (request.attempt_key, request.network, request.in_reply_to_id, request.text, self.clock.now().isoformat()),
+                (
+                    request.attempt_key,
+                    request.network,
+                    request.in_reply_to_id,
+                    request.text,
+                    self.clock.now().isoformat(),
+                ),
             )
         found = self.find_existing(request)
         assert found is not None
         return found
 
     def find_existing(self, request: PublishRequest) -> PublishedReply | None:
-        row = self.store.one("SELECT id FROM dry_run_posts WHERE attempt_key = ?", [request.attempt_key])
+        row = self.store.one(
+            "SELECT id FROM dry_run_posts WHERE attempt_key = ?", [request.attempt_key]
+        )
         if row is None:
             return None
-        return PublishedReply(post_id=f"dry-run-{row['id']}", url=f"dry-run://{request.network}/{row['id']}")
+        return PublishedReply(
+            post_id=f"dry-run-{row['id']}", url=f"dry-run://{request.network}/{row['id']}"
+        )

@@ -6,8 +6,8 @@ Part of the composition root (it wires the console surface to the service).
 from __future__ import annotations
 
 import tempfile
-from importlib import resources
 from datetime import datetime, timedelta
+from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
@@ -18,9 +18,10 @@ from bot.config import Config, load_config
 from bot.delivery import ChatWorker, DryRunPublisher, PublishWorker
 from bot.jsonl import read_mentions
 from bot.models import Actor, Mention
-from bot.ports import SystemClock
+from bot.ports import MessageRef, SystemClock
 from bot.service import CareService
 from bot.store import Store
+from bot.views import CaseView
 from handlers.console import ConsoleSurface, audit_table, run_line
 
 DEMO_USERS = {
@@ -40,7 +41,9 @@ def _sample(name: str) -> Path:
 
 def sample_mentions(now: datetime | None = None) -> list[Mention]:
     """The bundled mentions; with `now`, moved in time so the newest arrived 2 minutes ago."""
-    mentions = [m for _, m in read_mentions(_sample("demo_mentions.jsonl")) if isinstance(m, Mention)]
+    mentions = [
+        m for _, m in read_mentions(_sample("demo_mentions.jsonl")) if isinstance(m, Mention)
+    ]
     if now is None or not mentions:
         return mentions
     shift = now - timedelta(minutes=2) - max(m.created_at for m in mentions)
@@ -71,7 +74,9 @@ class Demo:
         self.pump()
 
     def do(self, user: str, line: str) -> bool:
-        self.console.print(f"\n[bold]{user}[/bold] ({DEMO_USERS.get(user, 'unknown user')})> {escape(line)}")
+        self.console.print(
+            f"\n[bold]{user}[/bold] ({DEMO_USERS.get(user, 'unknown user')})> {escape(line)}"
+        )
         ok, text = run_line(self.service, Actor(user), line)
         style = "green" if ok else "red"
         prefix = "" if ok else "(only you can see this) "
@@ -85,9 +90,15 @@ class Demo:
             if case_id
             else self.store.query("SELECT * FROM audit ORDER BY seq")
         )
-        self.console.print(audit_table(rows, f"Audit trail{f' of case #{case_id}' if case_id else ''}"))
+        self.console.print(
+            audit_table(rows, f"Audit trail{f' of case #{case_id}' if case_id else ''}")
+        )
         result = audit.verify(self.store.db)
-        verdict = "[green]intact[/green]" if result.ok else f"[red]TAMPERED at entry {result.first_bad_seq}[/red]"
+        verdict = (
+            "[green]intact[/green]"
+            if result.ok
+            else f"[red]TAMPERED at entry {result.first_bad_seq}[/red]"
+        )
         self.console.print(f"Audit chain: {result.entries} entries, {verdict}")
         return result.ok
 
@@ -98,11 +109,17 @@ class Demo:
         steps = [
             ("U0AGENT1", f"/care claim {case}"),
             ("U0AGENT2", f"/care claim {case}"),  # refused: already claimed
-            ("U0AGENT1", f"/care reply {case} Sorry for the long wait, Maya. Please DM us your booking"
-             " reference and we will check your refund options straight away. - Jo"),
+            (
+                "U0AGENT1",
+                f"/care reply {case} Sorry for the long wait, Maya. Please DM us your booking"
+                " reference and we will check your refund options straight away. - Jo",
+            ),
             ("U0AGENT1", f"/care approve {case}"),  # refused: agents cannot approve
             ("U0LEAD", f"/care approve {case}"),
-            ("U0LEAD", "/care dismiss 5 spam account"),  # refused: manager of care? (spam went to care)
+            (
+                "U0LEAD",
+                "/care dismiss 5 spam account",
+            ),  # refused: manager of care? (spam went to care)
             ("U0AGENT1", "/care queue care"),
             ("U0LEAD", "/care stats today"),
         ]
@@ -115,16 +132,21 @@ class Demo:
             self.console.print(f"in reply to {post['in_reply_to_id']}: {escape(post['text'])}")
         intact = self.show_audit(case)
         if published.state.value != "published" or len(posts) != 1 or not intact:
-            self.console.print("[red]The scripted demo did not reach a single published reply.[/red]")
+            self.console.print(
+                "[red]The scripted demo did not reach a single published reply.[/red]"
+            )
             return 1
-        self.console.print(f"[green]Case #{case} published once (dry run): {published.published_url}[/green]")
+        self.console.print(
+            f"[green]Case #{case} published once (dry run): {published.published_url}[/green]"
+        )
         return 0
 
     def interactive(self) -> int:
         self.ingest_samples()
         self.console.print(
-            "\nType [bold]/care help[/bold] for commands. Also: [bold]as USER[/bold] to act as another"
-            " demo user, [bold]users[/bold], [bold]show N[/bold], [bold]audit [N][/bold], [bold]quit[/bold]."
+            "\nType [bold]/care help[/bold] for commands. Also: [bold]as USER[/bold] to act as"
+            " another demo user, [bold]users[/bold], [bold]show N[/bold], [bold]audit [N][/bold],"
+            " [bold]quit[/bold]."
         )
         self._users()
         while True:
@@ -152,18 +174,23 @@ class Demo:
                 except Exception as exc:  # noqa: BLE001 - any bad input is shown, the demo goes on
                     self.console.print(f"[red]{escape(str(exc))}[/red]")
             elif word == "audit":
-                self.show_audit(int(rest.strip().lstrip("#")) if rest.strip().lstrip("#").isdigit() else None)
+                self.show_audit(
+                    int(rest.strip().lstrip("#")) if rest.strip().lstrip("#").isdigit() else None
+                )
             else:
-                self.do(self.user, line if line.startswith("/") else f"{self.config.bot.slash_command} {line}")
+                self.do(
+                    self.user,
+                    line if line.startswith("/") else f"{self.config.bot.slash_command} {line}",
+                )
 
-    def _card(self, ref: str) -> tuple[object, object]:
-        from bot.ports import MessageRef
-
+    def _card(self, ref: str) -> tuple[MessageRef, CaseView]:
         view = self.service.view(ref.strip())
         return MessageRef(f"#{view.case.department}", str(view.case.id)), view
 
     def _users(self) -> None:
-        self.console.print("Demo users: " + ", ".join(f"[bold]{u}[/bold] ({r})" for u, r in DEMO_USERS.items()))
+        self.console.print(
+            "Demo users: " + ", ".join(f"[bold]{u}[/bold] ({r})" for u, r in DEMO_USERS.items())
+        )
 
 
 def run_demo(*, script: bool, console: Console | None = None) -> int:

@@ -22,7 +22,9 @@ def _explain(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         field = ".".join(str(p) for p in error["loc"]) or "record"
-        message = "missing" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
+        message = (
+            "missing" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
+        )
         parts.append(f"{field}: {message}")
     return "; ".join(parts)
 

@@ -49,7 +49,9 @@ def kpis(store: Store, *, since: datetime, until: datetime, department: str | No
         params.append(department)
     rows = store.query(f"SELECT * FROM cases WHERE {where}", params)
     durations = sorted(
-        (datetime.fromisoformat(r["first_response_at"]) - datetime.fromisoformat(r["mention_at"])).total_seconds()
+        (
+            datetime.fromisoformat(r["first_response_at"]) - datetime.fromisoformat(r["mention_at"])
+        ).total_seconds()
         for r in rows
         if r["first_response_at"]
     )

@@ -36,10 +36,8 @@ def route(config: Config, mention: Mention, reading: Classification) -> Route:
     handle = mention.author_handle.lower()
     rules: list[Callable[[Department], str | None]] = [
         lambda d: f"author @{mention.author_handle} is listed" if handle in d.authors else None,
-        lambda d: (
-            f"language {reading.language!r}" if reading.language in d.languages else None
-        ),
-        lambda d: (f"keyword {kw!r}" if (kw := keyword_hit(d, mention.text)) else None),
+        lambda d: f"language {reading.language!r}" if reading.language in d.languages else None,
+        lambda d: f"keyword {kw!r}" if (kw := keyword_hit(d, mention.text)) else None,
         lambda d: f"intent {reading.intent.value}" if reading.intent in d.intents else None,
     ]
     for rule in rules:

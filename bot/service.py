@@ -69,7 +69,9 @@ def _actor_key(actor: Actor) -> str:
     return f"{actor.surface}:{actor.user_id}"
 
 
-def _row_to_case(row: dict[str, Any], draft: dict[str, Any] | None, approval: dict[str, Any] | None) -> Case:
+def _row_to_case(
+    row: dict[str, Any], draft: dict[str, Any] | None, approval: dict[str, Any] | None
+) -> Case:
     def ts(value: str | None) -> datetime | None:
         return datetime.fromisoformat(value) if value else None
 
@@ -192,7 +194,8 @@ class CareService:
     def _upsert_author(db: Database, mention: Mention, now: datetime) -> None:
         db.execute(
             """
-            INSERT INTO authors (network, id, handle, name, followers, verified, first_seen, last_seen)
+            INSERT INTO authors
+                (network, id, handle, name, followers, verified, first_seen, last_seen)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (network, id) DO UPDATE SET
                 handle = excluded.handle, name = excluded.name,
@@ -237,7 +240,12 @@ class CareService:
             case_id=case_id,
             detail={"network": mention.network, "mention_id": mention.id},
         )
-        self._queue_card(db, case_id, now, note=f"New message from @{mention.author_handle} in this conversation.")
+        self._queue_card(
+            db,
+            case_id,
+            now,
+            note=f"New message from @{mention.author_handle} in this conversation.",
+        )
 
     def _create_case(
         self,
@@ -319,7 +327,9 @@ class CareService:
             ),
         )
 
-    def _queue_card(self, db: Database, case_id: int, now: datetime, *, note: str | None = None) -> None:
+    def _queue_card(
+        self, db: Database, case_id: int, now: datetime, *, note: str | None = None
+    ) -> None:
         """Queue a card post/update for the case's department, and a thread note."""
         dept = db.execute("SELECT department FROM cases WHERE id = ?", (case_id,)).fetchone()[0]
         # One pending card item per case is enough: it renders the latest state when sent.
@@ -330,7 +340,9 @@ class CareService:
         if not pending:
             outbox.enqueue(db, kind=CARD, now=now, case_id=case_id, channel=dept)
         if note:
-            outbox.enqueue(db, kind=NOTE, now=now, case_id=case_id, channel=dept, payload={"text": note})
+            outbox.enqueue(
+                db, kind=NOTE, now=now, case_id=case_id, channel=dept, payload={"text": note}
+            )
 
     # ---------------------------------------------------------------- reads
 
@@ -343,7 +355,11 @@ class CareService:
     def _load(self, db: Database, case_id: int) -> Case:
         row = self._case_row(db, case_id)
         draft = next(
-            iter(db.query("SELECT * FROM drafts WHERE case_id = ? ORDER BY id DESC LIMIT 1", [case_id])),
+            iter(
+                db.query(
+                    "SELECT * FROM drafts WHERE case_id = ? ORDER BY id DESC LIMIT 1", [case_id]
+                )
+            ),
             None,
         )
         approval = next(
@@ -366,10 +382,20 @@ class CareService:
         case = self.get_case(ref)
         db = self.store.db
         mention = next(
-            iter(db.query("SELECT * FROM mentions WHERE network = ? AND id = ?", [case.network, case.mention_id]))
+            iter(
+                db.query(
+                    "SELECT * FROM mentions WHERE network = ? AND id = ?",
+                    [case.network, case.mention_id],
+                )
+            )
         )
         author = next(
-            iter(db.query("SELECT * FROM authors WHERE network = ? AND id = ?", [case.network, case.author_id]))
+            iter(
+                db.query(
+                    "SELECT * FROM authors WHERE network = ? AND id = ?",
+                    [case.network, case.author_id],
+                )
+            )
         )
         thread = [
             ThreadPost(r["id"], r["text"], datetime.fromisoformat(r["created_at"]), r["url"])
@@ -433,7 +459,12 @@ class CareService:
                 raise Refusal(f"Unknown department {department!r}; departments: {known}.")
             where += " AND department = ?"
             params.append(department)
-        ids = [r[0] for r in self.store.db.execute(f"SELECT id FROM cases WHERE {where} ORDER BY id", params)]
+        ids = [
+            r[0]
+            for r in self.store.db.execute(
+                f"SELECT id FROM cases WHERE {where} ORDER BY id", params
+            )
+        ]
         return [self.get_case(i) for i in ids]
 
     def audit_trail(self, case_id: int) -> list[dict[str, Any]]:
@@ -441,7 +472,13 @@ class CareService:
 
     # ---------------------------------------------------------------- actions
 
-    def _act(self, actor: Actor, action: str, ref: str | int, work: Callable[[Database, Case, datetime], T]) -> T:
+    def _act(
+        self,
+        actor: Actor,
+        action: str,
+        ref: str | int,
+        work: Callable[[Database, Case, datetime], T],
+    ) -> T:
         """Run one action atomically; audit refusals too (then re-raise them)."""
         now = self.clock.now()
         case_id: int | None = None
@@ -457,7 +494,9 @@ class CareService:
                     at=now,
                     actor=_actor_key(actor),
                     action=action,
-                    case_id=case_id if isinstance(refusal, (NotAllowed, InvalidTransition)) else None,
+                    case_id=case_id
+                    if isinstance(refusal, (NotAllowed, InvalidTransition))
+                    else None,
                     outcome=f"refused:{refusal.code}",
                     detail={"reason": str(refusal), "ref": str(ref)[:40]},
                 )
@@ -497,9 +536,15 @@ class CareService:
             if case.state is not CaseState.NEW and case.claimed_by == actor.user_id:
                 return case  # a double click, or Slack retrying the action
             if case.state is CaseState.CLAIMED and case.claimed_by:
-                raise InvalidTransition(f"Case #{case.id} is already claimed by <@{case.claimed_by}>.")
+                raise InvalidTransition(
+                    f"Case #{case.id} is already claimed by <@{case.claimed_by}>."
+                )
             self._transition(
-                db, case, actor, Action.CLAIM, now,
+                db,
+                case,
+                actor,
+                Action.CLAIM,
+                now,
                 sets={"claimed_by": actor.user_id},
                 note=f"Claimed by <@{actor.user_id}>",
             )
@@ -515,7 +560,11 @@ class CareService:
             if case.state is CaseState.NEW:
                 # Drafting an unclaimed case claims it: two people must never answer one person.
                 self._transition(
-                    db, case, actor, Action.CLAIM, now,
+                    db,
+                    case,
+                    actor,
+                    Action.CLAIM,
+                    now,
                     sets={"claimed_by": actor.user_id},
                     note=f"Claimed by <@{actor.user_id}>",
                 )
@@ -526,7 +575,9 @@ class CareService:
 
         return self._act(actor, "draft", ref, work)
 
-    def _write_draft(self, db: Database, case: Case, actor: Actor, text: str, source: str, now: datetime) -> Case:
+    def _write_draft(
+        self, db: Database, case: Case, actor: Actor, text: str, source: str, now: datetime
+    ) -> Case:
         if case.draft_text == text and case.state is not CaseState.FAILED:
             return case  # same words again (a double click): nothing changes
         cursor = db.execute(
@@ -556,8 +607,16 @@ class CareService:
             self._queue_card(db, case.id, now, note=note)
         else:
             self._transition(
-                db, case, actor, Action.DRAFT, now,
-                detail={"draft_id": cursor.lastrowid, "source": source, "approval_voided": bool(voided)},
+                db,
+                case,
+                actor,
+                Action.DRAFT,
+                now,
+                detail={
+                    "draft_id": cursor.lastrowid,
+                    "source": source,
+                    "approval_voided": bool(voided),
+                },
                 text=text,
                 note=note,
             )
@@ -568,18 +627,26 @@ class CareService:
             from bot.workflow import Role, role_of
 
             if role_of(self.config, actor, case.department) < Role.MANAGER:
-                raise NotAllowed(f"Case #{case.id} is claimed by <@{case.claimed_by}>; only they or a manager can change its reply.")
+                raise NotAllowed(
+                    f"Case #{case.id} is claimed by <@{case.claimed_by}>;"
+                    " only they or a manager can change its reply."
+                )
 
     def _checked_reply(self, db: Database, case: Case, text: str) -> str:
         handle = db.execute(
-            "SELECT handle FROM authors WHERE network = ? AND id = ?", (case.network, case.author_id)
+            "SELECT handle FROM authors WHERE network = ? AND id = ?",
+            (case.network, case.author_id),
         ).fetchone()[0]
         text = text.strip()
         if text and f"@{handle}".lower() not in text.lower():
             text = f"@{handle} {text}"
-        problems = check_reply(text, author_handle=handle, forbidden=self.config.brand.forbidden_phrases)
+        problems = check_reply(
+            text, author_handle=handle, forbidden=self.config.brand.forbidden_phrases
+        )
         if problems:
-            raise Refusal("The reply cannot be used: " + "; ".join(problems) + ".", code="bad_reply")
+            raise Refusal(
+                "The reply cannot be used: " + "; ".join(problems) + ".", code="bad_reply"
+            )
         return text
 
     def submit(self, actor: Actor, ref: str | int) -> Case:
@@ -591,7 +658,11 @@ class CareService:
             if case.state is CaseState.CLAIMED and not case.draft_text:
                 raise Refusal(f"Case #{case.id} has no reply draft to submit yet.", code="no_draft")
             self._transition(
-                db, case, actor, Action.SUBMIT, now,
+                db,
+                case,
+                actor,
+                Action.SUBMIT,
+                now,
                 text=case.draft_text,
                 note=f"Reply submitted for approval by <@{actor.user_id}>",
             )
@@ -610,7 +681,9 @@ class CareService:
             "SELECT text FROM suggestions WHERE case_id = ? AND position = ?", [case.id, position]
         )
         if row is None:
-            raise Refusal(f"Case #{case.id} has no suggested reply {position}.", code="no_suggestion")
+            raise Refusal(
+                f"Case #{case.id} has no suggested reply {position}.", code="no_suggestion"
+            )
         return self.set_draft(actor, case.id, row["text"], source=f"suggestion:{position}")
 
     def approve(self, actor: Actor, ref: str | int, *, expected_hash: str | None = None) -> Case:
@@ -618,7 +691,10 @@ class CareService:
 
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.APPROVE, case.department)
-            if case.state in {CaseState.APPROVED, CaseState.PUBLISHED} and case.approved_by == actor.user_id:
+            if (
+                case.state in {CaseState.APPROVED, CaseState.PUBLISHED}
+                and case.approved_by == actor.user_id
+            ):
                 return case  # the same approval delivered twice
             advance(case.state, Action.APPROVE)
             assert case.draft_text is not None  # awaiting_approval always has a draft
@@ -639,7 +715,11 @@ class CareService:
                 (case.id, draft_id, current, actor.user_id, now.isoformat()),
             ).lastrowid
             self._transition(
-                db, case, actor, Action.APPROVE, now,
+                db,
+                case,
+                actor,
+                Action.APPROVE,
+                now,
                 sets={"note": None},
                 detail={"approval_id": approval_id},
                 text=case.draft_text,
@@ -650,7 +730,9 @@ class CareService:
 
         return self._act(actor, "approve", ref, work)
 
-    def _queue_publish(self, db: Database, case: Case, approval_id: int | None, now: datetime) -> None:
+    def _queue_publish(
+        self, db: Database, case: Case, approval_id: int | None, now: datetime
+    ) -> None:
         outbox.enqueue(
             db,
             kind=PUBLISH,
@@ -667,7 +749,11 @@ class CareService:
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.REJECT, case.department)
             self._transition(
-                db, case, actor, Action.REJECT, now,
+                db,
+                case,
+                actor,
+                Action.REJECT,
+                now,
                 sets={"note": reason},
                 detail={"reason": reason},
                 note=f"Rejected by <@{actor.user_id}>: {reason}",
@@ -682,7 +768,11 @@ class CareService:
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.DISMISS, case.department)
             self._transition(
-                db, case, actor, Action.DISMISS, now,
+                db,
+                case,
+                actor,
+                Action.DISMISS,
+                now,
                 sets={"note": reason, "closed_at": now.isoformat()},
                 detail={"reason": reason},
                 note=f"Dismissed by <@{actor.user_id}>: {reason}",
@@ -704,13 +794,25 @@ class CareService:
             old = case.department
             # The old card says where the case went; the new department gets a fresh card.
             outbox.enqueue(
-                db, kind=NOTE, now=now, case_id=case.id, channel=old,
+                db,
+                kind=NOTE,
+                now=now,
+                case_id=case.id,
+                channel=old,
                 payload={"text": f"Reassigned to {target.name} by <@{actor.user_id}>"},
             )
             db.execute("DELETE FROM chat_messages WHERE case_id = ?", (case.id,))
             self._transition(
-                db, case, actor, Action.REASSIGN, now,
-                sets={"department": target.id, "claimed_by": None, "route_reason": f"reassigned by <@{actor.user_id}>"},
+                db,
+                case,
+                actor,
+                Action.REASSIGN,
+                now,
+                sets={
+                    "department": target.id,
+                    "claimed_by": None,
+                    "route_reason": f"reassigned by <@{actor.user_id}>",
+                },
                 detail={"from_department": old, "to_department": target.id},
                 note=f"Reassigned from another department by <@{actor.user_id}>",
             )
@@ -723,20 +825,39 @@ class CareService:
 
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.RETRY, case.department)
-            if case.approved_hash is None or case.draft_text is None or text_hash(case.draft_text) != case.approved_hash:
-                raise Refusal(f"Case #{case.id} has no approved reply to retry; submit it for approval again.", code="no_approval")
+            if (
+                case.approved_hash is None
+                or case.draft_text is None
+                or text_hash(case.draft_text) != case.approved_hash
+            ):
+                raise Refusal(
+                    f"Case #{case.id} has no approved reply to retry;"
+                    " submit it for approval again.",
+                    code="no_approval",
+                )
             approval_id = db.execute(
-                "SELECT id FROM approvals WHERE case_id = ? AND voided_at IS NULL ORDER BY id DESC LIMIT 1",
+                "SELECT id FROM approvals WHERE case_id = ? AND voided_at IS NULL"
+                " ORDER BY id DESC LIMIT 1",
                 (case.id,),
             ).fetchone()[0]
-            attempt = db.execute("SELECT count(*) FROM outbox WHERE kind = 'publish' AND case_id = ?", (case.id,)).fetchone()[0]
+            attempt = db.execute(
+                "SELECT count(*) FROM outbox WHERE kind = 'publish' AND case_id = ?", (case.id,)
+            ).fetchone()[0]
             self._transition(
-                db, case, actor, Action.RETRY, now,
+                db,
+                case,
+                actor,
+                Action.RETRY,
+                now,
                 detail={"approval_id": approval_id},
                 note=f"Publishing retried by <@{actor.user_id}>",
             )
             outbox.enqueue(
-                db, kind=PUBLISH, now=now, case_id=case.id, channel=f"publish:{case.network}",
+                db,
+                kind=PUBLISH,
+                now=now,
+                case_id=case.id,
+                channel=f"publish:{case.network}",
                 payload={"approval_id": approval_id, "retry": attempt},
                 dedupe_key=f"publish:{case.id}:{approval_id}:retry{attempt}",
             )
@@ -747,7 +868,9 @@ class CareService:
     # ---------------------------------------------------------------- kill switch
 
     def is_paused(self) -> bool:
-        return self.store.scalar("SELECT value FROM settings WHERE key = ?", [PAUSED_KEY]) == "1"
+        return bool(
+            self.store.scalar("SELECT value FROM settings WHERE key = ?", [PAUSED_KEY]) == "1"
+        )
 
     def set_paused(self, actor: Actor, paused: bool) -> None:
         """Admins only: stop (or restart) all publishing. Queued replies wait."""
@@ -756,14 +879,19 @@ class CareService:
         with self.store.write() as db:
             if not is_admin(self.config, actor):
                 audit.append(
-                    db, at=now, actor=_actor_key(actor), action=action,
-                    outcome="refused:not_allowed", detail={"reason": "admins only"},
+                    db,
+                    at=now,
+                    actor=_actor_key(actor),
+                    action=action,
+                    outcome="refused:not_allowed",
+                    detail={"reason": "admins only"},
                 )
                 allowed = False
             else:
                 db.execute(
                     "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                    " updated_at = excluded.updated_at",
                     (PAUSED_KEY, "1" if paused else "0", now.isoformat()),
                 )
                 audit.append(db, at=now, actor=_actor_key(actor), action=action)
@@ -781,11 +909,17 @@ class CareService:
             if case.state is not CaseState.APPROVED:
                 return
             self._transition(
-                db, case, SYSTEM_ACTOR, Action.PUBLISH_OK, now,
+                db,
+                case,
+                SYSTEM_ACTOR,
+                Action.PUBLISH_OK,
+                now,
                 sets={
                     "published_id": reply.post_id,
                     "published_url": reply.url,
-                    "first_response_at": case.first_response_at.isoformat() if case.first_response_at else now.isoformat(),
+                    "first_response_at": case.first_response_at.isoformat()
+                    if case.first_response_at
+                    else now.isoformat(),
                     "closed_at": now.isoformat(),
                 },
                 detail={"post_id": reply.post_id, "url": reply.url, "outbox_id": item_id},
@@ -801,7 +935,11 @@ class CareService:
             if case.state is not CaseState.APPROVED:
                 return
             self._transition(
-                db, case, SYSTEM_ACTOR, Action.PUBLISH_FAILED, now,
+                db,
+                case,
+                SYSTEM_ACTOR,
+                Action.PUBLISH_FAILED,
+                now,
                 sets={"note": f"Publishing failed: {reason}"},
                 detail={"reason": reason, "outbox_id": item_id},
                 note=f"Publishing failed: {reason}. Use Retry to try again.",

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import re
 
-from twitter_text import parse_tweet
-
 MAX_WEIGHTED = 280
 _HANDLE = re.compile(r"(?<![\w@])@(\w{1,15})\b")
 
 
 def weighted_length(text: str) -> int:
+    # Imported here: twitter_text builds large emoji tables at import (~0.5 s of start-up).
+    from twitter_text import parse_tweet
+
     return int(parse_tweet(text).weightedLength)
 
 
-def check_reply(text: str, *, author_handle: str, forbidden: list[str] | tuple[str, ...] = ()) -> list[str]:
+def check_reply(
+    text: str, *, author_handle: str, forbidden: list[str] | tuple[str, ...] = ()
+) -> list[str]:
     """Problems with a reply text, each a short phrase; empty when it may be approved."""
     problems: list[str] = []
     if not text.strip() or text.strip().lower() == f"@{author_handle}".lower():

@@ -81,7 +81,9 @@ def advance(state: CaseState, action: Action) -> CaseState:
     """The state after `action`, or InvalidTransition if it does not apply in `state`."""
     transition = TRANSITIONS[action]
     if state not in transition.sources:
-        raise InvalidTransition(f"Cannot {action.value.replace('_', ' ')}: the case {_STATE_WORDS[state]}.")
+        raise InvalidTransition(
+            f"Cannot {action.value.replace('_', ' ')}: the case {_STATE_WORDS[state]}."
+        )
     return transition.target or state
 
 

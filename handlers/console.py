@@ -47,7 +47,8 @@ def _when(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return "none"
     delta = (moment - now).total_seconds()
-    return f"{moment:%a %H:%M} UTC ({'in ' if delta >= 0 else 'overdue by '}{format_duration(abs(delta))})"
+    when = "in " if delta >= 0 else "overdue by "
+    return f"{moment:%a %H:%M} UTC ({when}{format_duration(abs(delta))})"
 
 
 def render_card(view: CaseView, *, now: datetime, compact: bool = False) -> Panel:
@@ -67,7 +68,11 @@ def render_card(view: CaseView, *, now: datetime, compact: bool = False) -> Pane
         f"{case.intent.value} · {case.sentiment.value} · priority {case.priority.value}"
         f" · {case.language} · {'needs reply' if case.needs_reply else 'no reply needed'}"
     )
-    parts: list[object] = [header, Text(view.text[:500], style="italic"), Text(reading, style="dim")]
+    parts: list[object] = [
+        header,
+        Text(view.text[:500], style="italic"),
+        Text(reading, style="dim"),
+    ]
     if compact:
         return Panel(Group(*parts), border_style="dim")  # type: ignore[arg-type]
     parts.append(Text(f"Routed: {case.route_reason}", style="dim"))
@@ -78,7 +83,10 @@ def render_card(view: CaseView, *, now: datetime, compact: bool = False) -> Pane
     for post in view.thread:
         parts.append(Text(f"  ↳ {post.text[:200]}", style="italic"))
     if view.earlier:
-        lines = [f"#{e.case_id} {e.created_at:%d %b} {e.intent} ({e.state}): {e.text[:60]}" for e in view.earlier]
+        lines = [
+            f"#{e.case_id} {e.created_at:%d %b} {e.intent} ({e.state}): {e.text[:60]}"
+            for e in view.earlier
+        ]
         parts.append(Text("Earlier contacts:\n  " + "\n  ".join(lines), style="dim"))
     for number, suggestion in enumerate(view.suggestions, start=1):
         parts.append(Text(f"AI-suggested reply {number}: {suggestion}", style="green"))
@@ -113,7 +121,9 @@ class ConsoleSurface:
     def post_card(self, channel: str, view: object) -> MessageRef:
         assert isinstance(view, CaseView)
         self.console.print(f"[dim]{channel} · new card[/dim]")
-        self.console.print(render_card(view, now=self.now(), compact=view.case.intent.value == "spam"))
+        self.console.print(
+            render_card(view, now=self.now(), compact=view.case.intent.value == "spam")
+        )
         return MessageRef(channel, str(view.case.id))
 
     def update_card(self, ref: MessageRef, view: object) -> None:
@@ -122,7 +132,9 @@ class ConsoleSurface:
         self.console.print(render_card(view, now=self.now()))
 
     def post_note(self, ref: MessageRef, text: str) -> None:
-        self.console.print(f"[dim]{ref.channel} · thread of card #{ref.message_id}:[/dim] {escape(text)}")
+        self.console.print(
+            f"[dim]{ref.channel} · thread of card #{ref.message_id}:[/dim] {escape(text)}"
+        )
 
 
 def audit_table(rows: list[dict[str, object]], title: str = "Audit trail") -> Table:

@@ -91,7 +91,9 @@ def publisher(service: CareService, store: Store, clock: FixedClock) -> PublishW
 _ids = itertools.count(1000)
 
 
-def mention(text: str = "@AcmeAir my flight was delayed 3 hours, I want a refund", **fields: Any) -> Mention:
+def mention(
+    text: str = "@AcmeAir my flight was delayed 3 hours, I want a refund", **fields: Any
+) -> Mention:
     data: dict[str, Any] = {
         "network": "x",
         "id": str(next(_ids)),

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
-import re
-from typing import get_args, get_origin
 from pathlib import Path
+from typing import get_args, get_origin
 
 import pytest
-
-from bot.cli import main
 from pydantic import BaseModel
 
+from bot.cli import main
 from bot.config import Config, Secrets, load_config, parse_config
 from bot.errors import ConfigError
 from tests.conftest import config_data
@@ -76,7 +75,9 @@ def test_each_problem_names_its_key_path(override: dict, expected: str, tmp_path
         data[section] = {**data.get(section, {}), **values} if isinstance(values, dict) else values
     with pytest.raises(ConfigError) as caught:
         parse_config(data, base_dir=tmp_path)
-    assert any(problem.startswith(expected) for problem in caught.value.problems), caught.value.problems
+    assert any(problem.startswith(expected) for problem in caught.value.problems), (
+        caught.value.problems
+    )
 
 
 def test_department_problems_are_all_reported_together(tmp_path: Path) -> None:
@@ -132,7 +133,9 @@ def test_check_config_exits_2_with_one_line_per_problem(tmp_path: Path, capsys) 
         ("[bot]\n", "bot.brand: required key is missing"),
     ],
 )
-def test_unreadable_configs_exit_2(tmp_path: Path, capsys, content: str | None, expected: str) -> None:  # type: ignore[no-untyped-def]
+def test_unreadable_configs_exit_2(
+    tmp_path: Path, capsys, content: str | None, expected: str
+) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "socialcare.toml"
     if content is not None:
         path.write_text(content)
@@ -148,7 +151,10 @@ def test_config_path_falls_back_to_env_then_cwd(tmp_path: Path) -> None:
     from_cwd = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, env=_env())
     assert from_cwd.returncode == 0 and "Acme Air" in from_cwd.stdout
     from_env = subprocess.run(
-        run, cwd=tmp_path, capture_output=True, text=True,
+        run,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
         env={**_env(), "SOCIALCARE_CONFIG": str(env_path)},
     )
     assert from_env.returncode == 0 and "Env Air" in from_env.stdout
@@ -161,7 +167,9 @@ def _env() -> dict[str, str]:
 
 
 def test_secrets_come_from_env_and_never_show_in_repr() -> None:
-    secrets = Secrets.from_env({"SLACK_BOT_TOKEN": "xoxb-test-not-real", "X_API_URL": "http://127.0.0.1:9"})
+    secrets = Secrets.from_env(
+        {"SLACK_BOT_TOKEN": "xoxb-test-not-real", "X_API_URL": "http://127.0.0.1:9"}
+    )
     assert secrets.slack_bot_token == "xoxb-test-not-real"
     assert "xoxb-test-not-real" not in repr(secrets)
     assert secrets.values() == ["xoxb-test-not-real"]

@@ -1,4 +1,4 @@
-"""Every action from every state: what is allowed, what is refused, and that refusals change nothing."""
+"""Every action from every state: what is allowed, what is refused; refusals change nothing."""
 
 from __future__ import annotations
 
