@@ -134,9 +134,7 @@ def run_socialcare(rows: Sequence[Row]) -> Run:
     start = time.perf_counter()
     readings = [classifier.classify(mention) for mention in mentions]
     seconds = time.perf_counter() - start
-    predictions = [
-        Prediction(r.sentiment.value, r.needs_reply, r.intent.value) for r in readings
-    ]
+    predictions = [Prediction(r.sentiment.value, r.needs_reply, r.intent.value) for r in readings]
     return Run("socialcare", predictions, seconds)
 
 
@@ -230,7 +228,9 @@ def build_report(rows: Sequence[Row], runs: Sequence[Run], data: Path) -> dict[s
     ours = runs[0].predictions
     assert ours is not None
     intents = Counter(p.intent for p in ours)
-    report["socialcare_intents"] = {k: intents[k] for k in sorted(intents, key=lambda k: -intents[k])}
+    report["socialcare_intents"] = {
+        k: intents[k] for k in sorted(intents, key=lambda k: -intents[k])
+    }
     for name, keep in (("held_out", lambda r: r.held_out), ("all", lambda r: True)):
         service = [
             p.intent == "complaint"

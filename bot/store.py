@@ -178,6 +178,12 @@ def _initial(db: Database) -> None:
     )
 
 
+@migrations(name="0002_outbox_case_index")
+def _outbox_case_index(db: Database) -> None:
+    # Ingest checks for a pending card per case; without this it scans the outbox.
+    db.execute("CREATE INDEX outbox_case ON outbox (case_id, kind, state)")
+
+
 def _connect(path: str) -> Database:
     # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves; sqlite-utils
     # joins an open transaction instead of committing on its own.
