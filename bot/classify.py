@@ -38,7 +38,8 @@ class Classifier(Protocol):
 
 
 def _cues(*phrases: str) -> re.Pattern[str]:
-    return re.compile(r"\b(?:" + "|".join(phrases) + r")\b", re.IGNORECASE)
+    # Matched against lower-cased text: re.IGNORECASE makes these alternations ~5x slower.
+    return re.compile(r"\b(?:" + "|".join(phrases) + r")\b")
 
 
 _NUMBER = (
@@ -56,7 +57,8 @@ _TROUBLE = _cues(
     r"lost (?:my |our |the |his |her |a )?(?:bag|bags|luggage|suitcase|order|package|parcel|"
     r"booking|reservation|item|items|stuff)",
     r"(?:bag|bags|luggage|suitcase|order|package|parcel|refund|delivery|item|items)"
-    r" (?:is |are |was |were |still |has been |have been )?(?:lost|missing|late|delayed|damaged|broken)",
+    r" (?:is |are |was |were |still |has been |have been )?"
+    r"(?:lost|missing|late|delayed|damaged|broken)",
     r"still (?:waiting|no|nothing|haven'?t|hasn'?t|not|don'?t|didn'?t|can'?t|on hold|stuck|"
     r"sitting|no word|broken|charged|missing)",
     r"no (?:one|response|reply|answer|help|call ?back|refund|update|updates|info|information|"
@@ -168,12 +170,14 @@ _TROUBLE = _cues(
     r"sorry (?:is|isn'?t|doesn'?t) (?:not )?(?:enough|cut it|help)",
     r"not (?:good )?enough",
     r"(?:bad|worse|awful|terrible|poor|horrible) (?:service|experience|customer service|support)",
+    r"(?:safety|serious|major|big|same|ongoing) (?:issue|problem)",
     r"screw(?:ed|s|ing)?",
     r"give a (?:shit|damn|crap|toss)",
     r"treat(?:ing)? (?:your |ur )?(?:people|customers|passengers|clients|guests) (?:with|like)",
     r"lose (?:customers|business|my business)",
     r"less (?:than|then) (?:helpful|useful|great|ideal)",
-    r"(?:choose|choosing|try|trying|use|using|pick|picking|go with|going with) (?:another|a different)",
+    r"(?:choose|choosing|try|trying|use|using|pick|picking|go with|going with)"
+    r" (?:another|a different)",
     r"(?:another|a different|other) (?:company|provider|airline|carrier|store|shop|bank|network|"
     r"brand) next time",
     r"zero (?:info|information|help|response|communication|updates?|customer service|support)",
@@ -185,8 +189,8 @@ _TROUBLE = _cues(
 # Thanks or praise that, next to trouble, is ironic.
 _SARCASM = _cues(
     r"thanks? (?:you )?(?:so much |a lot |again )?for (?:nothing|(?:the |another |a |my |our "
-    r"|your )?(?:\w+ )?(?:delay|delays|wait|hold|cancel\w*|lost|losing|leaving|making|ruining|wasting|"
-    r"ignoring|stranding|nothing|charging|breaking|losing|sending|keeping|being|not|never|no))",
+    r"|your )?(?:\w+ )?(?:delay|delays|wait|hold|cancel\w*|lost|losing|leaving|making|ruining|"
+    r"wasting|ignoring|stranding|nothing|charging|breaking|sending|keeping|being|not|never|no))",
     r"thanks? (?:a lot|a ton|a bunch|a million|for nothing|again)",
     r"thanks? for (?:the )?(?:nothing|no)",
     r"(?:great|awesome|wonderful|fantastic|perfect|brilliant|excellent|nice|amazing|good)"
@@ -218,13 +222,14 @@ _IRONY = _cues(
 )
 # Praise for putting trouble right: keeps "thanks for rebooking me after the delay" positive.
 _RESOLVED = _cues(
-    r"thanks? (?:you )?(?:so much |very much |again )?(?:for|to) (?:the |your |all |a )?"
+    r"thanks? (?:you )?(?:so much |very much |again )?(?:for|to) (?:the |your |all |an? |our )?"
     r"(?:help|quick|fast|prompt|speedy|great|awesome|amazing|kind|update|updates|reply|response|"
     r"getting|rebooking|sorting|fixing|taking care|finding|assist\w*|making|info|follow|reaching|"
     r"looking|responding|help\w*|handling|accommodat\w*|understanding|patience|support|refund|"
     r"resolv\w*|sending|replying|answering|the info|the heads up|letting)",
     r"(?:great|awesome|amazing|excellent|fantastic|friendly|helpful|wonderful|best|outstanding)"
-    r" (?:service|customer service|crew|staff|team|agent|agents|support|experience|people|pilot|job)",
+    r" (?:service|customer service|crew|staff|team|agent|agents|support|experience|people|"
+    r"pilot|job)",
     r"(?:problem|issue|it|everything) (?:is |was |got )?(?:solved|resolved|fixed|sorted)",
     r"got (?:me|us|it) (?:on|home|back|sorted|rebooked|fixed)",
     r"you (?:rock|rule|guys rock|are the best|re the best|'re the best)",
@@ -240,6 +245,10 @@ _RESOLVED = _cues(
     r"(?:all )?worked out",
     r"(?:thanks|thank you) to (?:the|your|all|everyone|you)",
     r"continue to impress",
+    r"above and beyond",
+    r"never (?:lets?|let) (?:me|us) down",
+    r"never disappoints?",
+    r"thanks to \w+ (?:at|in|on|from|for)",
 )
 # Warmer words that mean praise when nothing went wrong (and often irony when it did).
 _PRAISE = _cues(
@@ -359,6 +368,12 @@ _URGENT = _cues(
     r"stranded",
     r"wheelchair",
     r"unaccompanied minor",
+    r"caught fire",
+    r"on fire",
+    r"electric shock",
+    r"food poisoning",
+    r"allergic reaction",
+    r"ambulance",
 )
 _PRESS = _cues(
     r"journalist",
@@ -543,7 +558,7 @@ def _short(matches: list[str], limit: int = 3) -> str:
 # Thresholds on the adjusted VADER compound, tuned on half of a public labelled set.
 _POSITIVE_AT = 0.45
 _NEGATIVE_AT = -0.2
-_TROUBLE_POSITIVE_AT = 0.5
+_TROUBLE_POSITIVE_AT = 0.3
 _CONTEXT_NEGATIVE_BELOW = 0.5
 _PRAISE_POSITIVE_AT = -0.1
 _CONTEXT_CUES = 1.0
@@ -562,8 +577,10 @@ class OfflineClassifier:
     def classify(self, mention: Mention) -> Classification:
         text = mention.text
         signals: list[str] = []
-        plain = _readable(text)
-        compound = float(_care_vader().polarity_scores(plain)["compound"]) if plain else 0.0
+        readable = _readable(text)
+        # VADER reads case ("SO late" is stronger); the cue patterns read lower case.
+        compound = float(_care_vader().polarity_scores(readable)["compound"]) if readable else 0.0
+        plain = readable.lower()
         trouble = _TROUBLE.findall(plain)
         context = _COMPLAINT_CONTEXT.findall(plain)
         service = _SERVICE_WORDS.findall(plain)
@@ -578,7 +595,7 @@ class OfflineClassifier:
             Intent.LEAD,
             Intent.PRESS,
             Intent.SUGGESTION,
-        } or (intent is Intent.OTHER and asks)
+        } or (intent is Intent.OTHER and (asks or priority is Priority.URGENT))
         language = mention.lang if mention.lang and mention.lang != "und" else None
         return Classification(
             intent=intent,

@@ -125,10 +125,17 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return _classify(config, args.file, args.format)
     if command == "report":
         return _report(config, args.since, args.format)
-    if command in {"run", "digest"}:
+    if command == "run":
+        from bot.config import Secrets
+        from bot.logs import setup_logging
+        from bot.runtime import run
+
+        secrets = Secrets.from_env()
+        setup_logging(level="DEBUG" if args.debug else "INFO", secrets=secrets.values())
+        return run(config, secrets)
+    if command == "digest":
         print(
-            f"error: `socialcare {command}` needs a chat surface,"
-            " which this version does not have yet",
+            "error: `socialcare digest` is not available in this version (see the README)",
             file=sys.stderr,
         )
         return EXIT_FAILURE

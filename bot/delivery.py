@@ -10,6 +10,7 @@ import logging
 from datetime import datetime
 
 from bot.errors import DeliveryError, PublishError
+from bot.metrics import Metrics
 from bot.models import CaseState, text_hash
 from bot.outbox import backoff_seconds
 from bot.ports import ChatSurface, Clock, MessageRef, PublishedReply, PublishRequest, ReplyPublisher
@@ -25,10 +26,16 @@ class ChatWorker:
     """Posts and updates cards on one surface, oldest first, paced per channel."""
 
     def __init__(
-        self, service: CareService, surface: ChatSurface, *, messages_per_second: float = 1.0
+        self,
+        service: CareService,
+        surface: ChatSurface,
+        *,
+        messages_per_second: float = 1.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.service = service
         self.surface = surface
+        self.metrics = metrics
         self.clock: Clock = service.clock
         self.min_gap = 1.0 / messages_per_second
         self._last_sent: dict[str, datetime] = {}
@@ -75,6 +82,8 @@ class ChatWorker:
             return True
         self._last_sent[item.channel] = self.clock.now()
         self.service.outbox.done(item.id)
+        if self.metrics is not None:
+            self.metrics.cards_posted.labels(surface=self.surface.name, kind=item.kind).inc()
         return True
 
     def _ref(self, case_id: int) -> MessageRef | None:
@@ -131,9 +140,16 @@ class PublishWorker:
     so the publisher is asked to find it before anything is posted again.
     """
 
-    def __init__(self, service: CareService, publisher: ReplyPublisher) -> None:
+    def __init__(
+        self, service: CareService, publisher: ReplyPublisher, *, metrics: Metrics | None = None
+    ) -> None:
         self.service = service
         self.publisher = publisher
+        self.metrics = metrics
+
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.publishes.labels(outcome=outcome).inc()
 
     def recover(self) -> int:
         """At start-up: attempts a dead process left in flight are reconciled on next run."""
@@ -161,10 +177,13 @@ class PublishWorker:
             reply = found or self.publisher.publish(request)
         except PublishError as exc:
             if exc.permanent or item.attempts >= MAX_PUBLISH_ATTEMPTS:
+                self._count("failed")
                 self.service.record_failed(item.id, case.id, str(exc))
             else:
+                self._count("retry")
                 self.service.outbox.retry_later(item.id, str(exc), backoff_seconds(item.attempts))
             return True
+        self._count("published")
         self.service.record_published(item.id, case.id, reply)
         return True
 

@@ -575,6 +575,18 @@ class CareService:
 
         return self._act(actor, "draft", ref, work)
 
+    def check_may_draft(self, actor: Actor, ref: str | int) -> Case:
+        """Refuse now (before a modal opens) if the actor could not save a draft."""
+
+        def work(db: Database, case: Case, now: datetime) -> Case:
+            authorize(self.config, actor, Action.DRAFT, case.department)
+            if case.state is not CaseState.NEW:
+                advance(case.state, Action.DRAFT)
+                self._require_owner_or_manager(case, actor)
+            return case
+
+        return self._act(actor, "draft", ref, work)
+
     def _write_draft(
         self, db: Database, case: Case, actor: Actor, text: str, source: str, now: datetime
     ) -> Case:
@@ -864,6 +876,22 @@ class CareService:
             return self._load(db, case.id)
 
         return self._act(actor, "retry", ref, work)
+
+    # ---------------------------------------------------------------- inbound dedupe
+
+    def first_delivery(self, key: str, *, keep_hours: int = 24) -> bool:
+        """True the first time `key` (an event or trigger id) is seen; False for a retry."""
+        now = self.clock.now()
+        with self.store.write() as db:
+            db.execute(
+                "DELETE FROM inbound_seen WHERE seen_at < ?",
+                ((now - timedelta(hours=keep_hours)).isoformat(),),
+            )
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO inbound_seen (key, seen_at) VALUES (?, ?)",
+                (key[:200], now.isoformat()),
+            )
+            return bool(cursor.rowcount)
 
     # ---------------------------------------------------------------- kill switch
 

@@ -184,6 +184,12 @@ def _outbox_case_index(db: Database) -> None:
     db.execute("CREATE INDEX outbox_case ON outbox (case_id, kind, state)")
 
 
+@migrations(name="0003_inbound_seen")
+def _inbound_seen(db: Database) -> None:
+    # Delivery ids of inbound events and interactions already handled (Slack retries).
+    db.execute("CREATE TABLE inbound_seen (key TEXT PRIMARY KEY, seen_at TEXT NOT NULL)")
+
+
 def _connect(path: str) -> Database:
     # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves; sqlite-utils
     # joins an open transaction instead of committing on its own.

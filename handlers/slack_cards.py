@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.models import Case, CaseState, Intent, text_hash
+from bot.models import Case, CaseState, Intent, Priority, text_hash
 from bot.views import CaseView
 
 # --------------------------------------------------------------------------- limits
@@ -242,14 +242,25 @@ def note_text(text: str | bytes | None, *, limit: int = NOTE_TEXT_CHARS) -> str:
 
 
 def plain(text: str | bytes | None, *, limit: int) -> str:
-    """Clean text for a `plain_text` object (never parsed by Slack), cut to `limit`."""
-    clean = _sanitize(text)
+    """Clean text for a `plain_text` object, cut to `limit`.
+
+    Slack does not parse plain_text, but we still never let a `<!channel>`-shaped or
+    "@here" string through verbatim (it would be live if the text were ever reused in
+    mrkdwn): angle brackets become the look-alike single guillemets and mass-mention
+    words get a zero-width joiner after the "@".
+    """
+    clean = _MASS_PING.sub("@" + ZWJ, _sanitize(text)).replace("<", "‹").replace(">", "›")
     if len(clean) <= limit:
         return clean
     cut = max(limit - len(ELLIPSIS), 0)
     while 0 < cut < len(clean) and _is_mark(clean[cut]):
         cut -= 1
     return clean[:cut].rstrip() + ELLIPSIS
+
+
+def _word(value: object) -> str:
+    """An enum value (or a stray string standing in for one), escaped, on one line."""
+    return escape_mrkdwn(str(value), limit=30, max_lines=1)
 
 
 def _user(user_id: str | None) -> str:
@@ -465,12 +476,23 @@ def button(action_id: str, case: Case) -> dict[str, Any]:
     return element
 
 
+def _hashable(text: str) -> bool:
+    """Whether `text_hash` can hash it (a lone surrogate cannot be UTF-8 encoded)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def card_actions(case: Case, *, draft_shown: bool = True) -> list[str]:
     """The action_ids of the card's actions block for this case, in display order."""
     actions = list(STATE_ACTIONS[case.state])
-    if "approve" in actions and not (case.draft_text and draft_shown):
+    if "approve" in actions and not (
+        case.draft_text and draft_shown and _hashable(case.draft_text)
+    ):
         actions.remove("approve")  # never approve a text the manager could not read
-    if case.intent is Intent.SPAM and "dismiss" in actions:
+    if case.intent == Intent.SPAM and "dismiss" in actions:
         actions.remove("dismiss")
         actions.insert(0, "dismiss")
     return actions
@@ -509,13 +531,13 @@ def _author_line(view: CaseView) -> str:
 
 
 def _reading_line(case: Case) -> str:
-    flag = " :rotating_light:" if case.priority.value == "urgent" else ""
-    spam = ":no_entry_sign: likely spam · " if case.intent is Intent.SPAM else ""
+    flag = " :rotating_light:" if case.priority == Priority.URGENT else ""
+    spam = ":no_entry_sign: likely spam · " if case.intent == Intent.SPAM else ""
     language = escape_mrkdwn(case.language, limit=16, max_lines=1) or "?"
     reply = "needs reply" if case.needs_reply else "no reply needed"
     return (
-        f"{spam}{case.intent.value} · {case.sentiment.value} · "
-        f"priority {case.priority.value}{flag} · {language} · {reply}"
+        f"{spam}{_word(case.intent)} · {_word(case.sentiment)} · "
+        f"priority {_word(case.priority)}{flag} · {language} · {reply}"
     )
 
 
@@ -610,7 +632,7 @@ def _status_blocks(view: CaseView) -> tuple[list[dict[str, Any]], bool]:
     if case.published_url:
         link = _link(case.published_url, "View published reply")
         blocks.append(_context("published", f":link: Published: {link}"))
-    if view.paused and case.state is CaseState.APPROVED:
+    if view.paused and case.state == CaseState.APPROVED:
         blocks.append(
             _context(
                 "paused",
@@ -626,7 +648,7 @@ def _fallback_text(view: CaseView) -> str:
     snippet = escape_mrkdwn(view.text, limit=FALLBACK_SNIPPET_CHARS, max_lines=1)
     return (
         f"Case #{case.id} ({STATE_LABEL[case.state].lower()}) · "
-        f"{case.intent.value} from @{handle}: {snippet}"
+        f"{_word(case.intent)} from @{handle}: {snippet}"
     )
 
 
@@ -637,7 +659,7 @@ def case_card(view: CaseView, *, now: datetime, tz: ZoneInfo | None = None) -> d
     (Slack shows `<!date^…>` stamps in each reader's own zone).
     """
     case = view.case
-    spam = case.intent is Intent.SPAM
+    spam = case.intent == Intent.SPAM
     blocks: list[dict[str, Any]] = [_header(view), _context("author", _author_line(view))]
     if spam:
         mention = escape_mrkdwn(view.text, limit=SPAM_MENTION_CHARS, max_lines=SPAM_MENTION_LINES)

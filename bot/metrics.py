@@ -1,0 +1,46 @@
+"""Prometheus metrics of one bot process (a registry per runtime, so tests stay isolated)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.mentions_ingested = Counter(
+            "socialcare_mentions_ingested", "Mentions stored as new cases", registry=self.registry
+        )
+        self.cards_posted = Counter(
+            "socialcare_cards_posted",
+            "Chat messages sent (cards, updates, notes)",
+            ["surface", "kind"],
+            registry=self.registry,
+        )
+        self.actions = Counter(
+            "socialcare_actions",
+            "User actions by kind and outcome",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.publishes = Counter(
+            "socialcare_publishes",
+            "Publish attempts by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.outbox_depth = Gauge(
+            "socialcare_outbox_depth",
+            "Outbox items waiting, by kind",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.ack_latency = Histogram(
+            "socialcare_ack_latency_seconds",
+            "Time from request to ack of chat interactions",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 3.0, 5.0),
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return bytes(generate_latest(self.registry))

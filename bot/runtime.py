@@ -1,0 +1,231 @@
+"""`socialcare run`: the composition root that wires the store, the service, the chat
+surfaces, the workers and the HTTP server into one process, and stops it cleanly.
+
+One asyncio loop serves HTTP (Slack events, /healthz, /metrics) and Socket Mode; the
+outbox workers run in threads because SQLite and the publishing clients are
+synchronous. SIGTERM/SIGINT stop intake, let each worker finish the item in hand, and
+exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bot.config import Config, Secrets
+from bot.delivery import ChatWorker, DryRunPublisher, PublishWorker
+from bot.errors import ConfigError
+from bot.metrics import Metrics
+from bot.ports import Clock, ReplyPublisher, SystemClock
+from bot.service import CareService
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class WorkerLoop(threading.Thread):
+    """Calls `step` until stopped; idles briefly when there is nothing to do.
+
+    An unexpected error is logged and the loop goes on after a pause: a bug in one
+    item must not stop every card or reply behind it. The item stays in the outbox.
+    """
+
+    def __init__(
+        self, name: str, step: Callable[[], bool], stop: threading.Event, *, idle: float = 0.25
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self.step = step
+        self.stop = stop
+        self.idle = idle
+        self.errors = 0
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                busy = self.step()
+            except Exception:
+                self.errors += 1
+                log.exception("%s: unexpected error; retrying shortly", self.name)
+                self.stop.wait(5.0)
+                continue
+            if not busy:
+                self.stop.wait(self.idle)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    secrets: Secrets
+    clock: Clock = field(default_factory=SystemClock)
+    metrics: Metrics = field(default_factory=Metrics)
+    publisher: ReplyPublisher | None = None
+
+    def __post_init__(self) -> None:
+        self.store = Store(self.config.database_path)
+        self.service = CareService(self.config, self.store, clock=self.clock)
+        self.stop_event = threading.Event()
+        self.stopped = asyncio.Event()
+        self.workers: list[WorkerLoop] = []
+        self.chat_workers: list[ChatWorker] = []
+        self._runner: web.AppRunner | None = None
+        self._socket_handler: Any = None
+        self.bolt_app: Any = None
+        self.port: int | None = None
+        self.publish_worker = PublishWorker(
+            self.service, self.publisher or self._make_publisher(), metrics=self.metrics
+        )
+        if self.config.slack.enabled:
+            self._setup_slack()
+
+    # -- wiring
+
+    def _make_publisher(self) -> ReplyPublisher:
+        if self.config.publish.dry_run:
+            return DryRunPublisher(self.store, self.clock)
+        raise ConfigError(
+            [
+                "publish.dry_run: publishing to X is not available in this version;"
+                " set dry_run = true"
+            ]
+        )
+
+    def _setup_slack(self) -> None:
+        from handlers.slack import SlackSurface, build_app
+        from integrations.slack_api import SlackApi, make_async_web_client, make_web_client
+
+        token = self.secrets.slack_bot_token
+        problems = []
+        if not token:
+            problems.append("slack.enabled: SLACK_BOT_TOKEN is not set")
+        if self.config.slack.mode == "http" and not self.secrets.slack_signing_secret:
+            problems.append("slack.mode: http mode needs SLACK_SIGNING_SECRET")
+        if self.config.slack.mode == "socket" and not self.secrets.slack_app_token:
+            problems.append("slack.mode: socket mode needs SLACK_APP_TOKEN")
+        if problems:
+            raise ConfigError(problems)
+        assert token is not None
+        url = self.secrets.slack_api_url
+        surface = SlackSurface(SlackApi(make_web_client(token, url)), self.config, self.clock)
+        self.chat_workers.append(
+            ChatWorker(
+                self.service,
+                surface,
+                messages_per_second=self.config.slack.messages_per_second,
+                metrics=self.metrics,
+            )
+        )
+        self.bolt_app = build_app(
+            self.service,
+            client=make_async_web_client(token, url),
+            signing_secret=(
+                self.secrets.slack_signing_secret if self.config.slack.mode == "http" else None
+            ),
+            clock=self.clock,
+            metrics=self.metrics,
+        )
+
+    # -- HTTP
+
+    def web_app(self) -> web.Application:
+        app = web.Application(client_max_size=1024**2)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        if self.bolt_app is not None and self.config.slack.mode == "http":
+            app.router.add_post("/slack/events", self._slack_events)
+        return app
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        writable = await asyncio.to_thread(self.store.is_writable)
+        workers = all(w.is_alive() for w in self.workers) and not self.stop_event.is_set()
+        ok = writable and workers
+        body = {"status": "ok" if ok else "unhealthy", "store": writable, "workers": workers}
+        return web.json_response(body, status=200 if ok else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        depth = await asyncio.to_thread(self.service.outbox.depth)
+        for kind in ("card", "note", "publish"):
+            self.metrics.outbox_depth.labels(kind=kind).set(depth.get(kind, 0))
+        return web.Response(body=self.metrics.render(), content_type="text/plain")
+
+    async def _slack_events(self, request: web.Request) -> web.Response:
+        from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+
+        bolt_request = await to_bolt_request(request)
+        bolt_response = await self.bolt_app.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        self.publish_worker.recover()
+        for worker in self.chat_workers:
+            self.service.outbox.release_in_flight(["card", "note"])
+            self.workers.append(
+                WorkerLoop(f"chat-{worker.surface.name}", worker.run_once, self.stop_event)
+            )
+        self.workers.append(WorkerLoop("publish", self.publish_worker.run_once, self.stop_event))
+        for thread in self.workers:
+            thread.start()
+        self._runner = web.AppRunner(self.web_app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.config.server.port
+        if self.bolt_app is not None and self.config.slack.mode == "socket":
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+            self._socket_handler = AsyncSocketModeHandler(
+                self.bolt_app, self.secrets.slack_app_token
+            )
+            await self._socket_handler.connect_async()
+        log.info(
+            "socialcare running: http://%s:%s (slack: %s)",
+            self.config.server.host,
+            self.port,
+            self.config.slack.mode if self.bolt_app else "off",
+        )
+
+    def request_stop(self) -> None:
+        self.stopped.set()
+
+    async def shutdown(self) -> None:
+        """Stop intake, let workers finish the item in hand, close everything."""
+        if self._socket_handler is not None:
+            await self._socket_handler.close_async()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self.stop_event.set()
+        for thread in self.workers:
+            await asyncio.to_thread(thread.join, 30)
+        self.store.close()
+
+    async def serve(self) -> None:
+        await self.start()
+        try:
+            await self.stopped.wait()
+        finally:
+            await self.shutdown()
+
+
+def run(config: Config, secrets: Secrets) -> int:
+    """Run until SIGINT/SIGTERM; exit 0 after draining."""
+
+    async def main() -> None:
+        runtime = Runtime(config, secrets)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, runtime.request_stop)
+        await runtime.serve()
+        log.info("socialcare stopped cleanly")
+
+    asyncio.run(main())
+    return 0

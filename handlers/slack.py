@@ -1,0 +1,484 @@
+"""The Slack surface: Bolt listeners for buttons, modals and `/care`, and the card poster.
+
+Thin by design: each listener acks first, reads the payload, calls one use case of
+`bot.service` in a worker thread (SQLite is synchronous), and shows refusals as
+ephemeral messages. Cards are never posted from here directly: state changes queue a
+card update in the outbox, and `SlackSurface` (driven by the outbox's chat worker)
+renders and sends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.middleware.request_verification.async_request_verification import (
+    AsyncRequestVerification,
+)
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import Clock as SlackClock
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.commands import run_command
+from bot.config import Config
+from bot.errors import Refusal
+from bot.metrics import Metrics
+from bot.models import Actor
+from bot.ports import Clock, MessageRef
+from bot.service import CareService
+from bot.views import CaseView
+from handlers.slack_cards import (
+    case_card,
+    edit_reply_modal,
+    note_text,
+    parse_approve_value,
+    reason_modal,
+    reassign_modal,
+)
+
+log = logging.getLogger(__name__)
+
+# ------------------------------------------------------------------ outbound: cards
+
+
+class SlackApiPort(Protocol):
+    """What the card poster needs from Slack (integrations.slack_api.SlackApi)."""
+
+    def post_message(
+        self, channel: str, payload: dict[str, Any], *, thread_ts: str | None = None
+    ) -> str: ...
+
+    def update_message(self, channel: str, ts: str, payload: dict[str, Any]) -> None: ...
+
+
+class SlackSurface:
+    """ChatSurface for Slack: one card per case in its department's channel."""
+
+    name = "slack"
+
+    def __init__(self, api: SlackApiPort, config: Config, clock: Clock) -> None:
+        self.api = api
+        self.config = config
+        self.clock = clock
+
+    def channel_for(self, department_id: str) -> str | None:
+        dept = self.config.department(department_id)
+        return dept.slack_channel if dept else None
+
+    def _card(self, view: object) -> dict[str, Any]:
+        assert isinstance(view, CaseView)
+        return case_card(view, now=self.clock.now(), tz=self.config.tz)
+
+    def post_card(self, channel: str, view: object) -> MessageRef:
+        return MessageRef(channel, self.api.post_message(channel, self._card(view)))
+
+    def update_card(self, ref: MessageRef, view: object) -> None:
+        self.api.update_message(ref.channel, ref.message_id, self._card(view))
+
+    def post_note(self, ref: MessageRef, text: str) -> None:
+        payload = {"text": note_text(text), "unfurl_links": False, "unfurl_media": False}
+        self.api.post_message(ref.channel, payload, thread_ts=ref.message_id)
+
+
+# ------------------------------------------------------------------ inbound payloads
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _Id(_Loose):
+    id: str
+
+
+class _User(_Loose):
+    id: str
+    team_id: str | None = None
+
+
+class _Action(_Loose):
+    action_id: str
+    value: str | None = None
+    action_ts: str | None = None
+
+
+class ActionPayload(_Loose):
+    """The parts of a block_actions payload the handlers use, validated once."""
+
+    user: _User
+    team: _Id | None = None
+    channel: _Id | None = None
+    actions: list[_Action]
+    trigger_id: str | None = None
+    response_url: str | None = None
+
+
+def actor_of(user: _User, team: _Id | None) -> Actor:
+    return Actor(user.id, surface="slack", team_id=user.team_id or (team.id if team else None))
+
+
+def _case_id(value: str | None) -> int:
+    if value is None or not re.fullmatch(r"\d{1,9}", value):
+        raise Refusal("This button does not name a case.", code="bad_payload")
+    return int(value)
+
+
+# ------------------------------------------------------------------ middleware
+
+
+class InjectedClock(SlackClock):
+    """slack_sdk's verifier clock, read from the bot's clock (tests move it by hand)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def now(self) -> float:
+        return self.clock.now().timestamp()
+
+
+class DedupeDeliveries(AsyncMiddleware):
+    """Drops a request Slack delivers again (same event_id or trigger_id) before listeners run."""
+
+    def __init__(self, service: CareService) -> None:
+        self.service = service
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse:
+        body = req.body or {}
+        key = body.get("event_id") or body.get("trigger_id")
+        if key and not await asyncio.to_thread(self.service.first_delivery, f"slack:{key}"):
+            log.info("ignoring a repeated Slack delivery %s", key)
+            return BoltResponse(status=200, body="")
+        return await next()
+
+
+class MarkReceived(AsyncMiddleware):
+    """Stamps the arrival time so listeners can report ack latency."""
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse:
+        req.context["received_at"] = time.perf_counter()
+        return await next()
+
+
+# ------------------------------------------------------------------ listeners
+
+
+class SlackHandlers:
+    """Registers every listener of the Slack surface on a Bolt AsyncApp."""
+
+    def __init__(self, service: CareService, *, metrics: Metrics | None = None) -> None:
+        self.service = service
+        self.config = service.config
+        self.metrics = metrics
+
+    def register(self, app: AsyncApp) -> None:
+        simple: dict[str, Callable[[Actor, int], object]] = {
+            "claim": self.service.claim,
+            "submit": self.service.submit,
+            "retry": self.service.retry,
+        }
+        for action_id, use_case in simple.items():
+            app.action(action_id)(self._simple_action(action_id, use_case))
+        app.action(re.compile(r"^use_reply_[1-3]$"))(self.on_use_reply)
+        app.action("approve")(self.on_approve)
+        app.action("edit_reply")(self.on_edit_reply)
+        app.action("reject")(self._open_modal("reject"))
+        app.action("dismiss")(self._open_modal("dismiss"))
+        app.action("reassign")(self._open_modal("reassign"))
+        app.view("edit_reply")(self.on_edit_submitted)
+        app.view("reject_reason")(self._reason_submitted("reject"))
+        app.view("dismiss_reason")(self._reason_submitted("dismiss"))
+        app.view("reassign")(self.on_reassign_submitted)
+        app.command(self.config.bot.slash_command)(self.on_command)
+        # Registered last: anything the buttons above did not match is refused clearly.
+        app.action(re.compile(".*"))(self.on_unknown_action)
+
+    # -- helpers
+
+    async def _ack(self, ack: AsyncAck, context: dict[str, Any], **kwargs: Any) -> None:
+        await ack(**kwargs)
+        received = context.get("received_at")
+        if self.metrics is not None and received is not None:
+            self.metrics.ack_latency.observe(time.perf_counter() - received)
+
+    def _count(self, kind: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.actions.labels(kind=kind, outcome=outcome).inc()
+
+    async def _refuse(
+        self, client: AsyncWebClient, payload: ActionPayload | None, body: dict[str, Any], text: str
+    ) -> None:
+        """Tell only the person who acted; nothing else changes."""
+        user = payload.user.id if payload else (body.get("user") or {}).get("id")
+        channel = payload.channel.id if payload and payload.channel else None
+        channel = channel or (body.get("channel") or {}).get("id")
+        try:
+            if channel and user:
+                await client.chat_postEphemeral(channel=channel, user=user, text=text)
+            elif user:
+                await client.chat_postMessage(channel=user, text=text)
+        except SlackApiError as exc:
+            log.warning("could not show a refusal to %s: %s", user, exc.response.get("error"))
+
+    async def _run_action(
+        self,
+        kind: str,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        work: Callable[[ActionPayload, Actor], object],
+    ) -> None:
+        try:
+            payload = ActionPayload.model_validate(body)
+        except ValidationError:
+            self._count(kind, "malformed")
+            await self._refuse(client, None, body, "Sorry, that action could not be read.")
+            return
+        actor = actor_of(payload.user, payload.team)
+        try:
+            await asyncio.to_thread(work, payload, actor)
+        except Refusal as refusal:
+            self._count(kind, refusal.code)
+            await self._refuse(client, payload, body, str(refusal))
+            return
+        self._count(kind, "ok")
+
+    def _simple_action(
+        self, kind: str, use_case: Callable[[Actor, int], object]
+    ) -> Callable[..., Awaitable[None]]:
+        async def listener(
+            ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+        ) -> None:
+            await self._ack(ack, context)
+            await self._run_action(
+                kind, body, client, lambda p, a: use_case(a, _case_id(p.actions[0].value))
+            )
+
+        listener.__name__ = f"on_{kind}"
+        return listener
+
+    # -- buttons
+
+    async def on_use_reply(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        await self._ack(ack, context)
+
+        def work(payload: ActionPayload, actor: Actor) -> object:
+            position = int(payload.actions[0].action_id.rsplit("_", 1)[1])
+            return self.service.use_suggestion(actor, _case_id(payload.actions[0].value), position)
+
+        await self._run_action("use_reply", body, client, work)
+
+    async def on_approve(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        await self._ack(ack, context)
+
+        def work(payload: ActionPayload, actor: Actor) -> object:
+            parsed = parse_approve_value(payload.actions[0].value or "")
+            if parsed is None:
+                raise Refusal("This button does not name a case.", code="bad_payload")
+            case_id, seen_hash = parsed
+            return self.service.approve(actor, case_id, expected_hash=seen_hash)
+
+        await self._run_action("approve", body, client, work)
+
+    async def on_edit_reply(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        await self._ack(ack, context)
+
+        def work(payload: ActionPayload, actor: Actor) -> object:
+            case_id = _case_id(payload.actions[0].value)
+            view = self.service.view(case_id)
+            self.service.check_may_draft(actor, case_id)
+            return edit_reply_modal(
+                case_id, view.case.draft_text or (view.suggestions or [""])[0], view.author.handle
+            )
+
+        await self._with_modal("edit_reply", body, client, work)
+
+    def _open_modal(self, kind: str) -> Callable[..., Awaitable[None]]:
+        async def listener(
+            ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+        ) -> None:
+            await self._ack(ack, context)
+
+            def work(payload: ActionPayload, actor: Actor) -> object:
+                case = self.service.get_case(_case_id(payload.actions[0].value))
+                if kind == "reassign":
+                    departments = [(d.id, d.name) for d in self.config.departments]
+                    return reassign_modal(case.id, departments, case.department)
+                return reason_modal(case.id, kind)
+
+            await self._with_modal(kind, body, client, work)
+
+        listener.__name__ = f"on_{kind}"
+        return listener
+
+    async def _with_modal(
+        self,
+        kind: str,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        build: Callable[[ActionPayload, Actor], object],
+    ) -> None:
+        """Build a modal off the event loop, then open it (the trigger expires in 3 s)."""
+        modal: dict[str, Any] = {}
+
+        def work(payload: ActionPayload, actor: Actor) -> object:
+            built = build(payload, actor)
+            assert isinstance(built, dict)
+            modal.update(built)
+            return built
+
+        await self._run_action(kind, body, client, work)
+        trigger = body.get("trigger_id")
+        if modal and trigger:
+            try:
+                await client.views_open(trigger_id=trigger, view=modal)
+            except SlackApiError as exc:
+                log.warning("views.open failed: %s", exc.response.get("error"))
+
+    async def on_unknown_action(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        await self._ack(ack, context)
+        self._count("unknown", "refused")
+        await self._refuse(client, None, body, "Sorry, this bot does not know that action.")
+
+    # -- modal submissions
+
+    async def _submitted(
+        self,
+        kind: str,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        context: dict[str, Any],
+        block_id: str,
+        work: Callable[[Actor, int, dict[str, Any]], object],
+    ) -> None:
+        view = body.get("view") or {}
+        user = body.get("user") or {}
+        actor = Actor(
+            str(user.get("id", "")),
+            surface="slack",
+            team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
+        )
+        values = (view.get("state") or {}).get("values") or {}
+        try:
+            case_id = _case_id(str(view.get("private_metadata", "")))
+            await asyncio.to_thread(work, actor, case_id, values)
+        except Refusal as refusal:
+            self._count(kind, refusal.code)
+            await self._ack(
+                ack, context, response_action="errors", errors={block_id: str(refusal)[:150]}
+            )
+            return
+        self._count(kind, "ok")
+        await self._ack(ack, context)
+
+    async def on_edit_submitted(
+        self, ack: AsyncAck, body: dict[str, Any], context: dict[str, Any]
+    ) -> None:
+        def work(actor: Actor, case_id: int, values: dict[str, Any]) -> object:
+            text = (values.get("reply", {}).get("reply_text", {}).get("value") or "").strip()
+            if not text:
+                raise Refusal("Write a reply first.", code="bad_reply")
+            return self.service.set_draft(actor, case_id, text)
+
+        await self._submitted("edit_reply", ack, body, context, "reply", work)
+
+    def _reason_submitted(self, kind: str) -> Callable[..., Awaitable[None]]:
+        async def listener(ack: AsyncAck, body: dict[str, Any], context: dict[str, Any]) -> None:
+            def work(actor: Actor, case_id: int, values: dict[str, Any]) -> object:
+                reason = values.get("reason", {}).get("reason_text", {}).get("value") or ""
+                if kind == "reject":
+                    return self.service.reject(actor, case_id, reason)
+                return self.service.dismiss(actor, case_id, reason)
+
+            await self._submitted(kind, ack, body, context, "reason", work)
+
+        listener.__name__ = f"on_{kind}_submitted"
+        return listener
+
+    async def on_reassign_submitted(
+        self, ack: AsyncAck, body: dict[str, Any], context: dict[str, Any]
+    ) -> None:
+        def work(actor: Actor, case_id: int, values: dict[str, Any]) -> object:
+            selected = values.get("department", {}).get("department_select", {})
+            department = (selected.get("selected_option") or {}).get("value") or ""
+            return self.service.reassign(actor, case_id, department)
+
+        await self._submitted("reassign", ack, body, context, "department", work)
+
+    # -- slash command
+
+    async def on_command(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        context: dict[str, Any],
+    ) -> None:
+        await self._ack(ack, context)
+        actor = Actor(
+            str(body.get("user_id", "")),
+            surface="slack",
+            team_id=body.get("team_id"),
+        )
+        text = str(body.get("text", ""))
+        reply = await asyncio.to_thread(
+            run_command, self.service, actor, text, command=self.config.bot.slash_command
+        )
+        name = (text.split() or ["help"])[0].lower()
+        self._count(f"command:{name}", "ok" if reply.ok else "refused")
+        await respond(text=note_text(reply.text), response_type="ephemeral")
+
+
+def build_app(
+    service: CareService,
+    *,
+    client: AsyncWebClient,
+    signing_secret: str | None,
+    clock: Clock,
+    metrics: Metrics | None = None,
+) -> AsyncApp:
+    """The Bolt app. HTTP mode verifies signatures against the bot's clock (Socket Mode
+    connections are authenticated by the app token instead)."""
+    app = AsyncApp(
+        client=client,
+        signing_secret=signing_secret or "unused-in-socket-mode",
+        request_verification_enabled=False,
+        process_before_response=False,
+    )
+    if signing_secret:
+        verification = AsyncRequestVerification(signing_secret)
+        # Bolt builds its verifier lazily from the real clock; give it ours instead.
+        verification._verifier = SignatureVerifier(signing_secret, clock=InjectedClock(clock))
+        app.use(verification)
+    app.use(MarkReceived())
+    app.use(DedupeDeliveries(service))
+    SlackHandlers(service, metrics=metrics).register(app)
+    return app

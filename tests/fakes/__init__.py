@@ -1,0 +1,1 @@
+"""Test doubles that fake external services at the HTTP boundary."""
