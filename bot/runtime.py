@@ -143,7 +143,11 @@ class Runtime:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         writable = await asyncio.to_thread(self.store.is_writable)
-        workers = all(w.is_alive() for w in self.workers) and not self.stop_event.is_set()
+        workers = (
+            bool(self.workers)
+            and all(w.is_alive() for w in self.workers)
+            and not self.stop_event.is_set()
+        )
         ok = writable and workers
         body = {"status": "ok" if ok else "unhealthy", "store": writable, "workers": workers}
         return web.json_response(body, status=200 if ok else 503)

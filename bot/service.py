@@ -837,6 +837,7 @@ class CareService:
 
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.RETRY, case.department)
+            advance(case.state, Action.RETRY)
             if (
                 case.approved_hash is None
                 or case.draft_text is None

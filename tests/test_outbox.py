@@ -59,10 +59,14 @@ def chat(service: CareService, surface: RecordingSurface) -> ChatWorker:
     return ChatWorker(service, surface, messages_per_second=1.0)
 
 
-def run_until_idle(worker: ChatWorker, clock: FixedClock, *, step: float = 0.5, limit: int = 500) -> None:
+def run_until_idle(
+    worker: ChatWorker, clock: FixedClock, *, step: float = 0.5, limit: int = 500
+) -> None:
     for _ in range(limit):
         if not worker.run_once():
-            if not worker.service.store.scalar("SELECT count(*) FROM outbox WHERE state = 'pending' AND kind != 'publish'"):
+            if not worker.service.store.scalar(
+                "SELECT count(*) FROM outbox WHERE state = 'pending' AND kind != 'publish'"
+            ):
                 return
             clock.advance(step)
     raise AssertionError("outbox did not drain")
@@ -146,7 +150,9 @@ def test_a_permanent_failure_does_not_block_the_channel(
 class FlakyPublisher:
     """Fails transiently `fail_times` times, optionally *after* posting (the worst case)."""
 
-    def __init__(self, store: Store, clock: FixedClock, fail_times: int, posted_anyway: bool) -> None:
+    def __init__(
+        self, store: Store, clock: FixedClock, fail_times: int, posted_anyway: bool
+    ) -> None:
         self.inner = DryRunPublisher(store, clock)
         self.fail_times = fail_times
         self.posted_anyway = posted_anyway
@@ -197,9 +203,7 @@ def test_a_crash_while_sending_is_reconciled_after_restart(
     # The dead process had marked the attempt `sending` and posted, then died.
     item = service.outbox.claim(["publish"])
     assert item is not None
-    publisher.publish(
-        PublishRequest(f"case-{case_id}-item-{item.id}", "x", "0", "maya", REPLY)
-    )
+    publisher.publish(PublishRequest(f"case-{case_id}-item-{item.id}", "x", "0", "maya", REPLY))
     restarted = PublishWorker(service, publisher)
     assert restarted.recover() == 1
     assert restarted.drain() == 1

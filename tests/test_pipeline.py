@@ -32,7 +32,9 @@ def test_same_id_on_another_network_is_a_different_mention(service: CareService)
 def test_every_case_gets_a_card_queued_in_its_departments_channel(service: CareService) -> None:
     complaint = new_case(service, "@AcmeAir the lost bag desk is closed, where is my suitcase?")
     praise = new_case(service, "Lovely crew on my flight today, thank you @AcmeAir!")
-    cards = service.store.query("SELECT case_id, channel FROM outbox WHERE kind = 'card' ORDER BY id")
+    cards = service.store.query(
+        "SELECT case_id, channel FROM outbox WHERE kind = 'card' ORDER BY id"
+    )
     assert cards == [
         {"case_id": complaint, "channel": "care"},
         {"case_id": praise, "channel": "marketing"},
