@@ -8,8 +8,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.mentions_ingested = Counter(
-            "socialcare_mentions_ingested", "Mentions stored as new cases", registry=self.registry
+        # Read from the database at scrape time: `socialcare ingest` runs in other processes.
+        self.mentions_stored = Gauge(
+            "socialcare_mentions_stored", "Mentions stored (all sources)", registry=self.registry
         )
         self.cards_posted = Counter(
             "socialcare_cards_posted",

@@ -154,6 +154,8 @@ class Runtime:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         depth = await asyncio.to_thread(self.service.outbox.depth)
+        stored = await asyncio.to_thread(self.store.scalar, "SELECT count(*) FROM mentions")
+        self.metrics.mentions_stored.set(stored or 0)
         for kind in ("card", "note", "publish"):
             self.metrics.outbox_depth.labels(kind=kind).set(depth.get(kind, 0))
         return web.Response(body=self.metrics.render(), content_type="text/plain")

@@ -499,3 +499,4 @@ def test_healthz_and_metrics(harness: Harness) -> None:
     assert 'socialcare_actions_total{kind="claim",outcome="not_allowed"} 1.0' in text
     assert 'socialcare_outbox_depth{kind="card"} 1.0' in text
     assert "socialcare_ack_latency_seconds_count 1.0" in text
+    assert "socialcare_mentions_stored 1.0" in text
