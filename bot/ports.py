@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -35,11 +35,16 @@ class FixedClock:
 
 
 class MentionSource(Protocol):
-    """A network watched for brand mentions. `fetch` returns what is new since last time."""
+    """A network watched for brand mentions.
+
+    `poll_due()` fetches whatever is due now, hands each batch to `ingest` (which stores
+    it durably), and only then moves its cursor forward, so a crash re-fetches rather
+    than loses. It returns False when nothing was due, so the caller can idle.
+    """
 
     name: str
 
-    def fetch(self) -> Iterable[Mention]: ...
+    def poll_due(self, ingest: Callable[[list[Mention]], object]) -> bool: ...
 
 
 @dataclass(frozen=True)

@@ -83,18 +83,68 @@ class Runtime:
         )
         if self.config.slack.enabled:
             self._setup_slack()
+        self.x_source: Any = None
+        if self.config.sources.x.enabled:
+            self._setup_x_source()
 
     # -- wiring
 
     def _make_publisher(self) -> ReplyPublisher:
         if self.config.publish.dry_run:
             return DryRunPublisher(self.store, self.clock)
-        raise ConfigError(
-            [
-                "publish.dry_run: publishing to X is not available in this version;"
-                " set dry_run = true"
-            ]
+        from integrations.x import XPublisher, make_client
+
+        s = self.secrets
+        needed = {
+            "X_CONSUMER_KEY": s.x_consumer_key,
+            "X_CONSUMER_SECRET": s.x_consumer_secret,
+            "X_ACCESS_TOKEN": s.x_access_token,
+            "X_ACCESS_TOKEN_SECRET": s.x_access_token_secret,
+            "X_BEARER_TOKEN": s.x_bearer_token,
+        }
+        problems = [
+            f"publish: {name} is not set (needed to publish to X; or set dry_run = true)"
+            for name, value in needed.items()
+            if not value
+        ]
+        if not self.config.sources.x.user_id:
+            problems.append(
+                "sources.x.user_id: the brand account's id is needed to publish to X"
+                " (replies are checked against its timeline after a crash)"
+            )
+        if problems:
+            raise ConfigError(problems)
+        assert self.config.sources.x.user_id is not None
+        user_client = make_client(
+            base_url=s.x_api_url,
+            consumer_key=s.x_consumer_key,
+            consumer_secret=s.x_consumer_secret,
+            access_token=s.x_access_token,
+            access_token_secret=s.x_access_token_secret,
         )
+        read_client = make_client(base_url=s.x_api_url, bearer_token=s.x_bearer_token)
+        return XPublisher(user_client, read_client, brand_user_id=self.config.sources.x.user_id)
+
+    def _setup_x_source(self) -> None:
+        from integrations.x import XMentionSource, make_client
+
+        if not self.secrets.x_bearer_token:
+            raise ConfigError(["sources.x: X_BEARER_TOKEN is not set (needed to read X)"])
+        x = self.config.sources.x
+        self.x_source = XMentionSource(
+            make_client(base_url=self.secrets.x_api_url, bearer_token=self.secrets.x_bearer_token),
+            brand_user_id=x.user_id,
+            queries=list(x.queries),
+            poll_seconds=x.poll_seconds,
+            clock=self.clock,
+            cursors=self.service,
+        )
+
+    def poll_sources(self) -> bool:
+        """One step of the source worker: poll whatever is due and ingest it."""
+        if self.x_source is None:
+            return False
+        return bool(self.x_source.poll_due(self.service.ingest_many))
 
     def _setup_slack(self) -> None:
         from handlers.slack import SlackSurface, build_app
@@ -177,6 +227,8 @@ class Runtime:
                 WorkerLoop(f"chat-{worker.surface.name}", worker.run_once, self.stop_event)
             )
         self.workers.append(WorkerLoop("publish", self.publish_worker.run_once, self.stop_event))
+        if self.x_source is not None:
+            self.workers.append(WorkerLoop("x-poller", self.poll_sources, self.stop_event))
         for thread in self.workers:
             thread.start()
         self._runner = web.AppRunner(self.web_app(), access_log=None)

@@ -878,6 +878,21 @@ class CareService:
 
         return self._act(actor, "retry", ref, work)
 
+    # ---------------------------------------------------------------- source cursors
+
+    def cursor(self, source: str) -> str | None:
+        value = self.store.scalar("SELECT value FROM cursors WHERE source = ?", [source])
+        return str(value) if value is not None else None
+
+    def set_cursor(self, source: str, value: str) -> None:
+        with self.store.write() as db:
+            db.execute(
+                "INSERT INTO cursors (source, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (source) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (source, value, self.clock.now().isoformat()),
+            )
+
     # ---------------------------------------------------------------- inbound dedupe
 
     def first_delivery(self, key: str, *, keep_hours: int = 24) -> bool:

@@ -1,0 +1,381 @@
+"""X (Twitter) through tweepy: the mention source and the reply publisher.
+
+- tweepy hard-codes `https://api.twitter.com` in `Client.request`; `XSession` rewrites
+  that prefix to `X_API_URL` (default https://api.x.com) *before* requests applies
+  OAuth 1.0a, so signatures cover the URL actually called. It also sets a timeout,
+  which tweepy never does.
+- Clients use `return_type=requests.Response` so the `x-rate-limit-*` headers are
+  visible; payloads are validated here with pydantic.
+- `wait_on_rate_limit` is never used: it sleeps in the calling thread and re-sends the
+  request, which on the publishing path could post twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+import tweepy
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bot.errors import PublishError
+from bot.models import Mention
+from bot.ports import Clock, PublishedReply, PublishRequest
+
+log = logging.getLogger(__name__)
+
+TWEEPY_HOST = "https://api.twitter.com"
+DEFAULT_API_URL = "https://api.x.com"
+TWEET_FIELDS = [
+    "author_id",
+    "conversation_id",
+    "created_at",
+    "in_reply_to_user_id",
+    "lang",
+    "referenced_tweets",
+]
+USER_FIELDS = ["name", "username", "public_metrics", "verified"]
+MAX_PAGES = 10
+DUPLICATE = "duplicate content"
+
+
+class XSession(requests.Session):
+    """Sends tweepy's requests to `base_url`, with a timeout on every call."""
+
+    def __init__(self, base_url: str | None, *, timeout: float = 20.0) -> None:
+        super().__init__()
+        self.base_url = (base_url or DEFAULT_API_URL).rstrip("/")
+        self.timeout = timeout
+
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        target = url.decode() if isinstance(url, bytes) else url
+        if target.startswith(TWEEPY_HOST):
+            target = self.base_url + target[len(TWEEPY_HOST) :]
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, target, *args, **kwargs)
+
+
+def make_client(
+    *,
+    base_url: str | None,
+    bearer_token: str | None = None,
+    consumer_key: str | None = None,
+    consumer_secret: str | None = None,
+    access_token: str | None = None,
+    access_token_secret: str | None = None,
+    timeout: float = 20.0,
+) -> tweepy.Client:
+    client = tweepy.Client(
+        bearer_token=bearer_token,
+        consumer_key=consumer_key,
+        consumer_secret=consumer_secret,
+        access_token=access_token,
+        access_token_secret=access_token_secret,
+        return_type=requests.Response,
+        wait_on_rate_limit=False,
+    )
+    client.session = XSession(base_url, timeout=timeout)
+    return client
+
+
+# ------------------------------------------------------------------ payloads
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _Ref(_Loose):
+    type: str
+    id: str
+
+
+class _Metrics(_Loose):
+    followers_count: int | None = None
+
+
+class XUser(_Loose):
+    id: str
+    username: str
+    name: str = ""
+    verified: bool = False
+    public_metrics: _Metrics | None = None
+
+
+class XTweet(_Loose):
+    id: str
+    text: str
+    author_id: str | None = None
+    created_at: datetime | None = None
+    conversation_id: str | None = None
+    lang: str | None = None
+    referenced_tweets: list[_Ref] = []
+
+
+class _Includes(_Loose):
+    users: list[XUser] = []
+
+
+class _Meta(_Loose):
+    result_count: int = 0
+    newest_id: str | None = None
+    next_token: str | None = None
+
+
+class XPage(_Loose):
+    data: list[XTweet] = []
+    includes: _Includes = _Includes()
+    meta: _Meta = _Meta()
+
+
+def to_mention(tweet: XTweet, users: dict[str, XUser], now: datetime) -> Mention | None:
+    """A tweet as a Mention; None for what is not a case (retweets, no author)."""
+    if any(ref.type == "retweeted" for ref in tweet.referenced_tweets) or not tweet.author_id:
+        return None
+    user = users.get(tweet.author_id)
+    handle = user.username if user else tweet.author_id
+    replied_to = next((r.id for r in tweet.referenced_tweets if r.type == "replied_to"), None)
+    return Mention(
+        network="x",
+        id=tweet.id,
+        author_id=tweet.author_id,
+        author_handle=handle,
+        author_name=user.name if user else "",
+        text=tweet.text,
+        created_at=tweet.created_at or now,
+        in_reply_to_id=replied_to,
+        conversation_id=tweet.conversation_id,
+        url=f"https://x.com/{handle}/status/{tweet.id}",
+        author_followers=(
+            user.public_metrics.followers_count if user and user.public_metrics else None
+        ),
+        author_verified=bool(user and user.verified),
+        lang=tweet.lang if tweet.lang and tweet.lang not in {"und", "zxx", "qme"} else None,
+    )
+
+
+# ------------------------------------------------------------------ source
+
+
+@dataclass
+class Stream:
+    """One watched timeline: the brand's mentions, or one recent-search query."""
+
+    key: str
+    kind: str  # "mentions" | "search"
+    query: str | None = None
+    next_at: datetime | None = None
+    failures: int = 0
+    calls: list[str] = field(default_factory=list)
+
+
+class XMentionSource:
+    """Polls the mentions timeline and each search query, paced by X's rate-limit headers."""
+
+    name = "x"
+
+    def __init__(
+        self,
+        client: tweepy.Client,
+        *,
+        brand_user_id: str | None,
+        queries: list[str],
+        poll_seconds: int,
+        clock: Clock,
+        cursors: Any,
+    ) -> None:
+        self.client = client
+        self.brand_user_id = brand_user_id
+        self.poll_seconds = poll_seconds
+        self.clock = clock
+        self.cursors = cursors  # CareService: cursor() / set_cursor()
+        self.streams: list[Stream] = []
+        if brand_user_id:
+            self.streams.append(Stream(f"x:mentions:{brand_user_id}", "mentions"))
+        for query in queries:
+            self.streams.append(Stream(f"x:search:{query}", "search", query))
+
+    def poll_due(self, ingest: Callable[[list[Mention]], object]) -> bool:
+        now = self.clock.now()
+        due = [s for s in self.streams if s.next_at is None or s.next_at <= now]
+        for stream in due:
+            self.poll(stream, ingest)
+        return bool(due)
+
+    def poll(self, stream: Stream, ingest: Callable[[list[Mention]], object]) -> int:
+        """Fetch everything newer than the stream's cursor; returns mentions handed over."""
+        since = self.cursors.cursor(stream.key)
+        newest: str | None = None
+        token: str | None = None
+        handed = 0
+        stream.next_at = self.clock.now() + timedelta(seconds=self.poll_seconds)
+        for _ in range(MAX_PAGES):
+            try:
+                response = self._get(stream, since, token)
+            except tweepy.TooManyRequests as exc:
+                self._wait_for_reset(stream, exc.response, getattr(exc, "reset_time", None))
+                return handed  # cursor unchanged: the next poll re-reads the gap
+            except (tweepy.TweepyException, requests.RequestException) as exc:
+                self._back_off(stream, exc)
+                return handed
+            self._pace(stream, response)
+            try:
+                page = XPage.model_validate(response.json())
+            except (ValidationError, ValueError) as exc:
+                self._back_off(stream, exc)
+                return handed
+            newest = newest or page.meta.newest_id
+            users = {u.id: u for u in page.includes.users}
+            now = self.clock.now()
+            # X lists newest first; cases are numbered in the order things were said.
+            mentions = [
+                m
+                for t in reversed(page.data)
+                if t.author_id != self.brand_user_id and (m := to_mention(t, users, now))
+            ]
+            if mentions:
+                ingest(mentions)
+                handed += len(mentions)
+            token = page.meta.next_token
+            # First run: take the latest page only, not the account's whole history.
+            if not token or since is None:
+                break
+        else:
+            log.warning("%s: more than %d pages new; the rest next poll", stream.key, MAX_PAGES)
+            return handed
+        stream.failures = 0
+        if newest and (since is None or int(newest) > int(since)):
+            self.cursors.set_cursor(stream.key, newest)
+        return handed
+
+    def _get(self, stream: Stream, since: str | None, token: str | None) -> requests.Response:
+        common: dict[str, Any] = {
+            "since_id": since,
+            "expansions": ["author_id"],
+            "tweet_fields": TWEET_FIELDS,
+            "user_fields": USER_FIELDS,
+        }
+        if stream.kind == "mentions":
+            assert self.brand_user_id is not None
+            response = self.client.get_users_mentions(
+                self.brand_user_id, max_results=100, pagination_token=token, **common
+            )
+        else:
+            response = self.client.search_recent_tweets(
+                stream.query, max_results=100, next_token=token, **common
+            )
+        assert isinstance(response, requests.Response)
+        return response
+
+    def _pace(self, stream: Stream, response: requests.Response) -> None:
+        """If the window is used up, wait for its reset rather than earn a 429."""
+        remaining = response.headers.get("x-rate-limit-remaining")
+        if remaining is not None and remaining.strip() == "0":
+            self._wait_for_reset(stream, response, None)
+
+    def _wait_for_reset(self, stream: Stream, response: Any, reset: int | None) -> None:
+        headers = getattr(response, "headers", {}) or {}
+        raw = reset if reset is not None else headers.get("x-rate-limit-reset")
+        try:
+            at = datetime.fromtimestamp(int(str(raw)) + 1, tz=self.clock.now().tzinfo)
+        except (TypeError, ValueError):
+            at = self.clock.now() + timedelta(minutes=15)
+        stream.next_at = max(stream.next_at or at, at)
+        log.info("%s: rate limit reached; next poll at %s", stream.key, at.isoformat())
+
+    def _back_off(self, stream: Stream, exc: Exception) -> None:
+        stream.failures += 1
+        delay = min(900, self.poll_seconds * 2**stream.failures)
+        stream.next_at = self.clock.now() + timedelta(seconds=delay)
+        log.warning("%s: poll failed (%s); retrying in %ss", stream.key, _describe(exc), delay)
+
+
+# ------------------------------------------------------------------ publisher
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, tweepy.HTTPException):
+        detail = "; ".join(str(m) for m in exc.api_messages) or exc.response.reason
+        return f"HTTP {exc.response.status_code}: {detail}"
+    return exc.__class__.__name__
+
+
+_URL = re.compile(r"https?://\S+")
+
+
+def _same_text(posted: str, wanted: str) -> bool:
+    # X rewrites links to t.co and may unescape entities: compare without links.
+    def norm(text: str) -> str:
+        return " ".join(_URL.sub("", text.replace("&amp;", "&")).split())
+
+    return norm(posted) == norm(wanted)
+
+
+class XPublisher:
+    """Posts approved replies with the single service credential (OAuth 1.0a user context)."""
+
+    def __init__(
+        self, user_client: tweepy.Client, read_client: tweepy.Client, *, brand_user_id: str
+    ) -> None:
+        self.user_client = user_client
+        self.read_client = read_client
+        self.brand_user_id = brand_user_id
+
+    def publish(self, request: PublishRequest) -> PublishedReply:
+        try:
+            response = self.user_client.create_tweet(
+                text=request.text, in_reply_to_tweet_id=request.in_reply_to_id, user_auth=True
+            )
+        except tweepy.Forbidden as exc:
+            if DUPLICATE in _describe(exc).lower():
+                # X refuses identical text from the same account: an earlier attempt posted it.
+                found = self.find_existing(request)
+                return found or PublishedReply(post_id="duplicate", url="")
+            raise PublishError(f"X refused the reply ({_describe(exc)})", permanent=True) from None
+        except tweepy.Unauthorized as exc:
+            raise PublishError(
+                f"X rejected the service credential ({_describe(exc)}); check X_CONSUMER_KEY,"
+                " X_CONSUMER_SECRET, X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET",
+                permanent=True,
+            ) from None
+        except (tweepy.BadRequest, tweepy.NotFound) as exc:
+            raise PublishError(f"X refused the reply ({_describe(exc)})", permanent=True) from None
+        except (tweepy.TooManyRequests, tweepy.TwitterServerError) as exc:
+            raise PublishError(f"X is unavailable ({_describe(exc)})", permanent=False) from None
+        except tweepy.HTTPException as exc:
+            raise PublishError(f"X answered {_describe(exc)}", permanent=True) from None
+        except requests.RequestException as exc:
+            raise PublishError(f"no answer from X ({_describe(exc)})", permanent=False) from None
+        assert isinstance(response, requests.Response)
+        post_id = str(response.json()["data"]["id"])
+        return PublishedReply(post_id=post_id, url=f"https://x.com/i/web/status/{post_id}")
+
+    def find_existing(self, request: PublishRequest) -> PublishedReply | None:
+        """Look through the brand's recent posts for this exact reply to this mention."""
+        try:
+            response = self.read_client.get_users_tweets(
+                self.brand_user_id, max_results=100, tweet_fields=TWEET_FIELDS
+            )
+            assert isinstance(response, requests.Response)
+            page = XPage.model_validate(response.json())
+        except (
+            tweepy.TweepyException,
+            requests.RequestException,
+            ValidationError,
+            ValueError,
+        ) as exc:
+            raise PublishError(
+                f"cannot check X for an earlier attempt ({_describe(exc)})", permanent=False
+            ) from None
+        for tweet in page.data:
+            replies_to = {r.id for r in tweet.referenced_tweets if r.type == "replied_to"}
+            if request.in_reply_to_id in replies_to and _same_text(tweet.text, request.text):
+                return PublishedReply(
+                    post_id=tweet.id, url=f"https://x.com/i/web/status/{tweet.id}"
+                )
+        return None
