@@ -34,6 +34,7 @@ from bot.models import (
 )
 from bot.ports import Clock, PublishedReply
 from bot.routing import route
+from bot.sla import BusinessCalendar, first_response_due
 from bot.store import Store
 from bot.textcheck import check_reply
 from bot.views import AuthorView, CaseView, EarlierContact, ThreadPost
@@ -115,12 +116,15 @@ class CareService:
         *,
         clock: Clock,
         classifier: Classifier | None = None,
+        ai_enabled: bool = False,
     ) -> None:
+        self.ai_enabled = ai_enabled
         self.config = config
         self.store = store
         self.clock = clock
         self.classifier = classifier or OfflineClassifier()
         self.outbox = outbox.Outbox(store, clock)
+        self.calendar = BusinessCalendar.from_config(config)
 
     # ---------------------------------------------------------------- ingest
 
@@ -257,7 +261,13 @@ class CareService:
         now: datetime,
     ) -> int:
         dept = self.config.department(department) or self.config.default_department
-        due = mention.created_at + timedelta(minutes=dept.first_response_minutes)
+        due = first_response_due(
+            self.calendar,
+            mention.created_at,
+            dept.first_response_minutes,
+            urgent=reading.priority is Priority.URGENT,
+            urgent_calendar_time=self.config.sla.urgent_calendar_time,
+        )
         cursor = db.execute(
             """
             INSERT INTO cases (network, mention_id, author_id, conversation_id, department, state,
@@ -302,6 +312,9 @@ class CareService:
             },
         )
         self._queue_card(db, case_id, now)
+        if self.ai_enabled:
+            # Its own channel per case: LLM calls for different cases may run in parallel.
+            outbox.enqueue(db, kind="ai", now=now, case_id=case_id, channel=f"ai:{case_id}")
         return case_id
 
     @staticmethod
@@ -326,6 +339,10 @@ class CareService:
                 case_id,
             ),
         )
+
+    def queue_card_update(self, db: Database, case_id: int, now: datetime) -> None:
+        """Inside a write transaction: re-render the case's card (no thread note)."""
+        self._queue_card(db, case_id, now)
 
     def _queue_card(
         self, db: Database, case_id: int, now: datetime, *, note: str | None = None

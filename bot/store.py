@@ -190,6 +190,33 @@ def _inbound_seen(db: Database) -> None:
     db.execute("CREATE TABLE inbound_seen (key TEXT PRIMARY KEY, seen_at TEXT NOT NULL)")
 
 
+@migrations(name="0004_llm")
+def _llm(db: Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE cases ADD COLUMN summary TEXT;
+        CREATE TABLE llm_calls (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            case_id INTEGER,
+            kind TEXT NOT NULL,
+            model TEXT NOT NULL,
+            prompt_version TEXT NOT NULL,
+            cached INTEGER NOT NULL,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX llm_calls_at ON llm_calls (at);
+        CREATE TABLE llm_cache (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            result TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """
+    )
+
+
 def _connect(path: str) -> Database:
     # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves; sqlite-utils
     # joins an open transaction instead of committing on its own.

@@ -212,46 +212,49 @@ class XMentionSource:
         since = self.cursors.cursor(stream.key)
         newest: str | None = None
         token: str | None = None
-        handed = 0
+        collected: list[Mention] = []
+        complete = False
         stream.next_at = self.clock.now() + timedelta(seconds=self.poll_seconds)
         for _ in range(MAX_PAGES):
             try:
                 response = self._get(stream, since, token)
             except tweepy.TooManyRequests as exc:
                 self._wait_for_reset(stream, exc.response, getattr(exc, "reset_time", None))
-                return handed  # cursor unchanged: the next poll re-reads the gap
+                break
             except (tweepy.TweepyException, requests.RequestException) as exc:
                 self._back_off(stream, exc)
-                return handed
+                break
             self._pace(stream, response)
             try:
                 page = XPage.model_validate(response.json())
             except (ValidationError, ValueError) as exc:
                 self._back_off(stream, exc)
-                return handed
+                break
             newest = newest or page.meta.newest_id
             users = {u.id: u for u in page.includes.users}
             now = self.clock.now()
-            # X lists newest first; cases are numbered in the order things were said.
-            mentions = [
+            collected.extend(
                 m
-                for t in reversed(page.data)
+                for t in page.data
                 if t.author_id != self.brand_user_id and (m := to_mention(t, users, now))
-            ]
-            if mentions:
-                ingest(mentions)
-                handed += len(mentions)
+            )
             token = page.meta.next_token
             # First run: take the latest page only, not the account's whole history.
             if not token or since is None:
+                complete = True
                 break
         else:
             log.warning("%s: more than %d pages new; the rest next poll", stream.key, MAX_PAGES)
-            return handed
-        stream.failures = 0
-        if newest and (since is None or int(newest) > int(since)):
-            self.cursors.set_cursor(stream.key, newest)
-        return handed
+        if collected:
+            # X lists newest first; cases are numbered in the order things were said.
+            ingest(collected[::-1])
+        if complete:
+            # Only a complete read moves the cursor: otherwise the next poll re-reads the
+            # gap (what was stored already is deduplicated).
+            stream.failures = 0
+            if newest and (since is None or int(newest) > int(since)):
+                self.cursors.set_cursor(stream.key, newest)
+        return len(collected)
 
     def _get(self, stream: Stream, since: str | None, token: str | None) -> requests.Response:
         common: dict[str, Any] = {

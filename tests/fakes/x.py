@@ -5,7 +5,7 @@ users and tweets, records every call and answers with X's real JSON shapes::
 
     with start_fake_x() as fake:
         fake.add_user("200", "jane", "Jane")
-        tweet_id = fake.add_tweet("200", "@AcmeAir my bag is lost", mentions_user=fake.brand_user_id)
+        tweet_id = fake.add_tweet("200", "@AcmeAir my bag is lost", mentions_user="100")
         client = tweepy.Client(bearer_token="test-bearer", return_type=requests.Response)
         client.session = redirect_session(fake.url)
         response = client.get_users_mentions(fake.brand_user_id, expansions="author_id")
@@ -148,7 +148,10 @@ class _Bucket:
 
 def x_error(status: int, detail: str | None = None, title: str | None = None) -> dict[str, Any]:
     """X's problem body: ``{"title", "detail", "type": "about:blank", "status"}``."""
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
     return {
         "title": title or phrase,
         "detail": detail or phrase,
@@ -199,7 +202,9 @@ def _prefix_matches(path: str, prefix: str) -> bool:
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return (
+        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    )
 
 
 # --------------------------------------------------------------------------- search queries
@@ -633,7 +638,9 @@ class FakeX:
         if hang is not None and not hang:
             self._hang()
         if canned is not None:
-            if method == "GET" and not any(k.lower().startswith("x-rate-limit") for k in canned.headers):
+            if method == "GET" and not any(
+                k.lower().startswith("x-rate-limit") for k in canned.headers
+            ):
                 with self._lock:
                     canned = CannedResponse(
                         canned.status,
@@ -769,8 +776,10 @@ class FakeX:
             return _invalid_request(
                 "text", str(text), "Tweet text is required unless media or a poll is attached."
             )
-        reply = body.get("reply") if isinstance(body.get("reply"), dict) else {}
-        parent_id = str(reply["in_reply_to_tweet_id"]) if reply.get("in_reply_to_tweet_id") else None
+        reply: dict[str, Any] = body["reply"] if isinstance(body.get("reply"), dict) else {}
+        parent_id = (
+            str(reply["in_reply_to_tweet_id"]) if reply.get("in_reply_to_tweet_id") else None
+        )
         quote_id = str(body["quote_tweet_id"]) if body.get("quote_tweet_id") else None
 
         with self._lock:
@@ -823,7 +832,11 @@ class FakeX:
             return self._search(query)
         if path == "/2/users/me":
             return self._user_lookup(self.brand_user_id, query, "id")
-        if len(segments) == 5 and segments[:3] == ["2", "users", "by"] and segments[3] == "username":
+        if (
+            len(segments) == 5
+            and segments[:3] == ["2", "users", "by"]
+            and segments[3] == "username"
+        ):
             by_name = {u["username"].lower(): uid for uid, u in self._users.items()}
             uid = by_name.get(segments[4].lower())
             if uid is None:
@@ -885,9 +898,7 @@ class FakeX:
     def _search(self, query: dict[str, str]) -> CannedResponse:
         text = query.get("query", "")
         if not text.strip():
-            return _invalid_request(
-                "query", text, "The `query` query parameter can not be empty"
-            )
+            return _invalid_request("query", text, "The `query` query parameter can not be empty")
         terms = _parse_query(text)
         return self._timeline(
             query, _SEARCH_PARAMS, "next_token", 10, lambda t: self._matches(t, terms), None
@@ -921,14 +932,15 @@ class FakeX:
                 return False
         return True
 
-    def _check_params(self, query: dict[str, str], allowed: frozenset[str]) -> CannedResponse | None:
+    def _check_params(
+        self, query: dict[str, str], allowed: frozenset[str]
+    ) -> CannedResponse | None:
         for name, value in query.items():
             if name not in allowed:
                 return _invalid_request(
                     name,
                     value,
-                    f"The query parameter [{name}] is not one of "
-                    f"[{','.join(sorted(allowed))}]",
+                    f"The query parameter [{name}] is not one of [{','.join(sorted(allowed))}]",
                 )
         return None
 
@@ -1154,8 +1166,8 @@ class _RedirectSession(requests.Session):
         self.base_url = base_url.rstrip("/")
         self.default_timeout = timeout
 
-    def request(  # type: ignore[override]
-        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    def request(
+        self, method: str, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
         if isinstance(url, bytes):
             url = url.decode()

@@ -1,0 +1,330 @@
+"""LLM reading and reply suggestions, off the critical path and safe by construction.
+
+The card is posted at once with the offline reading; an `ai` outbox item per case then
+asks the LLM for a reading and up to three suggestions and updates the card. Safety:
+- the post is sent as delimited data, after personal data is redacted (bot.redact);
+- suggestions are generated for a neutral "@customer" and pass the same checks as a
+  human draft, plus no links, no placeholders and no echo of the system prompt; a bad
+  one is dropped, the good ones stay;
+- suggestions only ever become drafts through a person's click: nothing here can
+  approve or publish.
+Cost: identical (redacted) texts share one cached result; a per-hour call budget is
+reserved atomically in the database, so a burst cannot overspend; cases that waited
+too long get no suggestions rather than delaying the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import prompts
+from bot import audit
+from bot.config import Config
+from bot.models import Intent, Priority, Sentiment
+from bot.redact import redact
+from bot.service import CareService
+from bot.textcheck import check_reply
+
+log = logging.getLogger(__name__)
+
+AI = "ai"
+NEUTRAL_HANDLE = "customer"
+STALE_AFTER = timedelta(minutes=10)
+M = TypeVar("M", bound=BaseModel)
+
+
+class LLMReading(BaseModel):
+    """What the model must return for a reading; anything else is rejected whole."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    intent: Intent
+    sentiment: Sentiment
+    priority: Priority
+    needs_reply: bool
+    language: str = Field(pattern=r"^[a-z]{2,3}$")
+    summary: str = Field(max_length=300)
+    routing_reason: str = Field(max_length=300)
+
+
+class LLMSuggestions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    suggestions: list[str] = Field(max_length=5)
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class LLMError(Exception):
+    """The model call failed or its answer did not fit the schema."""
+
+
+class LLMClient(Protocol):
+    """One structured call; raise LLMError for any failure (timeout, HTTP, bad JSON)."""
+
+    model: str
+
+    def structured(self, *, system: str, user: str, schema: type[M]) -> tuple[M, Usage]: ...
+
+
+_LINK = re.compile(r"https?://|www\.|\b[\w-]+\.(?:com|net|org|io|co|ly|me|app|xyz)\b", re.I)
+_PLACEHOLDER = re.compile(r"\[(?:email|phone|card number|reference)\]", re.I)
+
+
+def leaks_prompt(text: str, system_prompt: str, *, shingle: int = 6) -> bool:
+    """True if the text repeats any run of `shingle` words of the system prompt."""
+
+    def grams(value: str) -> set[tuple[str, ...]]:
+        words = re.findall(r"\w+", value.lower())
+        return {tuple(words[i : i + shingle]) for i in range(len(words) - shingle + 1)}
+
+    return bool(grams(text) & grams(system_prompt))
+
+
+def safe_suggestions(
+    raw: list[str], *, handle: str, forbidden: list[str], system_prompt: str, limit: int
+) -> list[str]:
+    """Each suggestion on its own: personalised, then kept only if it passes every check."""
+    kept: list[str] = []
+    for text in raw:
+        text = " ".join(str(text).split())
+        text = re.sub(rf"@{NEUTRAL_HANDLE}\b", f"@{handle}", text, flags=re.I)
+        if f"@{handle}".lower() not in text.lower():
+            text = f"@{handle} {text}"
+        problems = check_reply(text, author_handle=handle, forbidden=forbidden)
+        if problems or _LINK.search(text) or _PLACEHOLDER.search(text):
+            log.info("dropped a suggestion: %s", "; ".join(problems) or "link or placeholder")
+            continue
+        if leaks_prompt(text, system_prompt):
+            log.warning("dropped a suggestion that repeats the system prompt")
+            continue
+        if text not in kept:
+            kept.append(text)
+    return kept[:limit]
+
+
+def _data(text: str) -> str:
+    # The post cannot close its own delimiter.
+    return text.replace("<post>", "‹post›").replace("</post>", "‹/post›")
+
+
+class AIEnricher:
+    """Drains `ai` outbox items: one LLM reading and suggestions per case."""
+
+    def __init__(self, service: CareService, client: LLMClient) -> None:
+        self.service = service
+        self.client = client
+        self.config: Config = service.config
+        self.store = service.store
+        self.clock = service.clock
+
+    # -- budget and cache
+
+    def _reserve_call(self, case_id: int, kind: str, prompt_version: str) -> int | None:
+        """Take one call from this hour's budget, atomically; None when it is spent."""
+        now = self.clock.now()
+        with self.store.write() as db:
+            used = db.execute(
+                "SELECT count(*) FROM llm_calls WHERE cached = 0 AND at >= ?",
+                ((now - timedelta(hours=1)).isoformat(),),
+            ).fetchone()[0]
+            if used >= self.config.llm.max_calls_per_hour:
+                return None
+            cursor = db.execute(
+                "INSERT INTO llm_calls (at, case_id, kind, model, prompt_version, cached)"
+                " VALUES (?, ?, ?, ?, ?, 0)",
+                (now.isoformat(), case_id, kind, self.client.model, prompt_version),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def _record_usage(self, call_id: int, usage: Usage) -> None:
+        with self.store.write() as db:
+            db.execute(
+                "UPDATE llm_calls SET prompt_tokens = ?, completion_tokens = ? WHERE id = ?",
+                (usage.prompt_tokens, usage.completion_tokens, call_id),
+            )
+
+    def _cached(self, key: str, case_id: int, kind: str, version: str) -> dict[str, Any] | None:
+        row = self.store.one("SELECT result FROM llm_cache WHERE key = ?", [key])
+        if row is None:
+            return None
+        with self.store.write() as db:
+            db.execute(
+                "INSERT INTO llm_calls (at, case_id, kind, model, prompt_version, cached)"
+                " VALUES (?, ?, ?, ?, ?, 1)",
+                (self.clock.now().isoformat(), case_id, kind, self.client.model, version),
+            )
+        result: dict[str, Any] = json.loads(row["result"])
+        return result
+
+    def _ask(
+        self,
+        case_id: int,
+        kind: str,
+        prompt: prompts.Prompt,
+        values: dict[str, str],
+        schema: type[M],
+    ) -> M | None:
+        system, user = prompt.render(**values)
+        key = hashlib.sha256(
+            json.dumps([self.client.model, prompt.version, system, user]).encode()
+        ).hexdigest()
+        cached = self._cached(key, case_id, kind, prompt.version)
+        if cached is not None:
+            return schema.model_validate(cached)
+        call_id = self._reserve_call(case_id, kind, prompt.version)
+        if call_id is None:
+            log.info("LLM budget for this hour is spent: case #%s gets no %s", case_id, kind)
+            return None
+        try:
+            answer, usage = self.client.structured(system=system, user=user, schema=schema)
+        except LLMError as exc:
+            log.warning("LLM %s for case #%s failed: %s", kind, case_id, exc)
+            return None
+        self._record_usage(call_id, usage)
+        with self.store.write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO llm_cache (key, kind, result, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (key, kind, answer.model_dump_json(), self.clock.now().isoformat()),
+            )
+        return answer
+
+    # -- the work
+
+    def run_once(self) -> bool:
+        item = self.service.outbox.claim([AI])
+        if item is None:
+            return False
+        assert item.case_id is not None
+        created = datetime.fromisoformat(item.created_at)
+        if self.clock.now() - created > STALE_AFTER:
+            # During a spike, late suggestions help nobody: skip rather than queue up.
+            self.service.outbox.done(item.id, {"skipped": "stale"})
+            return True
+        try:
+            outcome = self.enrich(item.case_id)
+        except Exception:
+            self.service.outbox.done(item.id, {"skipped": "error"})
+            raise
+        self.service.outbox.done(item.id, outcome)
+        return True
+
+    def enrich(self, case_id: int) -> dict[str, Any]:
+        view = self.service.view(case_id)
+        case = view.case
+        if not case.is_open:
+            return {"skipped": case.state.value}
+        brand = self.config.bot.brand
+        posts = [view.text, *(p.text for p in view.thread)]
+        text = _data(redact("\n---\n".join(posts)))
+        reading_prompt = prompts.load("classify")
+        reading = self._ask(
+            case.id,
+            "reading",
+            reading_prompt,
+            {
+                "brand": brand,
+                "handle": NEUTRAL_HANDLE,
+                "followers": str(view.author.followers or 0),
+                "verified": "yes" if view.author.verified else "no",
+                "text": text,
+            },
+            LLMReading,
+        )
+        outcome: dict[str, Any] = {"reading": reading is not None}
+        needs_reply = case.needs_reply
+        if reading is not None:
+            needs_reply = reading.needs_reply or case.needs_reply
+            self._store_reading(case.id, reading, reading_prompt.version)
+        count = self.config.llm.suggestions
+        if needs_reply and count:
+            draft_prompt = prompts.load("draft")
+            history = "\n".join(
+                f"- {e.created_at:%Y-%m-%d} {e.intent} ({e.state}): {_data(redact(e.text))[:200]}"
+                for e in view.earlier
+            )
+            brand_cfg = self.config.brand
+            values = {
+                "brand": brand,
+                "voice": brand_cfg.voice,
+                "dos": "; ".join(brand_cfg.dos) or "be helpful",
+                "donts": "; ".join(brand_cfg.donts) or "nothing extra",
+                "sign_off": brand_cfg.sign_off or "(none)",
+                "handle": NEUTRAL_HANDLE,
+                "count": str(count),
+                "department": view.department_name,
+                "history": history or "(none)",
+                "text": text,
+            }
+            answer = self._ask(case.id, "suggestions", draft_prompt, values, LLMSuggestions)
+            if answer is not None:
+                system, _ = draft_prompt.render(**values)
+                kept = safe_suggestions(
+                    answer.suggestions,
+                    handle=view.author.handle,
+                    forbidden=list(brand_cfg.forbidden_phrases),
+                    system_prompt=system,
+                    limit=count,
+                )
+                self._store_suggestions(case.id, kept, draft_prompt.version)
+                outcome["suggestions"] = len(kept)
+                outcome["dropped"] = len(answer.suggestions) - len(kept)
+        return outcome
+
+    def _store_reading(self, case_id: int, reading: LLMReading, version: str) -> None:
+        now = self.clock.now()
+        with self.store.write() as db:
+            db.execute(
+                "UPDATE cases SET intent = ?, sentiment = ?, priority = ?,"
+                " needs_reply = max(needs_reply, ?), language = ?, summary = ?, classifier = ?,"
+                " updated_at = ? WHERE id = ?",
+                (
+                    reading.intent.value,
+                    reading.sentiment.value,
+                    reading.priority.value,
+                    int(reading.needs_reply),
+                    reading.language,
+                    reading.summary,
+                    f"llm:{self.client.model}:{version}",
+                    now.isoformat(),
+                    case_id,
+                ),
+            )
+            audit.append(
+                db,
+                at=now,
+                actor="system:llm",
+                action="case.reread",
+                case_id=case_id,
+                detail={
+                    "intent": reading.intent.value,
+                    "priority": reading.priority.value,
+                    "prompt_version": version,
+                },
+            )
+            self.service.queue_card_update(db, case_id, now)
+
+    def _store_suggestions(self, case_id: int, texts: list[str], version: str) -> None:
+        now = self.clock.now()
+        with self.store.write() as db:
+            db.execute("DELETE FROM suggestions WHERE case_id = ?", (case_id,))
+            for position, text in enumerate(texts, start=1):
+                db.execute(
+                    "INSERT INTO suggestions (case_id, position, text, source, prompt_version,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (case_id, position, text, f"llm:{self.client.model}", version, now.isoformat()),
+                )
+            self.service.queue_card_update(db, case_id, now)

@@ -1,0 +1,61 @@
+"""The LLM client on the openai SDK: OpenAI or any OpenAI-compatible server
+(Ollama, vLLM, gateways) via `OPENAI_BASE_URL`.
+
+One structured-output call per request (`chat.completions.parse` with a pydantic
+schema). Every failure — timeout, HTTP error, refusal, invalid JSON, a value outside
+the schema — becomes `LLMError`, and the caller falls back to the offline reading.
+The SDK's defaults (2 retries, 600 s timeout) are replaced by the config's.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TypeVar
+
+import openai
+from pydantic import BaseModel, ValidationError
+
+from bot.ai import LLMError, Usage
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+class OpenAILLM:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        base_url: str | None = None,
+        timeout: float = 20.0,
+        max_retries: int = 2,
+    ) -> None:
+        self.model = model
+        self.client = openai.OpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
+
+    def structured(self, *, system: str, user: str, schema: type[M]) -> tuple[M, Usage]:
+        try:
+            completion = self.client.chat.completions.parse(
+                model=self.model,
+                messages=[
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": user},
+                ],
+                response_format=schema,
+                temperature=0.2,
+            )
+        except (openai.OpenAIError, ValidationError, ValueError) as exc:
+            raise LLMError(f"{exc.__class__.__name__}: {str(exc)[:200]}") from None
+        choice = completion.choices[0] if completion.choices else None
+        parsed = choice.message.parsed if choice else None
+        if parsed is None:
+            refusal = choice.message.refusal if choice else None
+            raise LLMError(f"no structured answer ({refusal or 'empty'})")
+        usage = completion.usage
+        return parsed, Usage(
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+        )
