@@ -58,7 +58,7 @@ class LLMReading(BaseModel):
 class LLMSuggestions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    suggestions: list[str] = Field(max_length=5)
+    suggestions: list[str] = Field(max_length=10)
 
 
 @dataclass(frozen=True)

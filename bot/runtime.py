@@ -69,7 +69,10 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.store = Store(self.config.database_path)
-        self.service = CareService(self.config, self.store, clock=self.clock)
+        self.ai_client: Any = self._make_llm()
+        self.service = CareService(
+            self.config, self.store, clock=self.clock, ai_enabled=self.ai_client is not None
+        )
         self.stop_event = threading.Event()
         self.stopped = asyncio.Event()
         self.workers: list[WorkerLoop] = []
@@ -88,6 +91,22 @@ class Runtime:
             self._setup_x_source()
 
     # -- wiring
+
+    def _make_llm(self) -> Any:
+        """The LLM client, or None: `[llm] enabled = false` or no key means offline only."""
+        if not self.config.llm.enabled:
+            return None
+        if not self.secrets.openai_api_key:
+            log.warning("[llm] is enabled but OPENAI_API_KEY is not set: running offline")
+            return None
+        from integrations.openai_llm import OpenAILLM
+
+        return OpenAILLM(
+            api_key=self.secrets.openai_api_key,
+            model=self.config.llm.model,
+            base_url=self.secrets.openai_base_url,
+            timeout=self.config.llm.timeout_seconds,
+        )
 
     def _make_publisher(self) -> ReplyPublisher:
         if self.config.publish.dry_run:
@@ -229,6 +248,13 @@ class Runtime:
         self.workers.append(WorkerLoop("publish", self.publish_worker.run_once, self.stop_event))
         if self.x_source is not None:
             self.workers.append(WorkerLoop("x-poller", self.poll_sources, self.stop_event))
+        if self.ai_client is not None:
+            from bot.ai import AI, AIEnricher
+
+            self.service.outbox.release_in_flight([AI])
+            enricher = AIEnricher(self.service, self.ai_client)
+            for n in range(self.config.llm.max_concurrency):
+                self.workers.append(WorkerLoop(f"llm-{n}", enricher.run_once, self.stop_event))
         for thread in self.workers:
             thread.start()
         self._runner = web.AppRunner(self.web_app(), access_log=None)

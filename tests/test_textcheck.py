@@ -1,4 +1,4 @@
-"""Outgoing reply checks: X's weighted length, the author's handle, other handles, forbidden phrases."""
+"""Outgoing reply checks: X's weighted length, the author's handle, other handles, phrases."""
 
 from __future__ import annotations
 
