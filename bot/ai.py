@@ -235,20 +235,16 @@ class AIEnricher:
             case.id,
             "reading",
             reading_prompt,
-            {
-                "brand": brand,
-                "handle": NEUTRAL_HANDLE,
-                "followers": str(view.author.followers or 0),
-                "verified": "yes" if view.author.verified else "no",
-                "text": text,
-            },
+            # Only the words: identical posts (retweets, copy-paste campaigns) then share
+            # one cached reading; the author's reach is applied below, from our own data.
+            {"brand": brand, "handle": NEUTRAL_HANDLE, "text": text},
             LLMReading,
         )
         outcome: dict[str, Any] = {"reading": reading is not None}
         needs_reply = case.needs_reply
         if reading is not None:
             needs_reply = reading.needs_reply or case.needs_reply
-            self._store_reading(case.id, reading, reading_prompt.version)
+            self._store_reading(case.id, reading, reading_prompt.version, case.priority)
         count = self.config.llm.suggestions
         if needs_reply and count:
             draft_prompt = prompts.load("draft")
@@ -284,7 +280,12 @@ class AIEnricher:
                 outcome["dropped"] = len(answer.suggestions) - len(kept)
         return outcome
 
-    def _store_reading(self, case_id: int, reading: LLMReading, version: str) -> None:
+    def _store_reading(
+        self, case_id: int, reading: LLMReading, version: str, offline: Priority
+    ) -> None:
+        # Never less urgent than the offline reading, which knows the author's reach.
+        order = [Priority.URGENT, Priority.HIGH, Priority.NORMAL, Priority.LOW]
+        priority = min(reading.priority, offline, key=order.index)
         now = self.clock.now()
         with self.store.write() as db:
             db.execute(
@@ -294,7 +295,7 @@ class AIEnricher:
                 (
                     reading.intent.value,
                     reading.sentiment.value,
-                    reading.priority.value,
+                    priority.value,
                     int(reading.needs_reply),
                     reading.language,
                     reading.summary,
@@ -311,7 +312,7 @@ class AIEnricher:
                 case_id=case_id,
                 detail={
                     "intent": reading.intent.value,
-                    "priority": reading.priority.value,
+                    "priority": priority.value,
                     "prompt_version": version,
                 },
             )

@@ -134,11 +134,7 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         setup_logging(level="DEBUG" if args.debug else "INFO", secrets=secrets.values())
         return run(config, secrets)
     if command == "digest":
-        print(
-            "error: `socialcare digest` is not available in this version (see the README)",
-            file=sys.stderr,
-        )
-        return EXIT_FAILURE
+        return _digest(config, args.department)
     raise UsageError(f"unknown command {command}")
 
 
@@ -281,6 +277,51 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
     return EXIT_FAILURE if bad else EXIT_OK
 
 
+def _digest(config: Config, department: str | None) -> int:
+    """Build the digest of the last 24 hours and send it now (every call sends)."""
+    from bot.config import Secrets
+    from bot.delivery import DIGEST, ChatWorker
+    from bot.followup import FollowUp
+    from bot.ports import ChatSurface
+
+    if department and config.department(department) is None:
+        known = ", ".join(d.id for d in config.departments)
+        raise UsageError(f"unknown department {department!r}; departments: {known}")
+    secrets = Secrets.from_env()
+    surface: ChatSurface
+    if config.slack.enabled:
+        if not secrets.slack_bot_token:
+            raise ConfigError(["slack.enabled: SLACK_BOT_TOKEN is not set (needed to send)"])
+        from handlers.slack import SlackSurface
+        from integrations.charts import digest_chart
+        from integrations.slack_api import SlackApi, make_web_client
+
+        api = SlackApi(make_web_client(secrets.slack_bot_token, secrets.slack_api_url))
+        surface = SlackSurface(api, config, SystemClock(), chart=digest_chart)
+    else:
+        from rich.console import Console
+
+        from handlers.console import ConsoleSurface
+
+        surface = ConsoleSurface(Console(), SystemClock().now)
+    service = _open_service(config)
+    FollowUp(service).send_digests(service.clock.now(), department=department)
+    worker = ChatWorker(service, surface, kinds=(DIGEST,))
+    sent = worker.drain()
+    left = service.store.scalar(
+        "SELECT count(*) FROM outbox WHERE kind = 'digest' AND state = 'pending'"
+    )
+    service.store.close()
+    if left:
+        print(
+            f"error: {left} digest(s) could not be sent now; the running bot retries them",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    print(f"sent {sent} digest(s)", file=sys.stderr)
+    return EXIT_OK
+
+
 def _parse_since(value: str | None) -> datetime:
     if not value:
         return datetime.now(UTC) - timedelta(days=7)
@@ -295,24 +336,17 @@ def _parse_since(value: str | None) -> datetime:
 
 def _report(config: Config, since_arg: str | None, fmt: str) -> int:
     from bot.reports import format_duration, kpis
+    from bot.sla import BusinessCalendar
 
     since = _parse_since(since_arg)
     service = _open_service(config)
     until = datetime.now(UTC) + timedelta(seconds=1)
+    calendar = BusinessCalendar.from_config(config)
     rows = [
-        kpis(service.store, since=since, until=until, department=d.id) for d in config.departments
+        kpis(service.store, since=since, until=until, department=d.id, calendar=calendar)
+        for d in config.departments
     ]
-    fields = [
-        "department",
-        "received",
-        "needs_reply",
-        "replied",
-        "dismissed",
-        "open",
-        "response_rate",
-        "median_first_response_s",
-        "p90_first_response_s",
-    ]
+    service.store.close()
     records = [
         {
             "department": k.department,
@@ -324,18 +358,17 @@ def _report(config: Config, since_arg: str | None, fmt: str) -> int:
             "response_rate": round(k.response_rate, 4) if k.response_rate is not None else None,
             "median_first_response_s": k.median_first_response_s,
             "p90_first_response_s": k.p90_first_response_s,
+            "median_first_response_business_s": k.median_first_response_business_s,
+            "sla_breaches": k.sla_breaches,
         }
         for k in rows
     ]
     if fmt == "json":
-        print(
-            json.dumps(
-                {"since": since.isoformat(), "until": until.isoformat(), "departments": records}
-            )
-        )
+        payload = {"since": since.isoformat(), "until": until.isoformat(), "departments": records}
+        print(json.dumps(payload))
     elif fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in records)
         print(buffer.getvalue(), end="")
@@ -343,8 +376,21 @@ def _report(config: Config, since_arg: str | None, fmt: str) -> int:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(*fields, title=f"KPIs since {since:%Y-%m-%d %H:%M} UTC")
-        for r, k in zip(records, rows, strict=True):
+        table = Table(
+            "department",
+            "received",
+            "needs reply",
+            "replied",
+            "dismissed",
+            "open",
+            "response rate",
+            "median FRT",
+            "p90 FRT",
+            "median FRT (business)",
+            "SLA breaches",
+            title=f"KPIs since {since:%Y-%m-%d %H:%M} UTC",
+        )
+        for k in rows:
             rate = f"{k.response_rate:.0%}" if k.response_rate is not None else "n/a"
             table.add_row(
                 k.department,
@@ -356,8 +402,9 @@ def _report(config: Config, since_arg: str | None, fmt: str) -> int:
                 rate,
                 format_duration(k.median_first_response_s),
                 format_duration(k.p90_first_response_s),
+                format_duration(k.median_first_response_business_s),
+                str(k.sla_breaches),
             )
-            del r
         Console().print(table)
     return EXIT_OK
 

@@ -169,6 +169,7 @@ class SLASection(_Section):
     business_hours: str = "09:00-17:00"
     business_days: list[str] = Field(default_factory=lambda: list(DAYS[:5]))
     urgent_calendar_time: bool = True
+    remind_before_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
     @field_validator("business_hours")
     @classmethod
@@ -192,6 +193,12 @@ class SLASection(_Section):
         return days
 
 
+class AlertsSection(_Section):
+    spike_factor: float = Field(default=4.0, gt=1)
+    spike_min_mentions: int = Field(default=20, ge=1)
+    spike_min_negative: int = Field(default=10, ge=1)
+
+
 class Config(_Section):
     bot: BotSection
     server: ServerSection = Field(default_factory=ServerSection)
@@ -204,6 +211,7 @@ class Config(_Section):
     publish: PublishSection = Field(default_factory=PublishSection)
     digest: DigestSection = Field(default_factory=DigestSection)
     sla: SLASection = Field(default_factory=SLASection)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
     # Where the file was read from; relative paths (the database) resolve against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from bot.digest import Digest
 from bot.errors import DeliveryError, PublishError
 from bot.metrics import Metrics
 from bot.models import CaseState, text_hash
@@ -18,6 +19,9 @@ from bot.service import CARD, NOTE, PUBLISH, CareService
 from bot.store import Store
 
 log = logging.getLogger(__name__)
+
+NOTIFY, DIGEST = "notify", "digest"
+CHAT_KINDS = (CARD, NOTE, NOTIFY, DIGEST)
 
 MAX_PUBLISH_ATTEMPTS = 8
 
@@ -32,10 +36,12 @@ class ChatWorker:
         *,
         messages_per_second: float = 1.0,
         metrics: Metrics | None = None,
+        kinds: tuple[str, ...] = CHAT_KINDS,
     ) -> None:
         self.service = service
         self.surface = surface
         self.metrics = metrics
+        self.kinds = kinds
         self.clock: Clock = service.clock
         self.min_gap = 1.0 / messages_per_second
         self._last_sent: dict[str, datetime] = {}
@@ -50,19 +56,28 @@ class ChatWorker:
 
     def run_once(self) -> bool:
         """Deliver one item if one is due; False when there was nothing to do now."""
-        item = self.service.outbox.claim([CARD, NOTE], skip_channels=self._cooling())
+        item = self.service.outbox.claim(self.kinds, skip_channels=self._cooling())
         if item is None:
             return False
-        assert item.case_id is not None and item.channel is not None
-        channel = self.surface.channel_for(item.channel)
+        assert item.channel is not None
+        if item.kind in {CARD, NOTE}:
+            channel = self.surface.channel_for(item.channel)
+        else:
+            channel = self.surface.target(item.channel)
         if channel is None:
             self.service.outbox.done(item.id, {"skipped": f"no {self.surface.name} channel"})
             return True
         try:
             if item.kind == CARD:
+                assert item.case_id is not None
                 self._send_card(item.case_id, channel)
-            else:
+            elif item.kind == NOTE:
+                assert item.case_id is not None
                 self._send_note(item.case_id, str(item.payload.get("text", "")))
+            elif item.kind == NOTIFY:
+                self.surface.notify(channel, str(item.payload.get("text", "")))
+            else:
+                self.surface.send_digest(channel, Digest.from_json(item.payload["digest"]))
         except DeliveryError as exc:
             self._last_sent[item.channel] = self.clock.now()
             if exc.permanent:

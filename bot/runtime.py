@@ -80,6 +80,7 @@ class Runtime:
         self._runner: web.AppRunner | None = None
         self._socket_handler: Any = None
         self.bolt_app: Any = None
+        self.scheduler: Any = None
         self.port: int | None = None
         self.publish_worker = PublishWorker(
             self.service, self.publisher or self._make_publisher(), metrics=self.metrics
@@ -181,7 +182,11 @@ class Runtime:
             raise ConfigError(problems)
         assert token is not None
         url = self.secrets.slack_api_url
-        surface = SlackSurface(SlackApi(make_web_client(token, url)), self.config, self.clock)
+        from integrations.charts import digest_chart
+
+        surface = SlackSurface(
+            SlackApi(make_web_client(token, url)), self.config, self.clock, chart=digest_chart
+        )
         self.chat_workers.append(
             ChatWorker(
                 self.service,
@@ -246,6 +251,7 @@ class Runtime:
                 WorkerLoop(f"chat-{worker.surface.name}", worker.run_once, self.stop_event)
             )
         self.workers.append(WorkerLoop("publish", self.publish_worker.run_once, self.stop_event))
+        self._start_scheduler()
         if self.x_source is not None:
             self.workers.append(WorkerLoop("x-poller", self.poll_sources, self.stop_event))
         if self.ai_client is not None:
@@ -278,6 +284,25 @@ class Runtime:
             self.config.slack.mode if self.bolt_app else "off",
         )
 
+    def _start_scheduler(self) -> None:
+        import uuid
+
+        from bot.followup import FollowUp
+        from integrations.scheduler import start_scheduler
+
+        followup = FollowUp(self.service)
+        owner = f"{uuid.uuid4()}"
+
+        def tick() -> None:
+            try:
+                followup.tick(self.clock.now(), owner=owner)
+            except Exception:
+                log.exception("follow-up tick failed; the next tick retries")
+
+        self.scheduler = start_scheduler(
+            tick, digest_time=self.config.digest.time, tz=self.config.tz
+        )
+
     def request_stop(self) -> None:
         self.stopped.set()
 
@@ -287,6 +312,8 @@ class Runtime:
             await self._socket_handler.close_async()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.scheduler is not None:
+            await asyncio.to_thread(self.scheduler.shutdown, True)
         self.stop_event.set()
         for thread in self.workers:
             await asyncio.to_thread(thread.join, 30)

@@ -217,6 +217,28 @@ def _llm(db: Database) -> None:
     )
 
 
+@migrations(name="0005_followup")
+def _followup(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sla_events (
+            case_id INTEGER NOT NULL REFERENCES cases (id),
+            kind TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (case_id, kind)
+        );
+        CREATE TABLE job_runs (
+            job TEXT NOT NULL,
+            period TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (job, period)
+        );
+        CREATE INDEX cases_mention_at ON cases (mention_at);
+        CREATE INDEX cases_open_sla ON cases (state, sla_due_at);
+        """
+    )
+
+
 def _connect(path: str) -> Database:
     # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves; sqlite-utils
     # joins an open transaction instead of committing on its own.

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.commands import run_command
+from bot.digest import Digest
 from bot.models import Actor, CaseState
 from bot.ports import MessageRef
 from bot.reports import format_duration
@@ -135,6 +136,21 @@ class ConsoleSurface:
         self.console.print(
             f"[dim]{ref.channel} · thread of card #{ref.message_id}:[/dim] {escape(text)}"
         )
+
+    def target(self, to: str) -> str | None:
+        if to.startswith("user:"):
+            return f"@{to.removeprefix('user:')}"
+        return f"#{to}"
+
+    def notify(self, channel: str, text: str) -> None:
+        self.console.print(f"[dim]{channel}:[/dim] {escape(text)}")
+
+    def send_digest(self, channel: str, digest: object) -> None:
+        from handlers.slack_digest import digest_text
+
+        assert isinstance(digest, Digest)
+        self.console.print(f"[dim]{channel} · digest[/dim]")
+        self.console.print(Panel(escape(digest_text(digest)), title=escape(digest.title)))
 
 
 def audit_table(rows: list[dict[str, object]], title: str = "Audit trail") -> Table:

@@ -31,6 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.commands import run_command
 from bot.config import Config
+from bot.digest import Digest
 from bot.errors import Refusal
 from bot.metrics import Metrics
 from bot.models import Actor
@@ -45,6 +46,7 @@ from handlers.slack_cards import (
     reason_modal,
     reassign_modal,
 )
+from handlers.slack_digest import digest_message
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +62,28 @@ class SlackApiPort(Protocol):
 
     def update_message(self, channel: str, ts: str, payload: dict[str, Any]) -> None: ...
 
+    def upload_file(
+        self, channel: str, content: bytes, *, filename: str, title: str, thread_ts: str | None
+    ) -> None: ...
+
 
 class SlackSurface:
     """ChatSurface for Slack: one card per case in its department's channel."""
 
     name = "slack"
 
-    def __init__(self, api: SlackApiPort, config: Config, clock: Clock) -> None:
+    def __init__(
+        self,
+        api: SlackApiPort,
+        config: Config,
+        clock: Clock,
+        *,
+        chart: Callable[[Digest], bytes] | None = None,
+    ) -> None:
         self.api = api
         self.config = config
         self.clock = clock
+        self.chart = chart
 
     def channel_for(self, department_id: str) -> str | None:
         dept = self.config.department(department_id)
@@ -88,6 +102,31 @@ class SlackSurface:
     def post_note(self, ref: MessageRef, text: str) -> None:
         payload = {"text": note_text(text), "unfurl_links": False, "unfurl_media": False}
         self.api.post_message(ref.channel, payload, thread_ts=ref.message_id)
+
+    def target(self, to: str) -> str | None:
+        if to == "managers":
+            return self.config.digest.managers_channel
+        if to.startswith("user:"):
+            return to.removeprefix("user:")  # a user ID posts to the app's DM with them
+        return self.channel_for(to)
+
+    def notify(self, channel: str, text: str) -> None:
+        payload = {"text": note_text(text), "unfurl_links": False, "unfurl_media": False}
+        self.api.post_message(channel, payload)
+
+    def send_digest(self, channel: str, digest: object) -> None:
+        assert isinstance(digest, Digest)
+        ts = self.api.post_message(
+            channel, {**digest_message(digest), "unfurl_links": False, "unfurl_media": False}
+        )
+        if self.chart is not None:
+            self.api.upload_file(
+                channel,
+                self.chart(digest),
+                filename="digest.png",
+                title=f"{digest.title}: volume and first response by hour",
+                thread_ts=ts,
+            )
 
 
 # ------------------------------------------------------------------ inbound payloads

@@ -95,6 +95,26 @@ class SlackApi:
         fields = {k: v for k, v in payload.items() if k not in {"unfurl_links", "unfurl_media"}}
         self._call("chat.update", channel=channel, ts=ts, **fields)
 
+    def upload_file(
+        self, channel: str, content: bytes, *, filename: str, title: str, thread_ts: str | None
+    ) -> None:
+        """files.uploadV2 (slack_sdk's three-step upload), shared into the channel."""
+        try:
+            self.client.files_upload_v2(
+                channel=channel,
+                content=content,
+                filename=filename,
+                title=title,
+                thread_ts=thread_ts,
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown_error"))
+            raise DeliveryError(
+                f"files.uploadV2: {error}", permanent=error in PERMANENT_ERRORS
+            ) from None
+        except (SlackClientError, OSError) as exc:
+            raise DeliveryError(f"files.uploadV2: {exc.__class__.__name__}") from None
+
     def _call(self, method: str, **params: Any) -> Any:
         params = {k: v for k, v in params.items() if v is not None}
         try:

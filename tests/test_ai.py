@@ -80,7 +80,7 @@ def test_structured_reading_and_suggestions_update_the_case(
     case = service.get_case(case_id)
     assert (case.intent, case.priority) == (Intent.COMPLAINT, Priority.HIGH)
     assert suggestions(service, case_id) == ["@maya So sorry! DM us and we'll check your refund."]
-    assert service.store.scalar("SELECT classifier FROM cases") == "llm:test-model:classify-v1"
+    assert service.store.scalar("SELECT classifier FROM cases") == "llm:test-model:classify-v2"
     assert service.store.scalar("SELECT prompt_version FROM suggestions") == "draft-v1"
     first = fake.requests[0]
     assert first["response_format"]["type"] == "json_schema"

@@ -44,6 +44,19 @@ class RecordingSurface:
         self._maybe_fail()
         self.calls.append(("note", ref.channel, text))
 
+    def target(self, to: str) -> str | None:
+        return {"managers": "C0MANAGERS"}.get(to) or (
+            to.removeprefix("user:") if to.startswith("user:") else self.channel_for(to)
+        )
+
+    def notify(self, channel: str, text: str) -> None:
+        self._maybe_fail()
+        self.calls.append(("notify", channel, text))
+
+    def send_digest(self, channel: str, digest: object) -> None:
+        self._maybe_fail()
+        self.calls.append(("digest", channel, getattr(digest, "title", "")))
+
     def _maybe_fail(self) -> None:
         if self.down:
             raise self.down
