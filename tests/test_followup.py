@@ -257,3 +257,32 @@ def test_digest_command_prints_when_slack_is_off(
     out = capsys.readouterr()
     assert out.out.count("Daily digest") >= 2 and "sent 1 digest(s)" in out.err
     assert main(["digest", "-c", str(config_path), "--department", "nope"]) == 2
+
+
+def test_digest_reaches_slack_with_figures_and_a_chart(tmp_path: Path) -> None:
+    import json
+
+    from bot.delivery import ChatWorker
+    from handlers.slack import SlackSurface
+    from integrations.charts import digest_chart
+    from integrations.slack_api import SlackApi, make_web_client
+    from tests.fakes.slack import start_fake_slack
+
+    clock = FixedClock(MONDAY_9 + timedelta(minutes=1))
+    service, followup = make(tmp_path, clock)
+    seed_day(service, clock)
+    with start_fake_slack() as fake:
+        api = SlackApi(make_web_client("xoxb-test-not-real", fake.api_url))
+        surface = SlackSurface(api, service.config, clock, chart=digest_chart)
+        followup.run_scheduled_digest(clock.now())
+        ChatWorker(service, surface, kinds=("digest",)).drain()
+        posts = [p for p in fake.calls_to("chat.postMessage") if not p.get("thread_ts")]
+        assert [p["channel"] for p in posts] == ["C0CARE", "C0MKT", "C0MANAGERS"]
+        care = json.dumps(posts[0]["blocks"])
+        assert "Daily digest: Customer Care" in care
+        assert "1 of 4" in care and "25%" in care and "30 min" in care
+        uploads = fake.calls_to("files.completeUploadExternal")
+        assert len(uploads) == 3
+        assert {u["channel_id"] for u in uploads} == {"C0CARE", "C0MKT", "C0MANAGERS"}
+        png = [c.params["data"] for c in fake.calls if c.method.startswith("upload:")]
+        assert png and all(p.startswith(b"\x89PNG") for p in png)

@@ -370,8 +370,10 @@ class FakeSlack:
     ) -> CannedResponse:
         parts = urlsplit(path)
         params = _flatten(parse_qs(parts.query, keep_blank_values=True))
-        params.update(_parse_body(headers.get("content-type", ""), raw))
         route = parts.path.strip("/")
+        if not route.startswith("upload/"):
+            # An upload body is raw file bytes (urllib labels it form data): never parse it.
+            params.update(_parse_body(headers.get("content-type", ""), raw))
         if route.startswith("api/"):
             method, kind = route[len("api/") :], "api"
         elif route.startswith("respond/"):
