@@ -164,9 +164,18 @@ class FollowUp:
         once when it comes back (covering the 24 hours before its scheduled time).
         """
         scheduled = self.last_digest_time(now)
+        period = scheduled.date().isoformat()
+        if not self.store.scalar("SELECT 1 FROM job_runs WHERE job = 'digest' LIMIT 1"):
+            # A new installation missed nothing: its first digest is the next scheduled one.
+            with self.store.write() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO job_runs (job, period, at) VALUES ('digest', ?, ?)",
+                    (period, now.isoformat()),
+                )
+            return False
         if now - scheduled > timedelta(hours=20):
             return False  # too stale to be useful; the next one is close
-        return self.send_digests(scheduled, period=scheduled.date().isoformat())
+        return self.send_digests(scheduled, period=period)
 
     def send_digests(
         self, until: datetime, *, period: str | None = None, department: str | None = None

@@ -116,8 +116,10 @@ def seed_day(service: CareService, clock: FixedClock) -> None:
 
 
 def test_scheduled_digest_has_the_right_figures_and_is_sent_once(tmp_path: Path) -> None:
-    clock = FixedClock(MONDAY_9 + timedelta(minutes=1))
+    clock = FixedClock(MONDAY_9 - timedelta(hours=1))
     service, followup = make(tmp_path, clock)
+    assert not followup.run_scheduled_digest(clock.now()), "a new install sends nothing at once"
+    clock.advance(3660)
     seed_day(service, clock)
     assert followup.run_scheduled_digest(clock.now())
     assert not followup.run_scheduled_digest(clock.now())
@@ -149,8 +151,9 @@ def test_scheduled_digest_has_the_right_figures_and_is_sent_once(tmp_path: Path)
 def test_a_digest_missed_while_down_is_sent_once_after_restart(tmp_path: Path) -> None:
     clock = FixedClock(MONDAY_9 - timedelta(hours=1))
     service, followup = make(tmp_path, clock)
-    assert not followup.run_scheduled_digest(clock.now()) or True  # Sunday's, at most once
+    assert not followup.run_scheduled_digest(clock.now())  # first run: nothing was missed
     sent_before = len([n for n in notices(service) if n[0] == "digest"])
+    assert sent_before == 0
     clock.advance(3 * 3600)  # the bot was down at 09:00 and is back at 11:00
     restarted = FollowUp(service)
     assert restarted.tick(clock.now(), owner="b")["digest"] is True
@@ -271,6 +274,7 @@ def test_digest_reaches_slack_with_figures_and_a_chart(tmp_path: Path) -> None:
     clock = FixedClock(MONDAY_9 + timedelta(minutes=1))
     service, followup = make(tmp_path, clock)
     seed_day(service, clock)
+    followup.run_scheduled_digest(clock.now() - timedelta(days=1))  # the install's first day
     with start_fake_slack() as fake:
         api = SlackApi(make_web_client("xoxb-test-not-real", fake.api_url))
         surface = SlackSurface(api, service.config, clock, chart=digest_chart)
