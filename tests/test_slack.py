@@ -470,7 +470,10 @@ def test_bad_signatures_get_401_and_change_nothing(harness: Harness, tamper: str
         headers |= {"X-Slack-Request-Timestamp": str(ts), "X-Slack-Signature": signature}
         body = body.replace("claim", "dismiss")
     elif tamper == "signature":
-        headers |= {"X-Slack-Request-Timestamp": str(ts), "X-Slack-Signature": signature[:-1] + "0"}
+        headers |= {
+            "X-Slack-Request-Timestamp": str(ts),
+            "X-Slack-Signature": signature[:-1] + ("1" if signature.endswith("0") else "0"),
+        }
     elif tamper in {"old", "future"}:
         moved = ts - 301 if tamper == "old" else ts + 301
         resigned = (
