@@ -23,7 +23,6 @@ not as absolute numbers. Exit 1 if a correctness check fails; exit 0 with
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 import resource
@@ -33,11 +32,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/airline-tweets.csv"
+from airline import DEFAULT_DATA, load_rows
+
 # All rows run in about a minute on 2 cores; see the README for measured figures.
 DEFAULT_LIMIT: int | None = None
 _CLI_SUMMARY = re.compile(
@@ -109,29 +108,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser.parse_args(argv)
-
-
-def load_rows(path: Path, limit: int | None) -> list[dict[str, Any]]:
-    """CSV rows as mention records (what a source would hand the pipeline)."""
-    rows: list[dict[str, Any]] = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        for record in csv.DictReader(handle):
-            if limit is not None and len(rows) >= limit:
-                break
-            name = record["name"]
-            created = datetime.strptime(record["tweet_created"], "%Y-%m-%d %H:%M:%S %z")
-            rows.append(
-                {
-                    "network": "x",
-                    "id": record["tweet_id"],
-                    "author_id": name,
-                    "author_handle": name,
-                    "author_name": name,
-                    "text": record["text"],
-                    "created_at": created.isoformat(),
-                }
-            )
-    return rows
 
 
 def timed(action: Callable[[], Any]) -> tuple[float, Any]:

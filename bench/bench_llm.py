@@ -30,7 +30,6 @@ is absent.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tempfile
@@ -41,13 +40,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airline import DEFAULT_DATA, load_rows
+
 if TYPE_CHECKING:
     from bot.ai import AIEnricher
     from bot.models import Mention
     from tests.fakes.openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/airline-tweets.csv"
 DEFAULT_LIMIT = 1000
 MODEL = "bench-model"
 START = datetime(2015, 2, 25, 12, 0, tzinfo=UTC)
@@ -138,29 +138,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser.parse_args(argv)
-
-
-def load_rows(path: Path, limit: int) -> list[dict[str, Any]]:
-    """CSV rows as mention records, like bench_ingest.py."""
-    rows: list[dict[str, Any]] = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        for record in csv.DictReader(handle):
-            if limit > 0 and len(rows) >= limit:
-                break
-            name = record["name"]
-            created = datetime.strptime(record["tweet_created"], "%Y-%m-%d %H:%M:%S %z")
-            rows.append(
-                {
-                    "network": "x",
-                    "id": record["tweet_id"],
-                    "author_id": name,
-                    "author_handle": name,
-                    "author_name": name,
-                    "text": record["text"],
-                    "created_at": created.isoformat(),
-                }
-            )
-    return rows
 
 
 def describe_texts(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -393,7 +393,7 @@ def _section(block_id: str, text: str, accessory: dict[str, Any] | None = None) 
     block: dict[str, Any] = {
         "type": "section",
         "block_id": block_id,
-        "text": _mrkdwn(_clip(text, MAX_SECTION_TEXT)),
+        "text": _mrkdwn(clip(text, MAX_SECTION_TEXT)),
     }
     if accessory is not None:
         block["accessory"] = accessory
@@ -401,11 +401,11 @@ def _section(block_id: str, text: str, accessory: dict[str, Any] | None = None) 
 
 
 def _context(block_id: str, *texts: str) -> dict[str, Any]:
-    elements = [_mrkdwn(_clip(t, MAX_CONTEXT_TEXT)) for t in texts if t][:MAX_CONTEXT_ELEMENTS]
+    elements = [_mrkdwn(clip(t, MAX_CONTEXT_TEXT)) for t in texts if t][:MAX_CONTEXT_ELEMENTS]
     return {"type": "context", "block_id": block_id, "elements": elements}
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     """Last-resort cut of already-escaped text (builders normally stay under budget)."""
     if len(text) <= limit:
         return text

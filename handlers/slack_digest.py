@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.digest import CaseLink, DepartmentFigures, Digest
 from bot.reports import format_duration
 from handlers.slack_cards import (
-    ELLIPSIS,
     MAX_FIELD_TEXT,
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
+    clip,
     escape_mrkdwn,
     plain,
     validate_blocks,
@@ -145,30 +145,16 @@ def _mrkdwn(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
-def _clip(text: str, limit: int) -> str:
-    """Cut text we assembled ourselves, never inside an entity or a <…> token."""
-    if len(text) <= limit:
-        return text
-    cut = limit - len(ELLIPSIS)
-    amp = text.rfind("&", max(cut - 6, 0), cut)
-    if amp != -1 and ";" not in text[amp:cut]:
-        cut = amp
-    lt = text.rfind("<", 0, cut)
-    if lt != -1 and ">" not in text[lt:cut]:
-        cut = lt
-    return text[:cut] + ELLIPSIS
-
-
 def _section(block_id: str, text: str) -> dict[str, Any]:
     return {
         "type": "section",
         "block_id": block_id,
-        "text": _mrkdwn(_clip(text, MAX_SECTION_TEXT)),
+        "text": _mrkdwn(clip(text, MAX_SECTION_TEXT)),
     }
 
 
 def _context(block_id: str, text: str) -> dict[str, Any]:
-    return {"type": "context", "block_id": block_id, "elements": [_mrkdwn(_clip(text, 2000))]}
+    return {"type": "context", "block_id": block_id, "elements": [_mrkdwn(clip(text, 2000))]}
 
 
 def _lines(
@@ -220,7 +206,7 @@ def _figure_fields(f: DepartmentFigures) -> list[dict[str, Any]]:
         ("Median in business time", format_duration(f.median_first_response_business_s)),
         ("SLA breaches", str(f.sla_breaches)),
     ]
-    return [_mrkdwn(_clip(f"*{label}*\n{value}", MAX_FIELD_TEXT)) for label, value in pairs]
+    return [_mrkdwn(clip(f"*{label}*\n{value}", MAX_FIELD_TEXT)) for label, value in pairs]
 
 
 def _department_line(f: DepartmentFigures) -> str:
@@ -276,7 +262,7 @@ def digest_blocks(digest: Digest) -> list[dict[str, Any]]:
         blocks.append(
             _section(
                 "breakdown",
-                _clip(
+                clip(
                     f"*By intent:* {_counts(totals.by_intent)}\n"
                     f"*By sentiment:* {_counts(totals.by_sentiment)}",
                     BREAKDOWN_CHARS,
@@ -300,7 +286,7 @@ def digest_blocks(digest: Digest) -> list[dict[str, Any]]:
     if digest.topics:
         words = [f"{_label(word, TOPIC_CHARS)} ({n})" for word, n in digest.topics]
         blocks.append(
-            _section("topics", _clip("*Most frequent topics:* " + " · ".join(words), TOPICS_CHARS))
+            _section("topics", clip("*Most frequent topics:* " + " · ".join(words), TOPICS_CHARS))
         )
     if digest.suggestions:
         lines = [
