@@ -152,6 +152,19 @@ def _check_config(config: Config) -> int:
             warnings.append("slack.mode: http mode needs SLACK_SIGNING_SECRET")
     if config.sources.x.enabled and not secrets.x_bearer_token:
         warnings.append("sources.x: X_BEARER_TOKEN is not set")
+    if not config.publish.dry_run:
+        for name in (
+            "x_consumer_key",
+            "x_consumer_secret",
+            "x_access_token",
+            "x_access_token_secret",
+        ):
+            if not getattr(secrets, name):
+                warnings.append(f"publish: {name.upper()} is not set (needed to publish to X)")
+    if config.llm.enabled and not secrets.openai_api_key:
+        warnings.append("llm.enabled: OPENAI_API_KEY is not set; the bot will run offline")
+    if config.teams.enabled:
+        warnings.append("teams.enabled: Microsoft Teams is not supported yet; it will be ignored")
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(
@@ -162,7 +175,11 @@ def _check_config(config: Config) -> int:
 
 
 def _open_service(config: Config) -> CareService:
-    return CareService(config, Store(config.database_path), clock=SystemClock())
+    import os
+
+    # Mentions stored here get LLM work queued when the running bot has an LLM.
+    ai = config.llm.enabled and bool(os.environ.get("OPENAI_API_KEY"))
+    return CareService(config, Store(config.database_path), clock=SystemClock(), ai_enabled=ai)
 
 
 def _require_file(path: Path) -> None:

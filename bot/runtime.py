@@ -90,6 +90,8 @@ class Runtime:
         self.x_source: Any = None
         if self.config.sources.x.enabled:
             self._setup_x_source()
+        if self.config.teams.enabled:
+            log.warning("[teams] is enabled, but Microsoft Teams is not supported yet: ignored")
 
     # -- wiring
 
