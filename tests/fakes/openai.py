@@ -44,11 +44,12 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.fakes.base import LoopbackFake
 
 __all__ = [
     "CHAT_PATH",
@@ -323,7 +324,7 @@ def _decode_json(raw: bytes) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {"_json": parsed}
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackFake):
     """Fake OpenAI-compatible API on 127.0.0.1:<ephemeral>; use ``base_url`` with ``OpenAI()``.
 
     ``api_key``: if set, requests whose bearer token differs get a 401 (``AuthenticationError``);
@@ -332,67 +333,16 @@ class FakeOpenAI:
 
     def __init__(self, *, api_key: str | None = None) -> None:
         self.api_key = api_key
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
+        self._init_serving(threading.Lock())
         self._calls: list[Call] = []
         self._replies: deque[Reply] = deque()
         self._delays: deque[float] = deque()
         self._responder: Responder | None = None
         self._ids = itertools.count(1)
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # ----------------------------------------------------------------- lifecycle
 
-    def start(self) -> FakeOpenAI:
-        if self._server is not None:
-            raise RuntimeError("FakeOpenAI already started")
-        self._stopping.clear()
-        server = _Server(("127.0.0.1", 0), _RequestHandler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"FakeOpenAI:{server.server_address[1]}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; releases delayed and hung requests (their clients see a dropped socket)."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = self._thread = None
-        with self._changed:
-            self._changed.notify_all()
-
-    def __enter__(self) -> FakeOpenAI:
-        return self if self._server is not None else self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # ----------------------------------------------------------------- addresses
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeOpenAI is not running")
-        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
@@ -626,3 +576,7 @@ def fake_openai() -> Iterator[FakeOpenAI]:
         yield fake
     finally:
         fake.stop()
+
+
+FakeOpenAI.server_class = _Server
+FakeOpenAI.handler_class = _RequestHandler

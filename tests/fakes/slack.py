@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.fakes.base import LoopbackFake
 
 __all__ = [
     "Call",
@@ -189,68 +190,21 @@ def _flatten(query: dict[str, list[str]]) -> dict[str, Any]:
     return {k: v[0] if len(v) == 1 else v for k, v in query.items()}
 
 
-class FakeSlack:
+class FakeSlack(LoopbackFake):
     """Fake Slack Web API + response_url + file upload endpoints on 127.0.0.1:<ephemeral>."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
+        self._init_serving(threading.Lock())
         self._calls: list[Call] = []
         self._queued: dict[str, deque[CannedResponse]] = defaultdict(deque)
         self._outages: dict[str | None, CannedResponse] = {}
         self._handlers: dict[str, Handler] = {}
         self._counter = itertools.count(1)
         self._uploads: dict[str, dict[str, Any]] = {}
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # ----------------------------------------------------------------- lifecycle
 
-    def start(self) -> FakeSlack:
-        if self._server is not None:
-            raise RuntimeError("FakeSlack already started")
-        server = _Server(("127.0.0.1", 0), _RequestHandler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"FakeSlack:{server.server_address[1]}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = self._thread = None
-        with self._changed:
-            self._changed.notify_all()
-
-    def __enter__(self) -> FakeSlack:
-        return self if self._server is not None else self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # ----------------------------------------------------------------- addresses
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeSlack is not running")
-        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
@@ -521,3 +475,7 @@ def fake_slack() -> Iterator[FakeSlack]:
         yield fake
     finally:
         fake.stop()
+
+
+FakeSlack.server_class = _Server
+FakeSlack.handler_class = _RequestHandler

@@ -46,12 +46,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
+
+from tests.fakes.base import LoopbackFake
 
 __all__ = [
     "X_HOST",
@@ -317,7 +318,7 @@ def _client_gone(sock: socket.socket, grace: float) -> bool:
 # --------------------------------------------------------------------------- the fake
 
 
-class FakeX:
+class FakeX(LoopbackFake):
     """Fake X API v2 on 127.0.0.1:<ephemeral>: mentions, recent search, user timelines, users,
     and POST /2/tweets as the brand user (``brand_user_id``)."""
 
@@ -327,9 +328,7 @@ class FakeX:
         brand_username: str = "AcmeAir",
         brand_name: str = "Acme Air",
     ) -> None:
-        self._lock = threading.RLock()
-        self._changed = threading.Condition(self._lock)
-        self._stopping = threading.Event()
+        self._init_serving(threading.RLock())
         self._calls: list[Call] = []
         self._queued: deque[tuple[str, str, CannedResponse]] = deque()
         self._hangs: deque[tuple[str, str, bool]] = deque()
@@ -342,8 +341,6 @@ class FakeX:
         self._seq = itertools.count(0)
         self._before: BeforeHook | None = None
         self._after: AfterHook | None = None
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         #: The user POST /2/tweets and GET /2/users/me act as. Assignable.
         self.brand_user_id = brand_user_id
         #: Seconds to wait, after a before-hook ran, for a killed client's FIN to arrive.
@@ -351,52 +348,6 @@ class FakeX:
         self.add_user(brand_user_id, brand_username, brand_name, followers=12_000, verified=True)
 
     # ----------------------------------------------------------------- lifecycle
-
-    def start(self) -> FakeX:
-        if self._server is not None:
-            raise RuntimeError("FakeX already started")
-        self._stopping.clear()
-        server = _Server(("127.0.0.1", 0), _RequestHandler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"FakeX:{server.server_address[1]}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._stopping.set()  # releases hung handlers: they close their connection unanswered
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = self._thread = None
-        with self._changed:
-            self._changed.notify_all()
-
-    def __enter__(self) -> FakeX:
-        return self if self._server is not None else self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeX is not running")
-        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
@@ -1206,3 +1157,7 @@ def fake_x() -> Iterator[FakeX]:
         yield fake
     finally:
         fake.stop()
+
+
+FakeX.server_class = _Server
+FakeX.handler_class = _RequestHandler

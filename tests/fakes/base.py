@@ -1,0 +1,70 @@
+"""Serving plumbing shared by the fake APIs: a ThreadingHTTPServer on 127.0.0.1 with an
+ephemeral port (tests run in parallel), in a daemon thread, usable as a context manager."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+
+
+class LoopbackFake:
+    """Base of FakeSlack, FakeX and FakeOpenAI. Subclasses set the two classes below."""
+
+    server_class: type[ThreadingHTTPServer]
+    handler_class: type[BaseHTTPRequestHandler]
+
+    def _init_serving(self, lock: Any) -> None:
+        self._lock = lock
+        self._changed = threading.Condition(lock)  # notified on every recorded call
+        self._stopping = threading.Event()  # releases hung or delayed handlers
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        if self._server is not None:
+            raise RuntimeError(f"{type(self).__name__} already started")
+        self._stopping.clear()
+        server = self.server_class(("127.0.0.1", 0), self.handler_class)
+        server.fake = self  # type: ignore[attr-defined]
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{type(self).__name__}:{server.server_address[1]}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; hung requests are released (their clients see a dropped socket)."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = self._thread = None
+        with self._changed:
+            self._changed.notify_all()
+
+    def __enter__(self) -> Self:
+        return self if self._server is not None else self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} is not running")
+        return int(self._server.server_address[1])
