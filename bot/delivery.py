@@ -73,7 +73,9 @@ class ChatWorker:
                 self._send_card(item.case_id, channel)
             elif item.kind == NOTE:
                 assert item.case_id is not None
-                self._send_note(item.case_id, str(item.payload.get("text", "")))
+                self._send_note(
+                    item.case_id, str(item.payload.get("text", "")), item.payload.get("refs", {})
+                )
             elif item.kind == NOTIFY:
                 self.surface.notify(channel, str(item.payload.get("text", "")))
             else:
@@ -129,8 +131,9 @@ class ChatWorker:
                 ),
             )
 
-    def _send_note(self, case_id: int, text: str) -> None:
-        ref = self._ref(case_id)
+    def _send_note(self, case_id: int, text: str, refs: dict[str, list[str]]) -> None:
+        known = refs.get(self.surface.name)
+        ref = MessageRef(known[0], known[1]) if known else self._ref(case_id)
         if ref is None:
             # The card never made it (or moved): the card itself shows the current state.
             return

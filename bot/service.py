@@ -37,13 +37,26 @@ from bot.routing import route
 from bot.sla import BusinessCalendar, first_response_due
 from bot.store import Store
 from bot.textcheck import check_reply
-from bot.views import AuthorView, CaseView, EarlierContact, ThreadPost
+from bot.views import AuthorView, CaseView, EarlierContact, GroupedCase, ThreadPost
 from bot.workflow import Action, advance, authorize, is_admin
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PAUSED_KEY = "publishing_paused"
+# Near-duplicates (retweet storms, copy-paste campaigns) arriving within this window are
+# grouped on the first one's card while it is still unclaimed.
+GROUP_WINDOW = timedelta(minutes=30)
+_HANDLE_OR_URL = re.compile(r"^rt\s+@\w+:?|@\w+|https?://\S+|[^\w\s]", re.UNICODE)
+
+
+def fingerprint(text: str) -> str | None:
+    """What two posts share when one is a copy of the other; None if too short to tell."""
+    words = _HANDLE_OR_URL.sub(" ", text.lower()).split()
+    joined = " ".join(words)
+    return joined if len(words) >= 3 and len(joined) >= 12 else None
+
+
 CARD, NOTE, PUBLISH = "card", "note", "publish"
 _CASE_REF = re.compile(r"^#?(\d{1,9})$")
 
@@ -268,12 +281,21 @@ class CareService:
             urgent=reading.priority is Priority.URGENT,
             urgent_calendar_time=self.config.sla.urgent_calendar_time,
         )
+        print_ = fingerprint(mention.text)
+        leader = None
+        if print_ is not None:
+            row = db.execute(
+                "SELECT id FROM cases WHERE department = ? AND fingerprint = ? AND group_id IS NULL"
+                " AND state = 'new' AND created_at >= ? ORDER BY id LIMIT 1",
+                (dept.id, print_, (now - GROUP_WINDOW).isoformat()),
+            ).fetchone()
+            leader = int(row[0]) if row else None
         cursor = db.execute(
             """
             INSERT INTO cases (network, mention_id, author_id, conversation_id, department, state,
                 intent, sentiment, priority, needs_reply, language, classifier, route_reason,
-                mention_at, created_at, updated_at, sla_due_at)
-            VALUES (?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                mention_at, created_at, updated_at, sla_due_at, fingerprint, group_id)
+            VALUES (?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             (
                 mention.network,
@@ -292,6 +314,8 @@ class CareService:
                 now.isoformat(),
                 now.isoformat(),
                 due.isoformat() if reading.needs_reply else None,
+                print_,
+                leader,
             ),
         )
         case_id = int(cursor.lastrowid or 0)
@@ -309,6 +333,7 @@ class CareService:
                 "reason": reason,
                 "intent": reading.intent.value,
                 "priority": reading.priority.value,
+                "grouped_with": leader,
             },
         )
         self._queue_card(db, case_id, now)
@@ -347,18 +372,25 @@ class CareService:
     def _queue_card(
         self, db: Database, case_id: int, now: datetime, *, note: str | None = None
     ) -> None:
-        """Queue a card post/update for the case's department, and a thread note."""
-        dept = db.execute("SELECT department FROM cases WHERE id = ?", (case_id,)).fetchone()[0]
+        """Queue a card post/update for the case's department, and a thread note.
+
+        A grouped case has no card of its own: its changes refresh its group's card.
+        """
+        dept, group = db.execute(
+            "SELECT department, group_id FROM cases WHERE id = ?", (case_id,)
+        ).fetchone()
+        card_case = group or case_id
         # One pending card item per case is enough: it renders the latest state when sent.
         pending = db.execute(
             "SELECT 1 FROM outbox WHERE kind = 'card' AND case_id = ? AND state = 'pending'",
-            (case_id,),
+            (card_case,),
         ).fetchone()
         if not pending:
-            outbox.enqueue(db, kind=CARD, now=now, case_id=case_id, channel=dept)
+            outbox.enqueue(db, kind=CARD, now=now, case_id=card_case, channel=dept)
         if note:
+            text = f"#{case_id}: {note}" if group else note
             outbox.enqueue(
-                db, kind=NOTE, now=now, case_id=case_id, channel=dept, payload={"text": note}
+                db, kind=NOTE, now=now, case_id=card_case, channel=dept, payload={"text": text}
             )
 
     # ---------------------------------------------------------------- reads
@@ -442,6 +474,15 @@ class CareService:
                 )
             ],
             paused=self.is_paused(),
+            grouped=[
+                GroupedCase(r["id"], r["handle"], r["state"])
+                for r in db.query(
+                    "SELECT c.id, a.handle, c.state FROM cases c JOIN authors a"
+                    " ON a.network = c.network AND a.id = c.author_id"
+                    " WHERE c.group_id = ? ORDER BY c.id",
+                    [case.id],
+                )
+            ],
         )
 
     def earlier_contacts(self, case: Case, limit: int = 5) -> list[EarlierContact]:
@@ -822,15 +863,35 @@ class CareService:
                 raise Refusal(f"Case #{case.id} is already with {target.name}.", code="no_change")
             old = case.department
             # The old card says where the case went; the new department gets a fresh card.
+            refs = {
+                r[0]: [r[1], r[2]]
+                for r in db.execute(
+                    "SELECT surface, channel, message_id FROM chat_messages WHERE case_id = ?",
+                    (case.id,),
+                )
+            }
             outbox.enqueue(
                 db,
                 kind=NOTE,
                 now=now,
                 case_id=case.id,
                 channel=old,
-                payload={"text": f"Reassigned to {target.name} by <@{actor.user_id}>"},
+                # The old card's address travels with the note: the case gets a new card.
+                payload={
+                    "text": f"Reassigned to {target.name} by <@{actor.user_id}>",
+                    "refs": refs,
+                },
             )
             db.execute("DELETE FROM chat_messages WHERE case_id = ?", (case.id,))
+            # Leaving the group (or dissolving it): each case left gets its own card.
+            members = [
+                r[0] for r in db.execute("SELECT id FROM cases WHERE group_id = ?", (case.id,))
+            ]
+            db.execute(
+                "UPDATE cases SET group_id = NULL WHERE id = ? OR group_id = ?", (case.id, case.id)
+            )
+            for member in members:
+                self._queue_card(db, member, now)
             self._transition(
                 db,
                 case,

@@ -239,6 +239,18 @@ def _followup(db: Database) -> None:
     )
 
 
+@migrations(name="0006_grouping")
+def _grouping(db: Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE cases ADD COLUMN fingerprint TEXT;
+        ALTER TABLE cases ADD COLUMN group_id INTEGER REFERENCES cases (id);
+        CREATE INDEX cases_fingerprint ON cases (department, fingerprint, created_at);
+        CREATE INDEX cases_group ON cases (group_id);
+        """
+    )
+
+
 def _connect(path: str) -> Database:
     # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves; sqlite-utils
     # joins an open transaction instead of committing on its own.

@@ -34,6 +34,15 @@ class ThreadPost:
 
 
 @dataclass(frozen=True)
+class GroupedCase:
+    """A near-duplicate of the card's case, shown on its card instead of a card of its own."""
+
+    case_id: int
+    handle: str
+    state: str
+
+
+@dataclass(frozen=True)
 class CaseView:
     case: Case
     department_name: str
@@ -44,3 +53,4 @@ class CaseView:
     thread: list[ThreadPost] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
     paused: bool = False
+    grouped: list[GroupedCase] = field(default_factory=list)

@@ -74,6 +74,9 @@ def render_card(view: CaseView, *, now: datetime, compact: bool = False) -> Pane
         Text(view.text[:500], style="italic"),
         Text(reading, style="dim"),
     ]
+    if view.grouped:
+        ids = ", ".join(f"#{g.case_id} @{g.handle}" for g in view.grouped[:10])
+        parts.append(Text(f"{len(view.grouped)} similar mention(s) grouped here: {ids}"))
     if compact:
         return Panel(Group(*parts), border_style="dim")  # type: ignore[arg-type]
     parts.append(Text(f"Routed: {case.route_reason}", style="dim"))

@@ -667,6 +667,9 @@ def case_card(view: CaseView, *, now: datetime, tz: ZoneInfo | None = None) -> d
         mention = escape_mrkdwn(view.text, limit=MENTION_CHARS, max_lines=MENTION_LINES)
     blocks.append(_section("mention", mention or "_(no text)_"))
     blocks.append(_context("reading", _reading_line(case)))
+    grouped = _grouped_line(view)
+    if grouped:
+        blocks.append(_context("grouped", grouped))
     if not spam:
         reason = note_text(case.route_reason, limit=ROUTE_REASON_CHARS)
         if reason:
@@ -695,6 +698,24 @@ def case_card(view: CaseView, *, now: datetime, tz: ZoneInfo | None = None) -> d
         "unfurl_links": False,
         "unfurl_media": False,
     }
+
+
+GROUPED_SHOWN = 10
+
+
+def _grouped_line(view: CaseView) -> str:
+    """Near-duplicates grouped on this card: how many, and the first few by number."""
+    if not view.grouped:
+        return ""
+    shown = ", ".join(
+        f"#{g.case_id} @{escape_mrkdwn(g.handle, limit=40, max_lines=1)} ({g.state})"
+        for g in view.grouped[:GROUPED_SHOWN]
+    )
+    more = len(view.grouped) - GROUPED_SHOWN
+    tail = f" and {more} more" if more > 0 else ""
+    count = len(view.grouped)
+    noun = "similar mention" if count == 1 else "similar mentions"
+    return f":link: {count} {noun} grouped here: {shown}{tail}. Act on each with `/care … N`."
 
 
 def _fit_budget(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -149,7 +149,7 @@ def test_a_permanent_failure_does_not_block_the_channel(
     surface.down = DeliveryError("channel_not_found", permanent=True)
     assert chat.run_once()
     surface.down = None
-    second = new_case(service)
+    second = new_case(service, "@AcmeAir a different problem: my seat was double booked")
     clock.advance(1)
     run_until_idle(chat, clock)
     assert surface.calls == [("post", "C0CARE", f"#{second} new")]

@@ -1,0 +1,100 @@
+"""Near-duplicates in a burst (retweet storms, copy-paste campaigns) share one card."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.delivery import ChatWorker
+from bot.ports import FixedClock
+from bot.service import CareService, fingerprint
+from tests.conftest import AGENT, LEAD, mention
+from tests.test_outbox import RecordingSurface
+
+CAMPAIGN = "@AcmeAir Bring back the free snacks! #SnackGate https://t.co/abc"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        (CAMPAIGN, "@AcmeAir bring back the FREE snacks!!! #snackgate https://t.co/xyz", True),
+        (CAMPAIGN, f"RT @someone: {CAMPAIGN}", True),
+        (CAMPAIGN, "@AcmeAir Bring back the free drinks! #SnackGate", False),
+        ("@AcmeAir thanks", "@AcmeAir thanks", None),  # too short to tell: never grouped
+    ],
+)
+def test_fingerprint(a: str, b: str, same: bool | None) -> None:
+    if same is None:
+        assert fingerprint(a) is None
+    else:
+        assert (fingerprint(a) == fingerprint(b)) is same
+
+
+def burst(service: CareService, n: int, text: str = CAMPAIGN, prefix: str = "a") -> list[int]:
+    stats = service.ingest_many(
+        [mention(text, author_id=f"{prefix}{i}", author_handle=f"{prefix}{i}") for i in range(n)]
+    )
+    return stats.case_ids
+
+
+def test_copies_get_their_own_cases_but_share_one_card(service: CareService) -> None:
+    ids = burst(service, 5)
+    assert len(set(ids)) == 5
+    surface = RecordingSurface()
+    ChatWorker(service, surface).drain()
+    assert [c[0] for c in surface.calls] == ["post"]
+    view = service.view(ids[0])
+    assert [g.case_id for g in view.grouped] == ids[1:]
+    groups = service.store.query("SELECT id, group_id FROM cases ORDER BY id")
+    assert [g["group_id"] for g in groups] == [None, ids[0], ids[0], ids[0], ids[0]]
+
+
+def test_actions_on_a_grouped_case_update_the_group_card(service: CareService) -> None:
+    leader, member, *_ = burst(service, 3)
+    surface = RecordingSurface()
+    chat = ChatWorker(service, surface)
+    chat.drain()
+    service.claim(AGENT, member)
+    chat.drain()
+    assert surface.calls[1:] == [
+        ("update", "C0CARE", f"#{leader} new"),
+        ("note", "C0CARE", f"#{member}: Claimed by <@U0AGENT1>"),
+    ]
+
+
+def test_grouping_ends_with_the_window_or_a_claim(service: CareService, clock: FixedClock) -> None:
+    leader = burst(service, 1)[0]
+    clock.advance(31 * 60)
+    late = burst(service, 1, prefix="b")[0]
+    assert service.view(leader).grouped == []
+    service.claim(AGENT, late)
+    after_claim = burst(service, 1, prefix="c")[0]
+    assert service.get_case(after_claim).id == after_claim
+    assert service.store.scalar("SELECT group_id FROM cases WHERE id = ?", [after_claim]) is None
+
+
+def test_reassigning_a_grouped_case_gives_it_its_own_card(service: CareService) -> None:
+    leader, member = burst(service, 2)
+    surface = RecordingSurface()
+    chat = ChatWorker(service, surface)
+    chat.drain()
+    service.reassign(LEAD, member, "marketing")
+    chat.drain()
+    posts = [c for c in surface.calls if c[0] == "post"]
+    assert posts == [("post", "C0CARE", f"#{leader} new"), ("post", "C0MKT", f"#{member} new")]
+    assert service.view(leader).grouped == []
+
+
+def test_a_burst_of_5000_is_stored_once_with_few_cards(service: CareService) -> None:
+    texts = [f"@AcmeAir campaign message number {k} about the new baggage fees" for k in range(40)]
+    batch = [
+        mention(texts[i % 40], id=str(900_000 + i), author_id=f"u{i}", author_handle=f"u{i}")
+        for i in range(5000)
+    ]
+    stats = service.ingest_many(batch + batch[:100])
+    assert (stats.created, stats.duplicates) == (5000, 100)
+    cards = service.store.scalar("SELECT count(*) FROM outbox WHERE kind = 'card'")
+    assert cards == 40
+    payload = service.store.scalar("SELECT detail FROM audit WHERE case_id = 41")
+    assert json.loads(payload)["grouped_with"] == 1
