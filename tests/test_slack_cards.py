@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.models import Case, CaseState, Intent, Priority, Sentiment, text_hash
-from bot.views import AuthorView, CaseView, EarlierContact, ThreadPost
+from bot.views import AuthorView, CaseView, EarlierContact, GroupedCase, ThreadPost
 from handlers.slack_cards import (
     ALL_ACTIONS,
     ELLIPSIS,
@@ -186,6 +186,7 @@ def huge_view(state: CaseState, intent: Intent, text: str) -> CaseView:
         author=AuthorView(handle=text[:300], name=text, followers=10**12, verified=True),
         department_name=text,
         url="https://x.com/" + "&" * 900,
+        grouped=[GroupedCase(1000 + i, text[:60], "new") for i in range(500)],
         **rich_extras(text),
     )
 

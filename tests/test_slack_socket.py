@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ import pytest
 
 from bot.config import Config, Secrets, parse_config
 from bot.models import CaseState
-from bot.ports import FixedClock
 from bot.runtime import Runtime
 from tests.conftest import START, config_data, mention
 from tests.fakes.slack import FakeSlack, start_fake_slack
@@ -24,6 +24,18 @@ from tests.fakes.slack_socket import FakeSocketMode, start_fake_socket_mode
 
 BOT_TOKEN = "xoxb-test-bot-token-not-real"
 APP_TOKEN = "xapp-test-app-token-not-real"
+
+
+class RunningClock:
+    """Starts at START and moves with real time: the chat worker paces each channel by the
+    bot's clock, so a clock that never moves would hold every message after the first."""
+
+    def __init__(self, start: datetime) -> None:
+        self._start = start
+        self._t0 = time.monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._t0)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -157,6 +169,7 @@ class SocketHarness:
 def socket_config(tmp_path: Path) -> Config:
     data = config_data()
     data["slack"] = {"enabled": True, "mode": "socket", "admins": ["U0ADMIN"], "team_id": "T0ACME"}
+    data["slack"]["messages_per_second"] = 5  # Slack's ceiling is ~1; 5 keeps tests quick
     data["server"] = {"host": "127.0.0.1", "port": 0}
     return parse_config(data, base_dir=tmp_path)
 
@@ -168,7 +181,7 @@ def harness(tmp_path: Path) -> Iterator[SocketHarness]:
         secrets = Secrets(
             slack_bot_token=BOT_TOKEN, slack_app_token=APP_TOKEN, slack_api_url=slack.api_url
         )
-        runtime = Runtime(socket_config(tmp_path), secrets, clock=FixedClock(START))
+        runtime = Runtime(socket_config(tmp_path), secrets, clock=RunningClock(START))
         h = SocketHarness(slack, socket, runtime)
         try:
             yield h
