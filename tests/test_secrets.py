@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.logs import RedactSecrets
+from tests import test_slack
 
 FAKE_TOKEN = "xoxb-test-0000-not-a-real-token"
 
@@ -22,3 +23,29 @@ def test_secret_values_are_scrubbed_from_messages_args_and_tracebacks(caplog) ->
     assert FAKE_TOKEN not in text
     assert text.count("[redacted]") >= 2
     assert "Slack said no" in text and "RuntimeError" in text
+
+
+slack_harness = test_slack.harness  # the Slack end-to-end fixture, shared
+
+
+def test_tokens_never_reach_logs_or_message_bodies(slack_harness, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A whole Slack flow: the bot token appears only in Authorization headers."""
+    from tests.test_slack import REPLY, SECRET, TOKEN, wait_until
+
+    harness = slack_harness
+    caplog.set_level(logging.DEBUG)
+    case_id = harness.ingest()
+    harness.deliver()
+    harness.click("U0AGENT1", "claim", str(case_id))
+    harness.click("U0MKT1", "approve", "not json")  # a refusal, logged and shown
+    harness.command("U0AGENT1", f"reply {case_id} {REPLY}")
+    wait_until(lambda: len(harness.fake.calls) >= 4)
+    harness.deliver()
+    for call in harness.fake.calls:
+        body = repr(call.params)
+        assert TOKEN not in body and SECRET not in body, call.method
+        headers = {k: v for k, v in call.headers.items() if k != "authorization"}
+        assert TOKEN not in repr(headers)
+    assert TOKEN not in caplog.text and SECRET not in caplog.text
+    audit = repr(harness.service.store.query("SELECT * FROM audit"))
+    assert TOKEN not in audit and SECRET not in audit
