@@ -30,11 +30,20 @@ class UsageError(SocialcareError):
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
+    _debug_arg(parser)
     parser.add_argument(
         "-c",
         "--config",
         metavar="PATH",
         help="config file (default: $SOCIALCARE_CONFIG, else ./socialcare.toml)",
+    )
+
+
+def _debug_arg(parser: argparse.ArgumentParser) -> None:
+    # Accepted after the command too (`socialcare run --debug`); SUPPRESS keeps a global
+    # --debug given before the command from being reset by the subparser's default.
+    parser.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
     )
 
 
@@ -53,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="local demo: sample mentions, cards in the terminal, no tokens")
     p.add_argument("--script", action="store_true", help="play a full scenario and exit")
+    _debug_arg(p)
 
     p = sub.add_parser("check-config", help="validate the config file; exit 2 if invalid")
     _config_arg(p)

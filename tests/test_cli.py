@@ -197,3 +197,17 @@ def test_every_slash_subcommand_is_in_the_readme(subcommand: str) -> None:
 def test_no_command_is_a_usage_error(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main([]) == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_runtime_failures_are_one_line_unless_debug(tmp_path: Path) -> None:
+    (tmp_path / "cli.db").mkdir()  # the database path is a directory: SQLite cannot open it
+    config = tmp_path / "socialcare.toml"
+    config.write_text(CONFIG)
+    jsonl = tmp_path / "m.jsonl"
+    jsonl.write_text(line(1) + "\n")
+    run = [sys.executable, "-m", "bot", "ingest", str(jsonl), "-c", str(config)]
+    plain = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 1
+    assert plain.stderr.startswith("error: ") and len(plain.stderr.strip().splitlines()) == 1
+    debug = subprocess.run([*run, "--debug"], capture_output=True, text=True, timeout=60)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr

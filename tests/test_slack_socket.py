@@ -48,57 +48,80 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 class BotLoop:
-    """Runs `runtime.start()` in an asyncio loop on a background thread, until stop()."""
+    """Runs `runtime.start()` in an asyncio loop on a background thread; stop() runs
+    `runtime.shutdown()` there and ends the loop, like `Runtime.serve()` on SIGTERM."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.started = threading.Event()
+        self.started = threading.Event()  # set when runtime.start() returned or raised
+        self.start_error: BaseException | None = None
         self.error: BaseException | None = None
         self.leftover_tasks: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._main_task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
+        self._aborted = False
         self.thread = threading.Thread(target=self._run, name="socket-bot-loop", daemon=True)
 
     def _run(self) -> None:
         try:
             asyncio.run(self._main())
-        except BaseException as exc:  # reported by start()/stop() in the test's thread
+        except BaseException as exc:  # reported by stop() in the test's thread
             self.error = exc
         finally:
             self.started.set()
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._main_task = asyncio.current_task()
         self._stop = asyncio.Event()
         try:
-            await self.runtime.start()
-        finally:
-            self.started.set()
-        try:
+            try:
+                await self.runtime.start()
+            except BaseException as exc:
+                self.start_error = exc
+                raise
+            finally:
+                self.started.set()
             await self._stop.wait()
         finally:
             await self.runtime.shutdown()
-        await asyncio.sleep(0)  # let cancelled tasks finish unwinding
+        await asyncio.sleep(0)  # let the tasks shutdown cancelled finish unwinding
         me = asyncio.current_task()
         self.leftover_tasks = [
             repr(t.get_coro()) for t in asyncio.all_tasks() if t is not me and not t.done()
         ]
 
-    def start(self, timeout: float = 10.0) -> None:
+    def begin(self) -> None:
+        """Start the loop thread without waiting for runtime.start() to finish."""
         self.thread.start()
+
+    def start(self, timeout: float = 10.0) -> None:
+        self.begin()
         if not self.started.wait(timeout):
             raise AssertionError("runtime.start() did not finish in time")
-        if self.error is not None:
-            raise self.error
+        if self.start_error is not None:
+            raise self.start_error
+
+    def _request_stop(self) -> None:
+        if self.started.is_set():
+            assert self._stop is not None
+            self._stop.set()
+        else:  # runtime.start() is still running: cancel it; shutdown() still runs
+            self._aborted = True
+            assert self._main_task is not None
+            self._main_task.cancel()
 
     def stop(self, timeout: float = 15.0) -> None:
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None and self.thread.is_alive():
-            loop.call_soon_threadsafe(stop.set)
+        loop = self._loop
+        if loop is not None and self.thread.is_alive():
+            loop.call_soon_threadsafe(self._request_stop)
         self.thread.join(timeout)
         if self.thread.is_alive():
             raise AssertionError("the bot's loop thread did not end after shutdown")
-        if self.error is not None:
+        if self.error is None or self.error is self.start_error:
+            return  # a failed start was reported by start() or is the test's to check
+        if not (self._aborted and isinstance(self.error, asyncio.CancelledError)):
             raise self.error
 
 
@@ -237,6 +260,29 @@ def test_a_bot_token_cannot_open_a_connection(harness: SocketHarness) -> None:
     assert raised.value.response["error"] == "not_allowed_token_type"
     ok = client.apps_connections_open(app_token=APP_TOKEN)
     assert ok["url"] == harness.socket.ws_url
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "product bug: bot/runtime.py Runtime.start awaits connect_async(), and slack_sdk's"
+        " SocketModeClient.connect() retries every error of apps.connections.open forever"
+        " (every 10 s), so a revoked SLACK_APP_TOKEN hangs start-up while /healthz says ok"
+    ),
+)
+def test_a_refused_app_token_fails_start_up_instead_of_retrying_forever(
+    harness: SocketHarness,
+) -> None:
+    # A revoked (or wrong-workspace) app token: Slack refuses it for good.
+    harness.slack.set_handler(
+        "apps.connections.open", lambda params: {"ok": False, "error": "invalid_auth"}
+    )
+    harness.bot.begin()
+    harness.slack.wait_for("apps.connections.open")
+    # The refusal is final, so start-up should fail now, loudly, not retry in the background.
+    assert harness.bot.started.wait(2.0), "runtime.start() is still retrying a refused token"
+    assert harness.bot.start_error is not None
+    assert harness.socket.connection_count == 0
 
 
 # ------------------------------------------------------------------ interactivity
