@@ -414,3 +414,62 @@ def test_shutdown_closes_the_websocket_cleanly(running: SocketHarness) -> None:
     assert not any(w.is_alive() for w in running.runtime.workers)
     assert running.bot.leftover_tasks == []
     assert running.socket.protocol_errors == []
+
+
+# ------------------------------------------------------------------ the fake itself
+
+
+def test_the_fake_flags_acks_that_break_the_protocol() -> None:
+    """A bare aiohttp client: the fake must notice unknown, repeated and misplaced acks."""
+    import aiohttp
+
+    with start_fake_socket_mode() as socket:
+
+        async def client() -> None:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.ws_connect(socket.ws_url, autoping=False) as ws,
+            ):
+                hello = await ws.receive_json(timeout=5)
+                assert hello["type"] == "hello" and hello["num_connections"] == 1
+                await ws.ping(b"sdk-ping-pong:1")
+                pong = await ws.receive(timeout=5)
+                assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"sdk-ping-pong:1")
+                for _ in range(2):
+                    envelope = await ws.receive_json(timeout=5)
+                    ack = {"envelope_id": envelope["envelope_id"], "payload": {"x": 1}}
+                    await ws.send_json(ack)
+                    await ws.send_json(ack)
+                await ws.send_json({"envelope_id": "nope"})
+                await ws.send_str("not json")
+                await ws.receive(timeout=5)  # the fake closes the socket when it stops
+
+        failures: list[BaseException] = []
+
+        def run_client() -> None:
+            try:
+                asyncio.run(client())
+            except BaseException as exc:
+                failures.append(exc)
+
+        thread = threading.Thread(target=run_client, daemon=True)
+        thread.start()
+        try:
+            socket.wait_connected()
+            command = socket.send_envelope("slash_commands", {"command": "/care"})
+            event = socket.send_envelope("events_api", {"type": "event_callback"})
+            assert socket.envelope(event).message["accepts_response_payload"] is False
+            assert socket.envelope(event).message["retry_attempt"] == 0
+            assert socket.wait_ack(command) == {"envelope_id": command, "payload": {"x": 1}}
+            socket.wait_frame(lambda f: f.data == "not json", what="the last frame")
+            errors = socket.protocol_errors
+        finally:
+            socket.stop()
+            thread.join(5)
+    assert len(errors) == 5, errors
+    assert f"envelope {command} acked again" in errors
+    assert f"envelope {event} acked again" in errors
+    assert any(e.startswith(f"envelope {event} accepts no response payload") for e in errors)
+    assert any("unknown envelope" in e for e in errors)
+    assert any("not an ack: 'not json'" in e for e in errors)
+    assert not thread.is_alive() and failures == []
