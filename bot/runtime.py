@@ -274,10 +274,25 @@ class Runtime:
         self.port = sockets[0].getsockname()[1] if sockets else self.config.server.port
         if self.bolt_app is not None and self.config.slack.mode == "socket":
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+            from slack_sdk.errors import SlackApiError
 
             self._socket_handler = AsyncSocketModeHandler(
                 self.bolt_app, self.secrets.slack_app_token
             )
+            client = self._socket_handler.client
+            try:
+                # slack_sdk's connect() retries a refused token forever; asking for the
+                # first URL ourselves turns that into a clear start-up error.
+                client.wss_uri = await client.issue_new_wss_url()
+            except SlackApiError as exc:
+                await self.shutdown()
+                raise ConfigError(
+                    [
+                        "slack.mode: Slack refused SLACK_APP_TOKEN for Socket Mode"
+                        f" ({exc.response.get('error')}); it must be an app-level xapp- token"
+                        " with connections:write"
+                    ]
+                ) from None
             await self._socket_handler.connect_async()
         log.info(
             "socialcare running: http://%s:%s (slack: %s)",
@@ -309,13 +324,20 @@ class Runtime:
         self.stopped.set()
 
     async def shutdown(self) -> None:
-        """Stop intake, let workers finish the item in hand, close everything."""
+        """Stop intake, let workers finish the item in hand, close everything. Idempotent."""
         if self._socket_handler is not None:
-            await self._socket_handler.close_async()
+            handler, self._socket_handler = self._socket_handler, None
+            await handler.close_async()
         if self._runner is not None:
-            await self._runner.cleanup()
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        # Listeners keep working after their ack: let them finish before the store closes.
+        running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if running:
+            await asyncio.wait(running, timeout=5)
         if self.scheduler is not None:
-            await asyncio.to_thread(self.scheduler.shutdown, True)
+            scheduler, self.scheduler = self.scheduler, None
+            await asyncio.to_thread(scheduler.shutdown, True)
         self.stop_event.set()
         for thread in self.workers:
             await asyncio.to_thread(thread.join, 30)
