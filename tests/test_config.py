@@ -173,3 +173,17 @@ def test_secrets_come_from_env_and_never_show_in_repr() -> None:
     assert secrets.slack_bot_token == "xoxb-test-not-real"
     assert "xoxb-test-not-real" not in repr(secrets)
     assert secrets.values() == ["xoxb-test-not-real"]
+
+
+def test_every_environment_variable_of_the_interface_is_read() -> None:
+    names = [
+        "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "X_BEARER_TOKEN",
+        "X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET",
+        "OPENAI_API_KEY", "TEAMS_APP_ID", "TEAMS_APP_PASSWORD", "TEAMS_TENANT_ID",
+        "SLACK_API_URL", "X_API_URL", "OPENAI_BASE_URL",
+    ]  # fmt: skip
+    secrets = Secrets.from_env({name: f"value-of-{name.lower()}" for name in names})
+    for name in names:
+        assert getattr(secrets, name.lower()) == f"value-of-{name.lower()}"
+    readme = (ROOT / "README.md").read_text()
+    assert all(name in readme for name in names)
