@@ -837,6 +837,15 @@ class CareService:
 
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.DISMISS, case.department)
+            # Dismissing the first case of a group dismisses the copies nobody has taken
+            # up yet (a spam or copy-paste campaign is dismissed in one go).
+            copies = [
+                self._load(db, int(r[0]))
+                for r in db.execute(
+                    "SELECT id FROM cases WHERE group_id = ? AND state = 'new'", (case.id,)
+                )
+            ]
+            also = f" (and {len(copies)} similar)" if copies else ""
             self._transition(
                 db,
                 case,
@@ -844,9 +853,19 @@ class CareService:
                 Action.DISMISS,
                 now,
                 sets={"note": reason, "closed_at": now.isoformat()},
-                detail={"reason": reason},
-                note=f"Dismissed by <@{actor.user_id}>: {reason}",
+                detail={"reason": reason, "with_group": [c.id for c in copies]},
+                note=f"Dismissed by <@{actor.user_id}>: {reason}{also}",
             )
+            for copy in copies:
+                self._transition(
+                    db,
+                    copy,
+                    actor,
+                    Action.DISMISS,
+                    now,
+                    sets={"note": reason, "closed_at": now.isoformat()},
+                    detail={"reason": reason, "with_case": case.id},
+                )
             return self._load(db, case.id)
 
         return self._act(actor, "dismiss", ref, work)

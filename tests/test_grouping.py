@@ -98,3 +98,14 @@ def test_a_burst_of_5000_is_stored_once_with_few_cards(service: CareService) -> 
     assert cards == 40
     payload = service.store.scalar("SELECT detail FROM audit WHERE case_id = 41")
     assert json.loads(payload)["grouped_with"] == 1
+
+
+def test_dismissing_the_first_case_dismisses_the_untouched_copies(service: CareService) -> None:
+    leader, taken, *rest = burst(service, 4)
+    service.claim(AGENT, taken)
+    service.dismiss(AGENT, leader, "spam campaign")
+    states = {r["id"]: r["state"] for r in service.store.query("SELECT id, state FROM cases")}
+    assert states == {leader: "dismissed", taken: "claimed", **{i: "dismissed" for i in rest}}
+    notes = service.store.query("SELECT payload FROM outbox WHERE kind = 'note' ORDER BY id")
+    assert "spam campaign (and 2 similar)" in notes[-1]["payload"]
+    assert len(service.audit_trail(rest[0])) == 2  # created, then dismissed with the group
