@@ -187,3 +187,9 @@ def test_every_environment_variable_of_the_interface_is_read() -> None:
         assert getattr(secrets, name.lower()) == f"value-of-{name.lower()}"
     readme = (ROOT / "README.md").read_text()
     assert all(name in readme for name in names)
+
+
+def test_the_interface_contract_example_is_valid() -> None:
+    config = load_config(ROOT / "tests" / "data" / "interface_example.toml")
+    assert [d.id for d in config.departments] == ["care", "marketing"]
+    assert config.slack.mode == "socket" and config.publish.allow_self_approval is False
