@@ -31,7 +31,8 @@ from bot.config import Config
 from bot.models import Intent, Priority, Sentiment
 from bot.redact import redact
 from bot.service import CareService
-from bot.textcheck import check_reply
+from bot.sla import first_response_due
+from bot.textcheck import check_reply, has_link
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,6 @@ class LLMClient(Protocol):
     def structured(self, *, system: str, user: str, schema: type[M]) -> tuple[M, Usage]: ...
 
 
-_LINK = re.compile(r"https?://|www\.|\b[\w-]+\.(?:com|net|org|io|co|ly|me|app|xyz)\b", re.I)
 _PLACEHOLDER = re.compile(r"\[(?:email|phone|card number|reference)\]", re.I)
 
 
@@ -104,7 +104,7 @@ def safe_suggestions(
         if f"@{handle}".lower() not in text.lower():
             text = f"@{handle} {text}"
         problems = check_reply(text, author_handle=handle, forbidden=forbidden)
-        if problems or _LINK.search(text) or _PLACEHOLDER.search(text):
+        if problems or has_link(text) or _PLACEHOLDER.search(text):
             log.info("dropped a suggestion: %s", "; ".join(problems) or "link or placeholder")
             continue
         if leaks_prompt(text, system_prompt):
@@ -116,8 +116,8 @@ def safe_suggestions(
 
 
 def _data(text: str) -> str:
-    # The post cannot close its own delimiter.
-    return text.replace("<post>", "‹post›").replace("</post>", "‹/post›")
+    # The post cannot close (or fake) its delimiter, in any spelling: no "<" gets through.
+    return text.replace("<", "‹").replace(">", "›")
 
 
 class AIEnricher:
@@ -216,9 +216,10 @@ class AIEnricher:
             return True
         try:
             outcome = self.enrich(item.case_id)
-        except Exception:
-            self.service.outbox.done(item.id, {"skipped": "error"})
-            raise
+        except Exception as exc:
+            # Suggestions are optional: a surprise is logged and the case goes on without.
+            log.exception("LLM work for case #%s failed unexpectedly", item.case_id)
+            outcome = {"skipped": f"error: {exc.__class__.__name__}"}
         self.service.outbox.done(item.id, outcome)
         return True
 
@@ -287,11 +288,12 @@ class AIEnricher:
         order = [Priority.URGENT, Priority.HIGH, Priority.NORMAL, Priority.LOW]
         priority = min(reading.priority, offline, key=order.index)
         now = self.clock.now()
+        due = self._due(case_id, reading.needs_reply, priority)
         with self.store.write() as db:
             db.execute(
                 "UPDATE cases SET intent = ?, sentiment = ?, priority = ?,"
                 " needs_reply = max(needs_reply, ?), language = ?, summary = ?, classifier = ?,"
-                " updated_at = ? WHERE id = ?",
+                " sla_due_at = coalesce(?, sla_due_at), updated_at = ? WHERE id = ?",
                 (
                     reading.intent.value,
                     reading.sentiment.value,
@@ -300,6 +302,7 @@ class AIEnricher:
                     reading.language,
                     reading.summary,
                     f"llm:{self.client.model}:{version}",
+                    due.isoformat() if due else None,
                     now.isoformat(),
                     case_id,
                 ),
@@ -317,6 +320,27 @@ class AIEnricher:
                 },
             )
             self.service.queue_card_update(db, case_id, now)
+
+    def _due(self, case_id: int, needs_reply: bool, priority: Priority) -> datetime | None:
+        """A new due time when the LLM finds a reply is needed, or that it is urgent."""
+        row = self.store.one(
+            "SELECT department, mention_at, sla_due_at, needs_reply, priority FROM cases"
+            " WHERE id = ?",
+            [case_id],
+        )
+        if row is None or not (needs_reply or row["needs_reply"]):
+            return None
+        became_urgent = priority is Priority.URGENT and row["priority"] != Priority.URGENT.value
+        if row["sla_due_at"] and not became_urgent:
+            return None
+        dept = self.config.department(row["department"]) or self.config.default_department
+        return first_response_due(
+            self.service.calendar,
+            datetime.fromisoformat(row["mention_at"]),
+            dept.first_response_minutes,
+            urgent=priority is Priority.URGENT,
+            urgent_calendar_time=self.config.sla.urgent_calendar_time,
+        )
 
     def _store_suggestions(self, case_id: int, texts: list[str], version: str) -> None:
         now = self.clock.now()

@@ -358,7 +358,7 @@ def _parse_since(value: str | None) -> datetime:
         raise UsageError(
             f"--since {value!r} is not an ISO 8601 date or time, e.g. 2026-11-01"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _report(config: Config, since_arg: str | None, fmt: str) -> int:

@@ -326,14 +326,17 @@ def parse_config(data: Mapping[str, Any], *, base_dir: Path = Path(".")) -> Conf
     return config
 
 
-def _secrets_in_file(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+def _secrets_in_file(data: object, prefix: str = "") -> list[str]:
+    """Every value (in tables, lists and tables in lists) that looks like a token."""
     found: list[str] = []
-    for key, value in data.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            found.extend(_secrets_in_file(value, path))
-        elif isinstance(value, str) and _SECRET_LIKE.match(value):
-            found.append(f"{path}: looks like a token; secrets belong in environment variables")
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            found.extend(_secrets_in_file(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found.extend(_secrets_in_file(value, f"{prefix}[{index}]"))
+    elif isinstance(data, str) and _SECRET_LIKE.match(data):
+        found.append(f"{prefix}: looks like a token; secrets belong in environment variables")
     return found
 
 

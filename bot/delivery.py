@@ -7,13 +7,15 @@ event loop, a thread, or the demo), so tests step them deterministically.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from bot.digest import Digest
 from bot.errors import DeliveryError, PublishError
 from bot.metrics import Metrics
 from bot.models import CaseState, text_hash
-from bot.outbox import backoff_seconds
+from bot.outbox import OutboxItem, backoff_seconds
 from bot.ports import ChatSurface, Clock, MessageRef, PublishedReply, PublishRequest, ReplyPublisher
 from bot.service import CARD, NOTE, PUBLISH, CareService
 from bot.store import Store
@@ -24,6 +26,19 @@ NOTIFY, DIGEST = "notify", "digest"
 CHAT_KINDS = (CARD, NOTE, NOTIFY, DIGEST)
 
 MAX_PUBLISH_ATTEMPTS = 8
+
+
+@contextmanager
+def _released_on_error(service: CareService, item: OutboxItem) -> Iterator[None]:
+    """A bug or a surprise answer must not leave an item `sending` and block its channel:
+    it goes back to the queue with back-off, and the error is logged for a person."""
+    try:
+        yield
+    except Exception as exc:
+        log.exception("unexpected error on %s #%s; it will be retried", item.kind, item.id)
+        service.outbox.retry_later(
+            item.id, f"unexpected: {exc.__class__.__name__}: {exc}", backoff_seconds(item.attempts)
+        )
 
 
 class ChatWorker:
@@ -59,6 +74,10 @@ class ChatWorker:
         item = self.service.outbox.claim(self.kinds, skip_channels=self._cooling())
         if item is None:
             return False
+        with _released_on_error(self.service, item):
+            return self._deliver(item)
+
+    def _deliver(self, item: OutboxItem) -> bool:
         assert item.channel is not None
         if item.kind in {CARD, NOTE}:
             channel = self.surface.channel_for(item.channel)
@@ -179,6 +198,11 @@ class PublishWorker:
         item = self.service.outbox.claim([PUBLISH])
         if item is None:
             return False
+        # Attempts are kept: the retry reconciles with X before it could post again.
+        with _released_on_error(self.service, item):
+            return self._publish(item)
+
+    def _publish(self, item: OutboxItem) -> bool:
         assert item.case_id is not None
         case = self.service.get_case(item.case_id)
         if case.state is not CaseState.APPROVED:
@@ -189,7 +213,9 @@ class PublishWorker:
                 item.id, case.id, "the approved text no longer matches the draft"
             )
             return True
-        request = self._request(case.id, case.draft_text, item.id)
+        request = self._request(
+            case.id, case.draft_text, item.id, item.payload.get("in_reply_to_id")
+        )
         try:
             found = self.publisher.find_existing(request) if item.attempts > 1 else None
             reply = found or self.publisher.publish(request)
@@ -205,7 +231,9 @@ class PublishWorker:
         self.service.record_published(item.id, case.id, reply)
         return True
 
-    def _request(self, case_id: int, text: str, item_id: int) -> PublishRequest:
+    def _request(
+        self, case_id: int, text: str, item_id: int, in_reply_to_id: str | None
+    ) -> PublishRequest:
         store: Store = self.service.store
         row = store.one(
             """
@@ -221,7 +249,7 @@ class PublishWorker:
         return PublishRequest(
             attempt_key=f"case-{case_id}-item-{item_id}",
             network=row["network"],
-            in_reply_to_id=row["latest"],
+            in_reply_to_id=in_reply_to_id or row["latest"],
             author_handle=row["handle"],
             text=text,
         )

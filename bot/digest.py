@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.config import Config
@@ -203,6 +203,7 @@ def build_digest(
     config: Config, store: Store, *, until: datetime, department: str | None = None
 ) -> Digest:
     """The digest of the 24 hours before `until`, for one department or for all."""
+    until = until.astimezone(UTC)
     since = until - timedelta(hours=24)
     calendar = BusinessCalendar.from_config(config)
     departments = [d for d in config.departments if department in (None, d.id)]

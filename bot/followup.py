@@ -138,11 +138,11 @@ class FollowUp:
             )
         return 1
 
-    @staticmethod
-    def _thread_note(db: Database, case_id: int, department: str, now: datetime, text: str) -> None:
-        outbox.enqueue(
-            db, kind="note", now=now, case_id=case_id, channel=department, payload={"text": text}
-        )
+    def _thread_note(
+        self, db: Database, case_id: int, department: str, now: datetime, text: str
+    ) -> None:
+        # Through the service: a grouped case's note goes to its group's card.
+        self.service.queue_card_update(db, case_id, now, note=text)
 
     # ------------------------------------------------------------------ digest
 
@@ -175,6 +175,10 @@ class FollowUp:
             return False
         if now - scheduled > timedelta(hours=20):
             return False  # too stale to be useful; the next one is close
+        if self.store.scalar(
+            "SELECT 1 FROM job_runs WHERE job = 'digest' AND period = ?", [period]
+        ):
+            return False  # sent already: don't build it again on every tick
         return self.send_digests(scheduled, period=period)
 
     def send_digests(
@@ -258,7 +262,10 @@ class FollowUp:
             " WHERE c.mention_at >= ? ORDER BY (c.sentiment = 'negative') DESC, c.id DESC LIMIT 3",
             [(now - timedelta(hours=1)).isoformat()],
         )
-        lines = [f"#{r['id']}: {' '.join(r['text'].split())[:140]}" for r in examples]
+        # Example texts are the public's words: no "<" reaches Slack to form a <@U…> ping.
+        lines = [
+            f"#{r['id']}: {' '.join(r['text'].split())[:140].replace('<', '‹')}" for r in examples
+        ]
         text = (
             f"Spike alert: {last} mentions in the last hour ({negative} negative),"
             f" against about {baseline:.1f} an hour usually.\n" + "\n".join(lines)

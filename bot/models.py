@@ -84,7 +84,8 @@ class Mention(BaseModel):
     network: str = Field(min_length=1, max_length=32)
     id: str = Field(min_length=1, max_length=128)
     author_id: str = Field(min_length=1, max_length=128)
-    author_handle: str = Field(min_length=1, max_length=100)
+    # No spaces or markup characters: a handle is shown on cards and in thread notes.
+    author_handle: str = Field(min_length=1, max_length=100, pattern=r"^@?[^\s<>&*`~|]+$")
     author_name: str = Field(default="", max_length=200)
     text: str = Field(min_length=1)
     created_at: datetime

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.sla import BusinessCalendar, business_seconds_between
@@ -56,8 +56,9 @@ def percentile(values: list[float], q: float) -> float | None:
 def case_rows(
     store: Store, *, since: datetime, until: datetime, department: str | None = None
 ) -> list[dict[str, Any]]:
+    # Stored times are UTC ISO strings: compare like with like.
     where = "mention_at >= ? AND mention_at < ?"
-    params: list[object] = [since.isoformat(), until.isoformat()]
+    params: list[object] = [since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat()]
     if department:
         where += " AND department = ?"
         params.append(department)

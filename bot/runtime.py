@@ -247,8 +247,12 @@ class Runtime:
 
     async def start(self) -> None:
         self.publish_worker.recover()
+        from bot.delivery import CHAT_KINDS
+
+        # Whatever a dead process left `sending` goes back to the queue (else it would
+        # block its channel for good).
+        self.service.outbox.release_in_flight(CHAT_KINDS)
         for worker in self.chat_workers:
-            self.service.outbox.release_in_flight(["card", "note"])
             self.workers.append(
                 WorkerLoop(f"chat-{worker.surface.name}", worker.run_once, self.stop_event)
             )

@@ -365,9 +365,11 @@ class CareService:
             ),
         )
 
-    def queue_card_update(self, db: Database, case_id: int, now: datetime) -> None:
-        """Inside a write transaction: re-render the case's card (no thread note)."""
-        self._queue_card(db, case_id, now)
+    def queue_card_update(
+        self, db: Database, case_id: int, now: datetime, *, note: str | None = None
+    ) -> None:
+        """Inside a write transaction: re-render the case's card, with an optional note."""
+        self._queue_card(db, case_id, now, note=note)
 
     def _queue_card(
         self, db: Database, case_id: int, now: datetime, *, note: str | None = None
@@ -552,9 +554,7 @@ class CareService:
                     at=now,
                     actor=_actor_key(actor),
                     action=action,
-                    case_id=case_id
-                    if isinstance(refusal, (NotAllowed, InvalidTransition))
-                    else None,
+                    case_id=None if isinstance(refusal, UnknownCase) else case_id,
                     outcome=f"refused:{refusal.code}",
                     detail={"reason": str(refusal), "ref": str(ref)[:40]},
                 )
@@ -628,6 +628,7 @@ class CareService:
                 )
                 case = self._load(db, case.id)
             self._require_owner_or_manager(case, actor)
+            self._refuse_while_publishing(db, case)
             final = self._checked_reply(db, case, text)
             return self._write_draft(db, case, actor, final, source, now)
 
@@ -641,9 +642,25 @@ class CareService:
             if case.state is not CaseState.NEW:
                 advance(case.state, Action.DRAFT)
                 self._require_owner_or_manager(case, actor)
+                self._refuse_while_publishing(db, case)
             return case
 
         return self._act(actor, "draft", ref, work)
+
+    @staticmethod
+    def _refuse_while_publishing(db: Database, case: Case) -> None:
+        """An attempt may be on its way to X: changing the words now could mean two replies."""
+        in_flight = db.execute(
+            "SELECT 1 FROM outbox WHERE kind = 'publish' AND case_id = ?"
+            " AND (state = 'sending' OR (state = 'pending' AND attempts > 0))",
+            (case.id,),
+        ).fetchone()
+        if in_flight:
+            raise Refusal(
+                f"The reply of case #{case.id} is being published right now; it cannot be"
+                " changed. If publishing fails, edit it then.",
+                code="publishing",
+            )
 
     def _write_draft(
         self, db: Database, case: Case, actor: Actor, text: str, source: str, now: datetime
@@ -746,15 +763,19 @@ class CareService:
         return self.submit(actor, ref)
 
     def use_suggestion(self, actor: Actor, ref: str | int, position: int) -> Case:
-        case = self.get_case(ref)
-        row = self.store.one(
-            "SELECT text FROM suggestions WHERE case_id = ? AND position = ?", [case.id, position]
-        )
-        if row is None:
-            raise Refusal(
-                f"Case #{case.id} has no suggested reply {position}.", code="no_suggestion"
-            )
-        return self.set_draft(actor, case.id, row["text"], source=f"suggestion:{position}")
+        def work(db: Database, case: Case, now: datetime) -> str:
+            row = db.execute(
+                "SELECT text FROM suggestions WHERE case_id = ? AND position = ?",
+                (case.id, position),
+            ).fetchone()
+            if row is None:
+                raise Refusal(
+                    f"Case #{case.id} has no suggested reply {position}.", code="no_suggestion"
+                )
+            return str(row[0])
+
+        text = self._act(actor, "draft", ref, work)
+        return self.set_draft(actor, ref, text, source=f"suggestion:{position}")
 
     def approve(self, actor: Actor, ref: str | int, *, expected_hash: str | None = None) -> Case:
         """Approve the exact current draft and queue it for publishing."""
@@ -808,35 +829,44 @@ class CareService:
             kind=PUBLISH,
             now=now,
             case_id=case.id,
-            channel=f"publish:{case.network}",
-            payload={"approval_id": approval_id},
+            # Replies to different people need no order: one slow retry holds up no one.
+            channel=f"publish:{case.network}:{case.id}",
+            payload={"approval_id": approval_id, "in_reply_to_id": self._reply_target(db, case)},
             dedupe_key=f"publish:{case.id}:{approval_id}",
         )
 
-    def reject(self, actor: Actor, ref: str | int, reason: str) -> Case:
-        reason = _required_reason(reason, "reject")
+    @staticmethod
+    def _reply_target(db: Database, case: Case) -> str:
+        """The post a reply answers, fixed at approval: the conversation's latest mention."""
+        row = db.execute(
+            "SELECT id FROM mentions WHERE case_id = ? ORDER BY created_at DESC, ingested_at DESC"
+            " LIMIT 1",
+            (case.id,),
+        ).fetchone()
+        return str(row[0]) if row else case.mention_id
 
+    def reject(self, actor: Actor, ref: str | int, reason: str) -> Case:
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.REJECT, case.department)
+            reason_ = _required_reason(reason, "reject")
             self._transition(
                 db,
                 case,
                 actor,
                 Action.REJECT,
                 now,
-                sets={"note": reason},
-                detail={"reason": reason},
-                note=f"Rejected by <@{actor.user_id}>: {reason}",
+                sets={"note": reason_},
+                detail={"reason": reason_},
+                note=f"Rejected by <@{actor.user_id}>: {reason_}",
             )
             return self._load(db, case.id)
 
         return self._act(actor, "reject", ref, work)
 
-    def dismiss(self, actor: Actor, ref: str | int, reason: str) -> Case:
-        reason = _required_reason(reason, "dismiss")
-
+    def dismiss(self, actor: Actor, ref: str | int, reason_text: str) -> Case:
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.DISMISS, case.department)
+            reason = _required_reason(reason_text, "dismiss")
             # Dismissing the first case of a group dismisses the copies nobody has taken
             # up yet (a spam or copy-paste campaign is dismissed in one go).
             copies = [
@@ -871,13 +901,15 @@ class CareService:
         return self._act(actor, "dismiss", ref, work)
 
     def reassign(self, actor: Actor, ref: str | int, department: str) -> Case:
-        target = self.config.department(department)
-        if target is None:
-            known = ", ".join(d.id for d in self.config.departments)
-            raise Refusal(f"Unknown department {department!r}; departments: {known}.")
-
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.REASSIGN, case.department)
+            target = self.config.department(department)
+            if target is None:
+                known = ", ".join(d.id for d in self.config.departments)
+                raise Refusal(
+                    f"Unknown department {department!r}; departments: {known}.",
+                    code="unknown_department",
+                )
             if case.department == target.id:
                 raise Refusal(f"Case #{case.id} is already with {target.name}.", code="no_change")
             old = case.department
@@ -902,6 +934,12 @@ class CareService:
                 },
             )
             db.execute("DELETE FROM chat_messages WHERE case_id = ?", (case.id,))
+            # A card still queued goes to the new department's channel, as a new card.
+            db.execute(
+                "UPDATE outbox SET channel = ? WHERE kind = 'card' AND case_id = ?"
+                " AND state = 'pending'",
+                (target.id, case.id),
+            )
             # Leaving the group (or dissolving it): each case left gets its own card.
             members = [
                 r[0] for r in db.execute("SELECT id FROM cases WHERE group_id = ?", (case.id,))
@@ -967,8 +1005,12 @@ class CareService:
                 kind=PUBLISH,
                 now=now,
                 case_id=case.id,
-                channel=f"publish:{case.network}",
-                payload={"approval_id": approval_id, "retry": attempt},
+                channel=f"publish:{case.network}:{case.id}",
+                payload={
+                    "approval_id": approval_id,
+                    "retry": attempt,
+                    "in_reply_to_id": self._reply_target(db, case),
+                },
                 dedupe_key=f"publish:{case.id}:{approval_id}:retry{attempt}",
             )
             return self._load(db, case.id)
@@ -1048,6 +1090,18 @@ class CareService:
             case = self._load(db, case_id)
             self.outbox.finish(db, item_id, {"post_id": reply.post_id, "url": reply.url})
             if case.state is not CaseState.APPROVED:
+                # Never expected (edits are refused while publishing), but a reply that is
+                # out must never go unrecorded.
+                log.error("case #%s was %s when its reply was published", case_id, case.state)
+                audit.append(
+                    db,
+                    at=now,
+                    actor=_actor_key(SYSTEM_ACTOR),
+                    action="publish_ok",
+                    case_id=case_id,
+                    outcome="late",
+                    detail={"post_id": reply.post_id, "url": reply.url, "state": case.state},
+                )
                 return
             self._transition(
                 db,

@@ -9,7 +9,17 @@ from __future__ import annotations
 import re
 
 MAX_WEIGHTED = 280
-_HANDLE = re.compile(r"(?<![\w@])@(\w{1,15})\b")
+_SCHEME = re.compile(r"\b[a-z][a-z0-9+.-]*://|\bwww\.", re.IGNORECASE)
+# X also turns the full-width ＠ into a mention.
+_HANDLE = re.compile(r"(?<![\w@＠])[@＠](\w{1,15})\b")
+
+
+def has_link(text: str) -> bool:
+    """Whether the text carries a link: any scheme or www., or what X itself would link
+    (twitter-text's rules, which know bare domains such as acme-refunds.info)."""
+    from twitter_text import extract_urls
+
+    return bool(_SCHEME.search(text)) or bool(extract_urls(text))
 
 
 def weighted_length(text: str) -> int:
@@ -35,7 +45,7 @@ def check_reply(
     others = sorted({h for h in _HANDLE.findall(text) if h.lower() != author_handle.lower()})
     if others:
         problems.append("it mentions other accounts (" + ", ".join(f"@{h}" for h in others) + ")")
-    if f"@{author_handle}".lower() not in text.lower():
+    if author_handle.lower() not in {h.lower() for h in _HANDLE.findall(text)}:
         problems.append(f"it does not address @{author_handle}")
     lowered = text.lower()
     hits = [phrase for phrase in forbidden if phrase.strip() and phrase.lower() in lowered]

@@ -60,3 +60,24 @@ def test_drafts_get_the_handle_and_too_long_drafts_are_refused(service: CareServ
     with pytest.raises(Refusal, match="over the limit"):
         service.set_draft(AGENT, case_id, "x" * 300)
     assert service.get_case(case_id).draft_text == "@maya On it!"
+
+
+@pytest.mark.parametrize(
+    ("text", "link"),
+    [
+        ("see https://evil.example/refund", True),
+        ("claim at acme-refunds.info now", True),
+        ("go to acmeair.support/claim", True),
+        ("visit www.phish.example", True),
+        ("hello world. Thanks", False),
+        ("DM us your details", False),
+    ],
+)
+def test_links_are_found_as_x_would_find_them(text: str, link: bool) -> None:
+    from bot.textcheck import has_link
+
+    assert has_link(text) is link
+
+
+def test_a_full_width_at_sign_is_a_handle_too() -> None:
+    assert "other accounts" in check_reply("@maya ask ＠AcmeRefundDesk", author_handle="maya")[0]
