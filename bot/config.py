@@ -143,6 +143,7 @@ class LLMSection(_Section):
     enabled: bool = False
     model: str = "gpt-4o-mini"
     timeout_seconds: float = Field(default=20, gt=0, le=300)
+    max_retries: int = Field(default=1, ge=0, le=5)
     max_concurrency: int = Field(default=4, ge=1, le=64)
     max_calls_per_hour: int = Field(default=500, ge=0)
     suggestions: int = Field(default=3, ge=0, le=3)

@@ -109,6 +109,7 @@ class Runtime:
             model=self.config.llm.model,
             base_url=self.secrets.openai_base_url,
             timeout=self.config.llm.timeout_seconds,
+            max_retries=self.config.llm.max_retries,
         )
 
     def _make_publisher(self) -> ReplyPublisher:

@@ -32,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.commands import run_command
 from bot.config import Config
 from bot.digest import Digest
-from bot.errors import Refusal
+from bot.errors import DeliveryError, Refusal
 from bot.metrics import Metrics
 from bot.models import Actor
 from bot.ports import Clock, MessageRef
@@ -119,7 +119,9 @@ class SlackSurface:
         ts = self.api.post_message(
             channel, {**digest_message(digest), "unfurl_links": False, "unfurl_media": False}
         )
-        if self.chart is not None:
+        if self.chart is None:
+            return
+        try:
             self.api.upload_file(
                 channel,
                 self.chart(digest),
@@ -127,6 +129,9 @@ class SlackSurface:
                 title=f"{digest.title}: volume and first response by hour",
                 thread_ts=ts,
             )
+        except DeliveryError as exc:
+            # The figures are out already; retrying the item would post them twice.
+            log.warning("digest chart not uploaded to %s: %s", channel, exc)
 
 
 # ------------------------------------------------------------------ inbound payloads
@@ -506,17 +511,19 @@ def build_app(
 ) -> AsyncApp:
     """The Bolt app. HTTP mode verifies signatures against the bot's clock (Socket Mode
     connections are authenticated by the app token instead)."""
+    verification = None
+    if signing_secret:
+        verification = AsyncRequestVerification(signing_secret)
+        # Bolt builds its verifier lazily from the real clock; give it ours instead.
+        verification._verifier = SignatureVerifier(signing_secret, clock=InjectedClock(clock))
     app = AsyncApp(
         client=client,
         signing_secret=signing_secret or "unused-in-socket-mode",
         request_verification_enabled=False,
         process_before_response=False,
+        # Checked before authorization, so a forged request never makes us call Slack.
+        before_authorize=verification,
     )
-    if signing_secret:
-        verification = AsyncRequestVerification(signing_secret)
-        # Bolt builds its verifier lazily from the real clock; give it ours instead.
-        verification._verifier = SignatureVerifier(signing_secret, clock=InjectedClock(clock))
-        app.use(verification)
     app.use(MarkReceived())
     app.use(DedupeDeliveries(service))
     SlackHandlers(service, metrics=metrics).register(app)

@@ -12,11 +12,12 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -41,6 +42,15 @@ TWEET_FIELDS = [
 ]
 USER_FIELDS = ["name", "username", "public_metrics", "verified"]
 MAX_PAGES = 10
+SEARCH_WINDOW = timedelta(days=6, hours=23)
+_TWEPOCH_MS = 1288834974657
+
+
+def tweet_time(tweet_id: str) -> datetime:
+    """When a tweet was posted, from its snowflake id."""
+    return datetime.fromtimestamp(((int(tweet_id) >> 22) + _TWEPOCH_MS) / 1000, tz=UTC)
+
+
 DUPLICATE = "duplicate content"
 
 
@@ -146,7 +156,7 @@ def to_mention(tweet: XTweet, users: dict[str, XUser], now: datetime) -> Mention
         author_id=tweet.author_id,
         author_handle=handle,
         author_name=user.name if user else "",
-        text=tweet.text,
+        text=html.unescape(tweet.text),  # X sends &amp; &lt; &gt; as entities
         created_at=tweet.created_at or now,
         in_reply_to_id=replied_to,
         conversation_id=tweet.conversation_id,
@@ -171,6 +181,8 @@ class Stream:
     query: str | None = None
     next_at: datetime | None = None
     failures: int = 0
+    resume_token: str | None = None  # where a read cut short goes on
+    resume_newest: str | None = None  # the newest id of that read, the cursor once done
     calls: list[str] = field(default_factory=list)
 
 
@@ -208,10 +220,13 @@ class XMentionSource:
         return bool(due)
 
     def poll(self, stream: Stream, ingest: Callable[[list[Mention]], object]) -> int:
-        """Fetch everything newer than the stream's cursor; returns mentions handed over."""
+        """Fetch everything newer than the stream's cursor; returns mentions handed over.
+
+        A read cut short (page cap, rate limit, error) resumes next poll from the page it
+        stopped at, and only a complete read moves the cursor, so no gap is ever skipped.
+        """
         since = self.cursors.cursor(stream.key)
-        newest: str | None = None
-        token: str | None = None
+        newest, token = stream.resume_newest, stream.resume_token
         collected: list[Mention] = []
         complete = False
         stream.next_at = self.clock.now() + timedelta(seconds=self.poll_seconds)
@@ -224,7 +239,6 @@ class XMentionSource:
             except (tweepy.TweepyException, requests.RequestException) as exc:
                 self._back_off(stream, exc)
                 break
-            self._pace(stream, response)
             try:
                 page = XPage.model_validate(response.json())
             except (ValidationError, ValueError) as exc:
@@ -239,25 +253,39 @@ class XMentionSource:
                 if t.author_id != self.brand_user_id and (m := to_mention(t, users, now))
             )
             token = page.meta.next_token
+            used_up = self._window_used_up(stream, response)
             # First run: take the latest page only, not the account's whole history.
             if not token or since is None:
                 complete = True
                 break
+            if used_up:
+                break  # the next page would only earn a 429
         else:
-            log.warning("%s: more than %d pages new; the rest next poll", stream.key, MAX_PAGES)
+            log.info("%s: more than %d pages new; continuing next poll", stream.key, MAX_PAGES)
         if collected:
             # X lists newest first; cases are numbered in the order things were said.
             ingest(collected[::-1])
         if complete:
-            # Only a complete read moves the cursor: otherwise the next poll re-reads the
-            # gap (what was stored already is deduplicated).
             stream.failures = 0
+            stream.resume_token = stream.resume_newest = None
             if newest and (since is None or int(newest) > int(since)):
                 self.cursors.set_cursor(stream.key, newest)
+        else:
+            stream.resume_token, stream.resume_newest = token, newest
         return len(collected)
 
     def _get(self, stream: Stream, since: str | None, token: str | None) -> requests.Response:
+        window_start = self.clock.now() - SEARCH_WINDOW
+        if stream.kind == "search" and since and tweet_time(since) < window_start:
+            # Recent search refuses a since_id older than its 7-day window (400): after a
+            # long downtime or a quiet week, ask for the whole window instead.
+            log.info("%s: cursor older than recent search allows; reading 7 days", stream.key)
+            since = None
+            common_start: dict[str, Any] = {"start_time": window_start}
+        else:
+            common_start = {}
         common: dict[str, Any] = {
+            **common_start,
             "since_id": since,
             "expansions": ["author_id"],
             "tweet_fields": TWEET_FIELDS,
@@ -275,11 +303,13 @@ class XMentionSource:
         assert isinstance(response, requests.Response)
         return response
 
-    def _pace(self, stream: Stream, response: requests.Response) -> None:
+    def _window_used_up(self, stream: Stream, response: requests.Response) -> bool:
         """If the window is used up, wait for its reset rather than earn a 429."""
         remaining = response.headers.get("x-rate-limit-remaining")
         if remaining is not None and remaining.strip() == "0":
             self._wait_for_reset(stream, response, None)
+            return True
+        return False
 
     def _wait_for_reset(self, stream: Stream, response: Any, reset: int | None) -> None:
         headers = getattr(response, "headers", {}) or {}
@@ -314,7 +344,7 @@ _URL = re.compile(r"https?://\S+")
 def _same_text(posted: str, wanted: str) -> bool:
     # X rewrites links to t.co and may unescape entities: compare without links.
     def norm(text: str) -> str:
-        return " ".join(_URL.sub("", text.replace("&amp;", "&")).split())
+        return " ".join(_URL.sub("", html.unescape(text)).split())
 
     return norm(posted) == norm(wanted)
 
@@ -338,7 +368,15 @@ class XPublisher:
             if DUPLICATE in _describe(exc).lower():
                 # X refuses identical text from the same account: an earlier attempt posted it.
                 found = self.find_existing(request)
-                return found or PublishedReply(post_id="duplicate", url="")
+                if found is not None:
+                    return found
+                # The same words went to someone else (X checks per account, not per
+                # conversation): nothing was posted for this case.
+                raise PublishError(
+                    "X refused the reply: the brand already posted these exact words;"
+                    " edit the reply and submit it again",
+                    permanent=True,
+                ) from None
             raise PublishError(f"X refused the reply ({_describe(exc)})", permanent=True) from None
         except tweepy.Unauthorized as exc:
             raise PublishError(
@@ -355,7 +393,12 @@ class XPublisher:
         except requests.RequestException as exc:
             raise PublishError(f"no answer from X ({_describe(exc)})", permanent=False) from None
         assert isinstance(response, requests.Response)
-        post_id = str(response.json()["data"]["id"])
+        try:
+            post_id = str(response.json()["data"]["id"])
+        except (ValueError, KeyError, TypeError):
+            # Something answered 2xx without a tweet id: it may have been posted; the next
+            # attempt checks the brand's timeline before posting again.
+            raise PublishError("X answered without a tweet id", permanent=False) from None
         return PublishedReply(post_id=post_id, url=f"https://x.com/i/web/status/{post_id}")
 
     def find_existing(self, request: PublishRequest) -> PublishedReply | None:

@@ -290,3 +290,28 @@ def test_digest_reaches_slack_with_figures_and_a_chart(tmp_path: Path) -> None:
         assert {u["channel_id"] for u in uploads} == {"C0CARE", "C0MKT", "C0MANAGERS"}
         png = [c.params["data"] for c in fake.calls if c.method.startswith("upload:")]
         assert png and all(p.startswith(b"\x89PNG") for p in png)
+
+
+def test_a_failed_chart_upload_does_not_post_the_digest_twice(tmp_path: Path) -> None:
+    from bot.delivery import ChatWorker
+    from handlers.slack import SlackSurface
+    from integrations.charts import digest_chart
+    from integrations.slack_api import SlackApi, make_web_client
+    from tests.fakes.slack import start_fake_slack
+
+    clock = FixedClock(MONDAY_9)
+    service, followup = make(tmp_path, clock)
+    with start_fake_slack() as fake:
+        fake.queue("files.completeUploadExternal", body={"ok": False, "error": "internal_error"})
+        surface = SlackSurface(
+            SlackApi(make_web_client("xoxb-test-not-real", fake.api_url)),
+            service.config,
+            clock,
+            chart=digest_chart,
+        )
+        followup.send_digests(clock.now(), department="care")
+        worker = ChatWorker(service, surface, kinds=("digest",))
+        assert worker.drain() == 1
+        clock.advance(600)
+        assert worker.drain() == 0
+        assert len(fake.calls_to("chat.postMessage")) == 1

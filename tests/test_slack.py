@@ -503,3 +503,9 @@ def test_healthz_and_metrics(harness: Harness) -> None:
     assert 'socialcare_outbox_depth{kind="card"} 1.0' in text
     assert "socialcare_ack_latency_seconds_count 1.0" in text
     assert "socialcare_mentions_stored 1.0" in text
+
+
+def test_a_forged_request_is_refused_before_the_bot_calls_slack(harness: Harness) -> None:
+    status, _ = harness.signed_post("command=%2Fcare&text=help&user_id=U0AGENT1", secret="wrong")
+    assert status == 401
+    assert harness.fake.calls == []  # not even auth.test

@@ -312,3 +312,54 @@ def test_kill_switch_holds_x_publishing(
     assert worker.drain() == 0 and fake.posted() == []
     service.set_paused(ADMIN, False)
     assert worker.drain() == 1 and len(fake.posted()) == 1
+
+
+def test_a_read_cut_short_resumes_where_it_stopped(
+    fake: FakeX, service: CareService, clock: FixedClock
+) -> None:
+    from integrations import x as xmod
+
+    fake.add_tweet("7", "@AcmeAir first", mentions_user=BRAND)
+    src = source(fake, service, clock)
+    src.poll_due(service.ingest_many)
+    for i in range(350):
+        fake.add_tweet("8", f"@AcmeAir backlog {i}", mentions_user=BRAND)
+    original = xmod.MAX_PAGES
+    xmod.MAX_PAGES = 2  # a small cap, so the backlog takes several polls
+    try:
+        for _ in range(3):
+            clock.advance(60)
+            src.poll_due(service.ingest_many)
+            fake.add_tweet("7", f"@AcmeAir new while catching up {_}", mentions_user=BRAND)
+    finally:
+        xmod.MAX_PAGES = original
+    clock.advance(60)
+    src.poll_due(service.ingest_many)
+    assert len(stored(service)) == 1 + 350 + 3
+
+
+def test_tweet_time_reads_the_snowflake() -> None:
+    from integrations.x import tweet_time
+
+    # The example tweet of X's API documentation: created "Wed Oct 10 20:19:24 +0000 2018".
+    moment = tweet_time("1050118621198921728")
+    assert moment.replace(microsecond=0) == datetime(2018, 10, 10, 20, 19, 24, tzinfo=UTC)
+
+
+def test_html_entities_from_x_are_decoded(
+    fake: FakeX, service: CareService, clock: FixedClock
+) -> None:
+    fake.add_tweet("7", "@AcmeAir delayed &amp; lost bag &gt;:(", mentions_user=BRAND)
+    source(fake, service, clock).poll_due(service.ingest_many)
+    assert stored(service)[0][1] == "@AcmeAir delayed & lost bag >:("
+
+
+def test_duplicate_words_sent_to_someone_else_fail_the_case(
+    fake: FakeX, service: CareService, clock: FixedClock
+) -> None:
+    case_id = approved(service, fake, clock)
+    fake.add_tweet(BRAND, f"@maya {REPLY}")  # the same words, but not a reply to this mention
+    PublishWorker(service, publisher(fake)).drain()
+    case = service.get_case(case_id)
+    assert case.state is CaseState.FAILED
+    assert "already posted these exact words" in (case.note or "")
