@@ -171,6 +171,10 @@ def actor_of(user: _User, team: _Id | None) -> Actor:
     return Actor(user.id, surface="slack", team_id=user.team_id or (team.id if team else None))
 
 
+def _unescape_slack(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def _case_id(value: str | None) -> int:
     if value is None or not re.fullmatch(r"\d{1,9}", value):
         raise Refusal("This button does not name a case.", code="bad_payload")
@@ -492,7 +496,8 @@ class SlackHandlers:
             surface="slack",
             team_id=body.get("team_id"),
         )
-        text = str(body.get("text", ""))
+        # Slack escapes &, < and > in slash-command text; the words typed are what we keep.
+        text = _unescape_slack(str(body.get("text", "")))
         reply = await asyncio.to_thread(
             run_command, self.service, actor, text, command=self.config.bot.slash_command
         )

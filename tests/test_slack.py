@@ -509,3 +509,10 @@ def test_a_forged_request_is_refused_before_the_bot_calls_slack(harness: Harness
     status, _ = harness.signed_post("command=%2Fcare&text=help&user_id=U0AGENT1", secret="wrong")
     assert status == 401
     assert harness.fake.calls == []  # not even auth.test
+
+
+def test_slash_command_text_is_unescaped_before_it_becomes_a_reply(harness: Harness) -> None:
+    case_id = harness.ingest()
+    harness.command("U0AGENT1", f"reply {case_id} Sorry &amp; thanks for waiting &lt;3")
+    harness.fake.wait_for("respond:cmd1")
+    assert harness.service.get_case(case_id).draft_text == "@maya Sorry & thanks for waiting <3"
