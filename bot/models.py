@@ -157,6 +157,7 @@ class Actor:
     user_id: str
     surface: str = "slack"
     team_id: str | None = None
+    enterprise_id: str | None = None
 
     def __str__(self) -> str:
         return self.user_id

@@ -107,8 +107,11 @@ def role_of(config: Config, actor: Actor, department_id: str) -> Role:
 
 
 def _workspace_ok(config: Config, actor: Actor) -> bool:
-    # When the config pins a workspace, a user ID from any other workspace is a stranger.
-    return config.slack.team_id is None or actor.team_id == config.slack.team_id
+    # When the config pins a workspace (or an Enterprise Grid org), a user ID from any
+    # other one is a stranger: user IDs are only unique within their workspace.
+    team_ok = config.slack.team_id is None or actor.team_id == config.slack.team_id
+    org = config.slack.enterprise_id
+    return team_ok and (org is None or actor.enterprise_id == org)
 
 
 def is_admin(config: Config, actor: Actor) -> bool:

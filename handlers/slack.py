@@ -161,14 +161,20 @@ class ActionPayload(_Loose):
 
     user: _User
     team: _Id | None = None
+    enterprise: _Id | None = None
     channel: _Id | None = None
     actions: list[_Action]
     trigger_id: str | None = None
     response_url: str | None = None
 
 
-def actor_of(user: _User, team: _Id | None) -> Actor:
-    return Actor(user.id, surface="slack", team_id=user.team_id or (team.id if team else None))
+def actor_of(user: _User, team: _Id | None, enterprise: _Id | None = None) -> Actor:
+    return Actor(
+        user.id,
+        surface="slack",
+        team_id=user.team_id or (team.id if team else None),
+        enterprise_id=enterprise.id if enterprise else None,
+    )
 
 
 def _unescape_slack(text: str) -> str:
@@ -302,7 +308,7 @@ class SlackHandlers:
             self._count(kind, "malformed")
             await self._refuse(client, None, body, "Sorry, that action could not be read.")
             return
-        actor = actor_of(payload.user, payload.team)
+        actor = actor_of(payload.user, payload.team, payload.enterprise)
         try:
             await asyncio.to_thread(work, payload, actor)
         except Refusal as refusal:
@@ -433,6 +439,7 @@ class SlackHandlers:
             str(user.get("id", "")),
             surface="slack",
             team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
+            enterprise_id=(body.get("enterprise") or {}).get("id"),
         )
         values = (view.get("state") or {}).get("values") or {}
         try:
@@ -495,6 +502,7 @@ class SlackHandlers:
             str(body.get("user_id", "")),
             surface="slack",
             team_id=body.get("team_id"),
+            enterprise_id=body.get("enterprise_id") or None,
         )
         # Slack escapes &, < and > in slash-command text; the words typed are what we keep.
         text = _unescape_slack(str(body.get("text", "")))

@@ -276,3 +276,16 @@ def test_slack_identity_from_another_workspace_is_a_stranger(config, store, cloc
     with pytest.raises(NotAllowed):
         service.claim(Actor("U0AGENT1", team_id="T0EVIL"), case_id)
     assert service.claim(Actor("U0AGENT1", team_id="T0ACME"), case_id).state is S.CLAIMED
+
+
+def test_an_enterprise_grid_org_can_be_pinned_too(config, store, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.models import Actor
+
+    pinned = config.model_copy(
+        update={"slack": config.slack.model_copy(update={"enterprise_id": "E0ACME"})}
+    )
+    service = CareService(pinned, store, clock=clock)
+    case_id = new_case(service)
+    with pytest.raises(NotAllowed):
+        service.claim(Actor("U0AGENT1", enterprise_id="E0OTHER"), case_id)
+    assert service.claim(Actor("U0AGENT1", enterprise_id="E0ACME"), case_id).state is S.CLAIMED
