@@ -146,7 +146,7 @@ class Demo:
         self.console.print(
             "\nType [bold]/care help[/bold] for commands. Also: [bold]as USER[/bold] to act as"
             " another demo user, [bold]users[/bold], [bold]show N[/bold], [bold]audit [N][/bold],"
-            " [bold]quit[/bold]."
+            " [bold]digest[/bold], [bold]quit[/bold]."
         )
         self._users()
         while True:
@@ -173,6 +173,11 @@ class Demo:
                     self.chat.surface.update_card(*self._card(rest))
                 except Exception as exc:  # noqa: BLE001 - any bad input is shown, the demo goes on
                     self.console.print(f"[red]{escape(str(exc))}[/red]")
+            elif word == "digest":
+                from bot.followup import FollowUp
+
+                FollowUp(self.service).send_digests(self.clock.now())
+                self.pump()
             elif word == "audit":
                 self.show_audit(
                     int(rest.strip().lstrip("#")) if rest.strip().lstrip("#").isdigit() else None

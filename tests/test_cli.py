@@ -154,7 +154,7 @@ def test_demo_script_publishes_once_and_shows_the_audit_trail() -> None:
 def test_interactive_demo_accepts_commands_and_exits_on_eof() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bot", "demo"],
-        input="/care claim 2\nas U0NOBODY\nas U0MKT1\n/care claim 2\nqueue\n",
+        input="/care claim 2\nas U0NOBODY\nas U0MKT1\n/care claim 2\nqueue\ndigest\n",
         capture_output=True,
         text=True,
         timeout=120,
@@ -164,6 +164,7 @@ def test_interactive_demo_accepts_commands_and_exits_on_eof() -> None:
     assert "Unknown demo user" in result.stdout
     assert "You claimed case #2." in result.stdout
     assert "Open cases:" in result.stdout
+    assert "Daily digest: Customer Care" in result.stdout
 
 
 def _commands() -> list[list[str]]:
