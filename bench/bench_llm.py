@@ -136,8 +136,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="N",
         help=f"use the first N rows (default {DEFAULT_LIMIT}; 0 = all)",
     )
+    parser.add_argument(
+        "--campaign",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N copies of 5 sample tweets by new authors (a copy-paste campaign)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser.parse_args(argv)
+
+
+def with_campaign(rows: list[dict[str, Any]], copies: int) -> list[dict[str, Any]]:
+    """The sample plus `copies` reposts of five of its tweets by new authors."""
+    originals = rows[:5]
+    extra = [
+        {
+            **originals[i % len(originals)],
+            "id": f"campaign-{i}",
+            "author_id": f"campaigner{i}",
+            "author_handle": f"campaigner{i}",
+            "author_name": f"Campaigner {i}",
+        }
+        for i in range(copies)
+    ]
+    return rows + extra
 
 
 def describe_texts(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -326,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print("skipped: no rows")
         return 0
+    if args.campaign:
+        rows = with_campaign(rows, args.campaign)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from bot.models import Mention
