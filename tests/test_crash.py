@@ -90,3 +90,66 @@ def test_sigkill_during_ingest_leaves_the_database_intact(tmp_path: Path) -> Non
     assert f"{TOTAL - survived} new cases" in again.stdout
     assert f"{survived} already stored" in again.stdout
     assert _count(db) == TOTAL
+
+
+APPROVER = """
+import sys
+from pathlib import Path
+
+from bot.config import load_config
+from bot.models import Actor
+from bot.ports import SystemClock
+from bot.service import CareService
+from bot.store import Store
+
+config = load_config(sys.argv[1])
+service = CareService(config, Store(config.database_path), clock=SystemClock())
+for case_id in range(1, int(sys.argv[2]) + 1):
+    service.approve(Actor("U0LEAD"), case_id)
+    print(case_id, flush=True)  # printed only after the approval committed
+"""
+
+
+def test_sigkill_during_approvals_keeps_every_committed_approval(tmp_path: Path) -> None:
+    from bot.config import load_config
+    from bot.models import Actor, Mention
+    from bot.ports import SystemClock
+    from bot.service import CareService
+
+    config_path = tmp_path / "socialcare.toml"
+    config_path.write_text(CONFIG + 'members = ["U0AGENT1"]\nmanagers = ["U0LEAD"]\n')
+    config = load_config(config_path)
+    service = CareService(config, Store(config.database_path), clock=SystemClock())
+    total = 250
+    service.ingest_many(
+        Mention(
+            network="x", id=str(i), author_id=str(i), author_handle=f"u{i}",
+            text=f"@AcmeAir case {i}: my refund is late", created_at="2026-11-02T09:00:00Z",
+        )
+        for i in range(total)
+    )  # fmt: skip
+    for case_id in range(1, total + 1):
+        service.reply(Actor("U0AGENT1"), case_id, "Sorry! Please DM us and we will sort it out.")
+    service.store.close()
+    script = tmp_path / "approver.py"
+    script.write_text(APPROVER)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(config_path), str(total)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert proc.stdout is not None
+    confirmed = [int(proc.stdout.readline()) for _ in range(60)]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    store = Store(config.database_path)
+    assert store.integrity_ok()
+    approved = {r["case_id"] for r in store.query("SELECT case_id FROM approvals")}
+    assert set(confirmed) <= approved, "an approval reported as done was lost"
+    assert len(approved) < total, "the kill must land mid-run for this test to mean anything"
+    states = {r["id"]: r["state"] for r in store.query("SELECT id, state FROM cases")}
+    assert all(states[c] == "approved" for c in approved)
+    assert store.scalar("SELECT count(*) FROM outbox WHERE kind = 'publish'") == len(approved)
+    assert audit.verify(store.db).ok
+    store.close()
