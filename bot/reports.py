@@ -123,10 +123,14 @@ def kpis(
 
 
 def format_duration(seconds: float | None) -> str:
+    """42 min, 3 h 05 min, 4 d 2 h (from 48 hours on); n/a for None."""
     if seconds is None:
         return "n/a"
-    minutes = round(seconds / 60)
+    minutes = round(abs(seconds) / 60)
     if minutes < 60:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"

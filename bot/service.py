@@ -597,18 +597,21 @@ class CareService:
                 raise InvalidTransition(
                     f"Case #{case.id} is already claimed by <@{case.claimed_by}>."
                 )
-            self._transition(
-                db,
-                case,
-                actor,
-                Action.CLAIM,
-                now,
-                sets={"claimed_by": actor.user_id},
-                note=f"Claimed by <@{actor.user_id}>",
-            )
-            return self._load(db, case.id)
+            return self._claim_in(db, case, actor, now)
 
         return self._act(actor, "claim", ref, work)
+
+    def _claim_in(self, db: Database, case: Case, actor: Actor, now: datetime) -> Case:
+        self._transition(
+            db,
+            case,
+            actor,
+            Action.CLAIM,
+            now,
+            sets={"claimed_by": actor.user_id},
+            note=f"Claimed by <@{actor.user_id}>",
+        )
+        return self._load(db, case.id)
 
     def set_draft(self, actor: Actor, ref: str | int, text: str, *, source: str = "human") -> Case:
         """Write or replace the reply draft. Voids any approval of other words."""
@@ -617,16 +620,7 @@ class CareService:
             authorize(self.config, actor, Action.DRAFT, case.department)
             if case.state is CaseState.NEW:
                 # Drafting an unclaimed case claims it: two people must never answer one person.
-                self._transition(
-                    db,
-                    case,
-                    actor,
-                    Action.CLAIM,
-                    now,
-                    sets={"claimed_by": actor.user_id},
-                    note=f"Claimed by <@{actor.user_id}>",
-                )
-                case = self._load(db, case.id)
+                case = self._claim_in(db, case, actor, now)
             self._require_owner_or_manager(case, actor)
             self._refuse_while_publishing(db, case)
             final = self._checked_reply(db, case, text)

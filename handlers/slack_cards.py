@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.models import Case, CaseState, Intent, Priority, text_hash
+from bot.reports import format_duration
 from bot.views import CaseView
 
 # --------------------------------------------------------------------------- limits
@@ -288,15 +289,8 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _duration(seconds: float) -> str:
-    minutes = round(abs(seconds) / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
+def format_duration(seconds: float) -> str:
+    return formatformat_duration(seconds)
 
 
 def slack_date(moment: datetime, tz: ZoneInfo | None = None) -> str:
@@ -550,8 +544,8 @@ def _sla_line(case: Case, now: datetime, tz: ZoneInfo | None) -> str:
     delta = (due - _aware(now)).total_seconds()
     stamp = slack_date(due, tz)
     if delta >= 0:
-        return f":alarm_clock: First response due {stamp} (in {_duration(delta)})"
-    return f":warning: First response *overdue* by {_duration(delta)} (was due {stamp})"
+        return f":alarm_clock: First response due {stamp} (in {format_duration(delta)})"
+    return f":warning: First response *overdue* by {format_duration(delta)} (was due {stamp})"
 
 
 def _thread_section(view: CaseView, tz: ZoneInfo | None) -> dict[str, Any] | None:

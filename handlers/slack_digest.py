@@ -95,14 +95,7 @@ def age(mention_at: str, until: str) -> str:
     start, end = _moment(mention_at), _moment(until)
     if start is None or end is None:
         return "age unknown"
-    minutes = max(0, round((end - start).total_seconds() / 60))
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
+    return format_duration(max(0.0, (end - start).total_seconds()))
 
 
 def breaches(n: int) -> str:
