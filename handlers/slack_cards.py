@@ -289,10 +289,6 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def format_duration(seconds: float) -> str:
-    return formatformat_duration(seconds)
-
-
 def slack_date(moment: datetime, tz: ZoneInfo | None = None) -> str:
     """`<!date^…>` that each reader sees in their own time zone; fallback in `tz` (UTC)."""
     moment = _aware(moment)
