@@ -221,14 +221,17 @@ class PublishWorker:
             reply = found or self.publisher.publish(request)
         except PublishError as exc:
             if exc.permanent or item.attempts >= MAX_PUBLISH_ATTEMPTS:
+                log.error("case #%s could not be published: %s", case.id, exc)
                 self._count("failed")
                 self.service.record_failed(item.id, case.id, str(exc))
             else:
+                log.warning("case #%s publish attempt %s failed: %s", case.id, item.attempts, exc)
                 self._count("retry")
                 self.service.outbox.retry_later(item.id, str(exc), backoff_seconds(item.attempts))
             return True
         self._count("published")
         self.service.record_published(item.id, case.id, reply)
+        log.info("case #%s published: %s", case.id, reply.url or reply.post_id)
         return True
 
     def _request(

@@ -167,7 +167,16 @@ class Runtime:
         """One step of the source worker: poll whatever is due and ingest it."""
         if self.x_source is None:
             return False
-        return bool(self.x_source.poll_due(self.service.ingest_many))
+        return bool(self.x_source.poll_due(self._ingest_logged))
+
+    def _ingest_logged(self, mentions: list[Any]) -> None:
+        stats = self.service.ingest_many(mentions)
+        log.info(
+            "x: %d new cases, %d joined conversations, %d already stored",
+            stats.created,
+            stats.joined,
+            stats.duplicates,
+        )
 
     def _setup_slack(self) -> None:
         from handlers.slack import SlackSurface, build_app
