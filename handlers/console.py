@@ -5,7 +5,6 @@ Same service, same commands and the same outbox as Slack: only the rendering dif
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
 from datetime import datetime
 
@@ -181,10 +180,3 @@ def run_line(service: CareService, actor: Actor, line: str) -> tuple[bool, str]:
         line = line[len(command) :]
     reply = run_command(service, actor, line, command=command)
     return reply.ok, reply.text
-
-
-def split_words(line: str) -> list[str]:
-    try:
-        return shlex.split(line)
-    except ValueError:
-        return line.split()
