@@ -225,7 +225,15 @@ class Runtime:
         app.router.add_get("/metrics", self._metrics)
         if self.bolt_app is not None and self.config.slack.mode == "http":
             app.router.add_post("/slack/events", self._slack_events)
+        app.router.add_post("/api/messages", self._teams_messages)
         return app
+
+    async def _teams_messages(self, request: web.Request) -> web.Response:
+        # The route of the contract exists; the Teams surface does not yet.
+        return web.json_response(
+            {"error": "Microsoft Teams is not supported by this version of socialcare"},
+            status=501,
+        )
 
     async def _healthz(self, request: web.Request) -> web.Response:
         writable = await asyncio.to_thread(self.store.is_writable)
