@@ -251,6 +251,12 @@ def _grouping(db: Database) -> None:
     )
 
 
+@migrations(name="0007_inbound_seen_index")
+def _inbound_seen_index(db: Database) -> None:
+    # Every Slack delivery prunes old keys: keep that from scanning the table.
+    db.execute("CREATE INDEX inbound_seen_at ON inbound_seen (seen_at)")
+
+
 def _connect(path: str) -> Database:
     # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves; sqlite-utils
     # joins an open transaction instead of committing on its own.
