@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot import __version__
 from bot.config import Config, load_config
@@ -65,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     _debug_arg(p)
 
     p = sub.add_parser("check-config", help="validate the config file; exit 2 if invalid")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="also fail (exit 2) when a token that `run` needs is missing from the environment",
+    )
     _config_arg(p)
 
     p = sub.add_parser("ingest", help="read mentions from a JSONL file through the pipeline")
@@ -124,11 +130,12 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return run_demo(script=args.script)
     if command == "audit":
         if args.audit_command != "verify":
-            parser.parse_args(["audit", "--help"])
+            print("usage: socialcare audit verify [-c PATH]", file=sys.stderr)
+            return EXIT_USAGE
         return _audit_verify(load_config(args.config))
     config = load_config(args.config)
     if command == "check-config":
-        return _check_config(config)
+        return _check_config(config, strict=args.strict)
     if command == "ingest":
         return _ingest(config, args.file)
     if command == "classify":
@@ -148,34 +155,49 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     raise UsageError(f"unknown command {command}")
 
 
-def _check_config(config: Config) -> int:
+def _check_config(config: Config, *, strict: bool) -> int:
+    """Validate; tokens `run` needs are warnings, or errors (exit 2) with --strict."""
     from bot.config import Secrets
 
     secrets = Secrets.from_env()
-    warnings: list[str] = []
+    needed: list[str] = []  # what `socialcare run` refuses to start without
     if config.slack.enabled:
         if not secrets.slack_bot_token:
-            warnings.append("slack: SLACK_BOT_TOKEN is not set")
+            needed.append("slack.enabled: SLACK_BOT_TOKEN is not set")
         if config.slack.mode == "socket" and not secrets.slack_app_token:
-            warnings.append("slack.mode: socket mode needs SLACK_APP_TOKEN")
+            needed.append("slack.mode: socket mode needs SLACK_APP_TOKEN")
         if config.slack.mode == "http" and not secrets.slack_signing_secret:
-            warnings.append("slack.mode: http mode needs SLACK_SIGNING_SECRET")
+            needed.append("slack.mode: http mode needs SLACK_SIGNING_SECRET")
     if config.sources.x.enabled and not secrets.x_bearer_token:
-        warnings.append("sources.x: X_BEARER_TOKEN is not set")
+        needed.append("sources.x: X_BEARER_TOKEN is not set (needed to read X)")
     if not config.publish.dry_run:
         for name in (
             "x_consumer_key",
             "x_consumer_secret",
             "x_access_token",
             "x_access_token_secret",
+            "x_bearer_token",
         ):
             if not getattr(secrets, name):
-                warnings.append(f"publish: {name.upper()} is not set (needed to publish to X)")
+                needed.append(f"publish: {name.upper()} is not set (needed to publish to X)")
+        if not config.sources.x.user_id:
+            needed.append("sources.x.user_id: the brand account's id is needed to publish to X")
+    warnings: list[str] = []
     if config.llm.enabled and not secrets.openai_api_key:
         warnings.append("llm.enabled: OPENAI_API_KEY is not set; the bot will run offline")
     if config.teams.enabled:
         warnings.append("teams.enabled: Microsoft Teams is not supported yet; it will be ignored")
-    for warning in warnings:
+    for index, dept in enumerate(config.departments):
+        if not dept.managers:
+            warnings.append(
+                f"departments[{index}].managers: {dept.id} has no managers; only admins can"
+                " approve its replies"
+            )
+    if strict and needed:
+        for problem in needed:
+            print(f"config error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    for warning in [*needed, *warnings]:
         print(f"warning: {warning}", file=sys.stderr)
     print(
         f"{config.bot.brand}: config valid ({len(config.departments)} departments,"
@@ -193,6 +215,8 @@ def _open_service(config: Config) -> CareService:
 
 
 def _require_file(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory, not a JSONL file")
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
 
@@ -257,7 +281,6 @@ def _ingest(config: Config, path: Path) -> int:
 
 
 def _classify(config: Config, path: Path, fmt: str) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from bot.classify import OfflineClassifier
@@ -266,7 +289,17 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
 
     _require_file(path)
     classifier = OfflineClassifier()
-    table = Table("id", "intent", "sentiment", "priority", "reply", "lang", "department", "reason")
+    table = Table(
+        "id",
+        "intent",
+        "sentiment",
+        "priority",
+        "reply",
+        "lang",
+        "department",
+        "reason",
+        "signals",
+    )
     bad = 0
     for number, item in read_mentions(path):
         if isinstance(item, BadLine):
@@ -298,9 +331,10 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
                 reading.language,
                 where.department,
                 where.reason,
+                "; ".join(reading.signals),
             )
     if fmt == "table":
-        Console().print(table)
+        _table_console().print(table)
     return EXIT_FAILURE if bad else EXIT_OK
 
 
@@ -345,27 +379,31 @@ def _digest(config: Config, department: str | None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILURE
-    print(f"sent {sent} digest(s)", file=sys.stderr)
+    verb = "sent" if config.slack.enabled else "printed"
+    print(f"{verb} {sent} digest(s)", file=sys.stderr)
     return EXIT_OK
 
 
-def _parse_since(value: str | None) -> datetime:
-    if not value:
+def _parse_since(value: str | None, tz: Any) -> datetime:
+    """ISO 8601; without a zone it is read in [bot].timezone. Default: 7 days ago."""
+    if value is None:
         return datetime.now(UTC) - timedelta(days=7)
+    if not value.strip():
+        raise UsageError("--since is empty; give an ISO 8601 date or time, e.g. 2026-11-01")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise UsageError(
             f"--since {value!r} is not an ISO 8601 date or time, e.g. 2026-11-01"
         ) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=tz)).astimezone(UTC)
 
 
 def _report(config: Config, since_arg: str | None, fmt: str) -> int:
     from bot.reports import format_duration, kpis
     from bot.sla import BusinessCalendar
 
-    since = _parse_since(since_arg)
+    since = _parse_since(since_arg, config.tz)
     service = _open_service(config)
     until = datetime.now(UTC) + timedelta(seconds=1)
     calendar = BusinessCalendar.from_config(config)
@@ -400,7 +438,6 @@ def _report(config: Config, since_arg: str | None, fmt: str) -> int:
         writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in records)
         print(buffer.getvalue(), end="")
     else:
-        from rich.console import Console
         from rich.table import Table
 
         table = Table(
@@ -432,8 +469,16 @@ def _report(config: Config, since_arg: str | None, fmt: str) -> int:
                 format_duration(k.median_first_response_business_s),
                 str(k.sla_breaches),
             )
-        Console().print(table)
+        _table_console().print(table)
     return EXIT_OK
+
+
+def _table_console() -> Any:
+    """Rich console for tables: piped output gets room instead of cut-off columns."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=220)
 
 
 def _audit_verify(config: Config) -> int:

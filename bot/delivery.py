@@ -102,7 +102,7 @@ class ChatWorker:
         except DeliveryError as exc:
             self._last_sent[item.channel] = self.clock.now()
             if exc.permanent:
-                log.error("giving up on %s for case #%s: %s", item.kind, item.case_id, exc)
+                log.error("giving up on %s (outbox #%s): %s", item.kind, item.id, exc)
                 with self.service.store.write() as db:
                     self.service.outbox.fail(db, item.id, str(exc))
             else:
@@ -112,7 +112,7 @@ class ChatWorker:
                     else backoff_seconds(item.attempts)
                 )
                 log.warning(
-                    "%s for case #%s will retry in %.0fs: %s", item.kind, item.case_id, delay, exc
+                    "%s (outbox #%s) will retry in %.0fs: %s", item.kind, item.id, delay, exc
                 )
                 self.service.outbox.retry_later(item.id, str(exc), delay)
             return True

@@ -31,7 +31,7 @@ DEMO_USERS = {
     "U0MKT1": "marketer",
     "U0MKTLEAD": "manager of Marketing",
     "U0SALES1": "sales rep",
-    "U0ADMIN": "admin (pause/resume)",
+    "U0ADMIN": "admin, may pause and resume",
 }
 
 

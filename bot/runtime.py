@@ -252,7 +252,11 @@ class Runtime:
         self.metrics.mentions_stored.set(stored or 0)
         for kind in ("card", "note", "publish"):
             self.metrics.outbox_depth.labels(kind=kind).set(depth.get(kind, 0))
-        return web.Response(body=self.metrics.render(), content_type="text/plain")
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return web.Response(
+            body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     async def _slack_events(self, request: web.Request) -> web.Response:
         from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request

@@ -77,6 +77,11 @@ def render_card(view: CaseView, *, now: datetime, compact: bool = False) -> Pane
         ids = ", ".join(f"#{g.case_id} @{g.handle}" for g in view.grouped[:10])
         parts.append(Text(f"{len(view.grouped)} similar mention(s) grouped here: {ids}"))
     if compact:
+        # Spam and trolls: the short form, with Dismiss offered first.
+        actions = BUTTONS[case.state]
+        first = [b for b in actions if b == "Dismiss"] + [b for b in actions if b != "Dismiss"]
+        if first:
+            parts.append(Text("  ".join(f"[ {b} ]" for b in first), style="bold"))
         return Panel(Group(*parts), border_style="dim")  # type: ignore[arg-type]
     parts.append(Text(f"Routed: {case.route_reason}", style="dim"))
     if case.needs_reply and case.state not in {CaseState.PUBLISHED, CaseState.DISMISSED}:

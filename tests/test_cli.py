@@ -212,3 +212,25 @@ def test_runtime_failures_are_one_line_unless_debug(tmp_path: Path) -> None:
     assert plain.stderr.startswith("error: ") and len(plain.stderr.strip().splitlines()) == 1
     debug = subprocess.run([*run, "--debug"], capture_output=True, text=True, timeout=60)
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_check_config_strict_fails_on_tokens_run_needs(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "X_BEARER_TOKEN", "X_CONSUMER_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    example = ROOT / "config.example.toml"
+    assert main(["check-config", "-c", str(example)]) == 0  # tokens are warnings by default
+    assert "warning: slack.enabled: SLACK_BOT_TOKEN is not set" in capsys.readouterr().err
+    assert main(["check-config", "--strict", "-c", str(example)]) == 2
+    err = capsys.readouterr().err
+    assert "config error: slack.enabled: SLACK_BOT_TOKEN is not set" in err
+    assert "config error: sources.x: X_BEARER_TOKEN is not set" in err
+
+
+def test_audit_without_an_action_is_bad_usage(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["audit"]) == 2
+    assert "usage: socialcare audit verify" in capsys.readouterr().err
+
+
+def test_a_directory_is_not_a_jsonl_file(tmp_path: Path, config_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["ingest", str(tmp_path), "-c", str(config_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err

@@ -258,7 +258,7 @@ def test_digest_command_prints_when_slack_is_off(
     assert main(["digest", "-c", str(config_path)]) == 0
     assert main(["digest", "-c", str(config_path)]) == 0  # every call sends
     out = capsys.readouterr()
-    assert out.out.count("Daily digest") >= 2 and "sent 1 digest(s)" in out.err
+    assert out.out.count("Daily digest") >= 2 and "printed 1 digest(s)" in out.err
     assert main(["digest", "-c", str(config_path), "--department", "nope"]) == 2
 
 
