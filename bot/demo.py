@@ -116,10 +116,7 @@ class Demo:
             ),
             ("U0AGENT1", f"/care approve {case}"),  # refused: agents cannot approve
             ("U0LEAD", f"/care approve {case}"),
-            (
-                "U0LEAD",
-                "/care dismiss 5 spam account",
-            ),  # refused: manager of care? (spam went to care)
+            ("U0LEAD", "/care dismiss 5 spam account"),  # the spam card, no reply needed
             ("U0AGENT1", "/care queue care"),
             ("U0LEAD", "/care stats today"),
         ]
