@@ -7,8 +7,9 @@ import json
 import pytest
 
 from bot.delivery import ChatWorker
+from bot.pipeline import fingerprint
 from bot.ports import FixedClock
-from bot.service import CareService, fingerprint
+from bot.service import CareService
 from tests.conftest import AGENT, LEAD, mention
 from tests.test_outbox import RecordingSurface
 
