@@ -3,6 +3,7 @@ ephemeral port (tests run in parallel), in a daemon thread, usable as a context 
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -68,3 +69,35 @@ class LoopbackFake:
         if self._server is None:
             raise RuntimeError(f"{type(self).__name__} is not running")
         return int(self._server.server_address[1])
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """Request handler base of the fakes: sends a body of any kind, logs nothing."""
+
+    # Some SDKs only read JSON when the content type ends in "json" (openai does).
+    json_content_type = "application/json; charset=utf-8"
+
+    def send_body(self, status: int, body: object, headers: dict[str, str]) -> None:
+        """JSON for dicts and lists, text for str, raw bytes otherwise; None is empty."""
+        if body is None:
+            payload, content_type = b"", self.json_content_type
+        elif isinstance(body, dict | list):
+            payload, content_type = json.dumps(body).encode(), self.json_content_type
+        elif isinstance(body, str):
+            payload, content_type = body.encode(), "text/plain; charset=utf-8"
+        else:
+            assert isinstance(body, bytes)
+            payload, content_type = body, "application/octet-stream"
+        self.send_response(status)
+        extra = dict(headers)
+        if not any(k.lower() == "content-type" for k in extra):
+            extra["Content-Type"] = content_type
+        for key, value in extra.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+        self.wfile.flush()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # keep test output quiet

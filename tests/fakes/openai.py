@@ -43,13 +43,13 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.fakes.base import LoopbackFake
+from tests.fakes.base import LoopbackFake, QuietHandler
 
 __all__ = [
     "CHAT_PATH",
@@ -235,7 +235,8 @@ class _Server(ThreadingHTTPServer):
     fake: FakeOpenAI
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
+class _RequestHandler(QuietHandler):
+    json_content_type = "application/json"
     # HTTP/1.0: one request per connection, so no handler thread lingers on keep-alive at stop().
     protocol_version = "HTTP/1.0"
     server: _Server
@@ -276,28 +277,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, answer: _Answer) -> None:
-        body = answer.body
-        if isinstance(body, dict | list):
-            payload = json.dumps(body).encode()
-            content_type = "application/json"
-        elif isinstance(body, str):
-            payload = body.encode()
-            content_type = "text/plain; charset=utf-8"
-        else:
-            payload = body
-            content_type = "application/octet-stream"
-        self.send_response(answer.status)
-        extra = dict(answer.headers)
-        if not any(k.lower() == "content-type" for k in extra):
-            extra["Content-Type"] = content_type
-        for key, value in extra.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # keep test output quiet
+        self.send_body(answer.status, answer.body, answer.headers)
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.fakes.base import LoopbackFake
+from tests.fakes.base import LoopbackFake, QuietHandler
 
 __all__ = [
     "Call",
@@ -118,7 +118,7 @@ class _Server(ThreadingHTTPServer):
     fake: FakeSlack
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
+class _RequestHandler(QuietHandler):
     # HTTP/1.0: one request per connection, so no handler thread lingers on keep-alive at stop().
     protocol_version = "HTTP/1.0"
     server: _Server
@@ -140,28 +140,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._send(canned)
 
     def _send(self, canned: CannedResponse) -> None:
-        body = canned.body
-        if isinstance(body, dict | list):
-            payload = json.dumps(body).encode()
-            content_type = "application/json; charset=utf-8"
-        elif isinstance(body, str):
-            payload = body.encode()
-            content_type = "text/plain; charset=utf-8"
-        else:
-            payload = body
-            content_type = "application/octet-stream"
-        self.send_response(canned.status)
-        extra = dict(canned.headers)
-        if not any(k.lower() == "content-type" for k in extra):
-            extra["Content-Type"] = content_type
-        for key, value in extra.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # keep test output quiet
+        self.send_body(canned.status, canned.body, canned.headers)
 
 
 def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:

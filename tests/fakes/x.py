@@ -45,14 +45,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import requests
 
-from tests.fakes.base import LoopbackFake
+from tests.fakes.base import LoopbackFake, QuietHandler
 
 __all__ = [
     "X_HOST",
@@ -248,7 +248,7 @@ class _Server(ThreadingHTTPServer):
         return  # a client that vanished mid-request is a normal event in crash tests
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
+class _RequestHandler(QuietHandler):
     # HTTP/1.0: one request per connection, so no handler thread lingers on keep-alive at stop().
     protocol_version = "HTTP/1.0"
     server: _Server
@@ -277,31 +277,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send(canned)
 
     def _send(self, canned: CannedResponse) -> None:
-        body = canned.body
-        if body is None:
-            payload, content_type = b"", "application/json; charset=utf-8"
-        elif isinstance(body, dict | list):
-            payload = json.dumps(body).encode()
-            content_type = "application/json; charset=utf-8"
-        elif isinstance(body, str):
-            payload = body.encode()
-            content_type = "text/plain; charset=utf-8"
-        else:
-            payload = body
-            content_type = "application/octet-stream"
-        self.send_response(canned.status)
-        extra = dict(canned.headers)
-        if not any(k.lower() == "content-type" for k in extra):
-            extra["Content-Type"] = content_type
-        for key, value in extra.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-        self.wfile.flush()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # keep test output quiet
+        self.send_body(canned.status, canned.body, canned.headers)
 
 
 def _client_gone(sock: socket.socket, grace: float) -> bool:
