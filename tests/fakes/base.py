@@ -74,6 +74,8 @@ class LoopbackFake:
 class QuietHandler(BaseHTTPRequestHandler):
     """Request handler base of the fakes: sends a body of any kind, logs nothing."""
 
+    # HTTP/1.0: one request per connection, so no handler thread lingers on keep-alive at stop().
+    protocol_version = "HTTP/1.0"
     # Some SDKs only read JSON when the content type ends in "json" (openai does).
     json_content_type = "application/json; charset=utf-8"
 

@@ -237,8 +237,6 @@ class _Server(ThreadingHTTPServer):
 
 class _RequestHandler(QuietHandler):
     json_content_type = "application/json"
-    # HTTP/1.0: one request per connection, so no handler thread lingers on keep-alive at stop().
-    protocol_version = "HTTP/1.0"
     server: _Server
 
     def do_GET(self) -> None:
