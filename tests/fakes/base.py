@@ -79,6 +79,32 @@ class QuietHandler(BaseHTTPRequestHandler):
     # Some SDKs only read JSON when the content type ends in "json" (openai does).
     json_content_type = "application/json; charset=utf-8"
 
+    def do_GET(self) -> None:
+        self.handle_request("GET")
+
+    def do_POST(self) -> None:
+        self.handle_request("POST")
+
+    def handle_request(self, method: str) -> None:
+        raise NotImplementedError
+
+    def read_body(self) -> bytes:
+        """The request body, sent with a Content-Length or chunked (httpx may chunk)."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def lower_headers(self) -> dict[str, str]:
+        return {k.lower(): v for k, v in self.headers.items()}
+
     def send_body(self, status: int, body: object, headers: dict[str, str]) -> None:
         """JSON for dicts and lists, text for str, raw bytes otherwise; None is empty."""
         if body is None:

@@ -239,18 +239,12 @@ class _RequestHandler(QuietHandler):
     json_content_type = "application/json"
     server: _Server
 
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
     def do_DELETE(self) -> None:
-        self._handle("DELETE")
+        self.handle_request("DELETE")
 
-    def _handle(self, http_method: str) -> None:
-        raw = self._read_body()
-        headers = {k.lower(): v for k, v in self.headers.items()}
+    def handle_request(self, http_method: str) -> None:
+        raw = self.read_body()
+        headers = self.lower_headers()
         fake = self.server.fake
         try:
             answer = fake._dispatch(http_method, self.path, headers, raw)
@@ -260,19 +254,6 @@ class _RequestHandler(QuietHandler):
             return
         with contextlib.suppress(OSError):  # client gave up (timeout) or the server is stopping
             self._send(answer)
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
 
     def _send(self, answer: _Answer) -> None:
         self.send_body(answer.status, answer.body, answer.headers)

@@ -121,16 +121,9 @@ class _Server(ThreadingHTTPServer):
 class _RequestHandler(QuietHandler):
     server: _Server
 
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def _handle(self, http_method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
+    def handle_request(self, http_method: str) -> None:
+        raw = self.read_body()
+        headers = self.lower_headers()
         try:
             canned = self.server.fake._dispatch(http_method, self.path, headers, raw)
         except Exception as exc:  # a bug in the fake or a handler: make it loud, not a hang

@@ -251,19 +251,12 @@ class _Server(ThreadingHTTPServer):
 class _RequestHandler(QuietHandler):
     server: _Server
 
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
     def do_DELETE(self) -> None:
-        self._handle("DELETE")
+        self.handle_request("DELETE")
 
-    def _handle(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
+    def handle_request(self, method: str) -> None:
+        raw = self.read_body()
+        headers = self.lower_headers()
         try:
             canned = self.server.fake._dispatch(method, self.path, headers, raw, self.connection)
         except _Hang:
