@@ -14,7 +14,7 @@ limits, and `validate_blocks()` is a safety net that drops optional sections if 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -172,14 +172,21 @@ def _lines(
     return text
 
 
-def _counts(counts: dict[str, int], limit: int = BREAKDOWN_ITEMS) -> str:
+def _counts(
+    counts: dict[str, int],
+    *,
+    label: Callable[[str], str] = _label,
+    sep: str = " · ",
+    limit: int = BREAKDOWN_ITEMS,
+) -> str:
+    """Highest counts first, each with its cleaned label; the rest summed up as "+N more"."""
     ranked = _ranked(counts)
     if not ranked:
         return "none"
-    parts = [f"{_label(name or 'unknown')} {n}" for name, n in ranked[:limit]]
+    parts = [f"{label(name or 'unknown')} {n}" for name, n in ranked[:limit]]
     if len(ranked) > limit:
         parts.append(f"+{len(ranked) - limit} more")
-    return " · ".join(parts)
+    return sep.join(parts)
 
 
 def _figure_fields(f: DepartmentFigures) -> list[dict[str, Any]]:
@@ -328,19 +335,13 @@ def digest_message(digest: Digest) -> dict[str, Any]:
 # --------------------------------------------------------------------------- plain text
 
 
+def _plain_label(name: str) -> str:
+    return _p(name, LABEL_CHARS)
+
+
 def _p(text: str | None, limit: int) -> str:
     """Untrusted text cleaned for a terminal: one line, no controls, no live markup."""
     return plain(_one_line(text), limit=limit)
-
-
-def _plain_counts(counts: dict[str, int], limit: int = BREAKDOWN_ITEMS) -> str:
-    ranked = _ranked(counts)
-    if not ranked:
-        return "none"
-    parts = [f"{_p(name or 'unknown', LABEL_CHARS)} {n}" for name, n in ranked[:limit]]
-    if len(ranked) > limit:
-        parts.append(f"+{len(ranked) - limit} more")
-    return ", ".join(parts)
 
 
 def _plain_case(case: CaseLink, digest: Digest, names: dict[str, str], *, oldest: bool) -> str:
@@ -382,8 +383,8 @@ def digest_text(digest: Digest) -> str:
     out = [title, "=" * len(title), _p(period(digest), 200), ""]
     out += [f"{label:<{width}}  {value}" for label, value in rows]
     out.append("")
-    out.append(f"By intent: {_plain_counts(t.by_intent)}")
-    out.append(f"By sentiment: {_plain_counts(t.by_sentiment)}")
+    out.append(f"By intent: {_counts(t.by_intent, label=_plain_label, sep=', ')}")
+    out.append(f"By sentiment: {_counts(t.by_sentiment, label=_plain_label, sep=', ')}")
     if digest.scope == "all" and digest.departments:
         out += ["", "By department:"]
         for f in digest.departments:
