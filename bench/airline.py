@@ -34,3 +34,15 @@ def load_rows(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def rows_or_skip(path: Path, limit: int | None = None) -> list[dict[str, Any]] | None:
+    """The rows, or None after saying why the bench is skipped (no data is not a failure)."""
+    if not path.is_file():
+        print("skipped: data not found")
+        return None
+    rows = load_rows(path, limit)
+    if not rows:
+        print("skipped: no rows")
+        return None
+    return rows

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from airline import DEFAULT_DATA, load_rows
+from airline import DEFAULT_DATA, rows_or_skip
 
 # All rows run in about a minute on 2 cores; see the README for measured figures.
 DEFAULT_LIMIT: int | None = None
@@ -182,12 +182,8 @@ def count_cases(db_path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not args.data.is_file():
-        print("skipped: data not found")
-        return 0
-    rows = load_rows(args.data, args.limit)
-    if not rows:
-        print("skipped: no rows")
+    rows = rows_or_skip(args.data, args.limit)
+    if rows is None:
         return 0
     distinct = len({row["id"] for row in rows})
     problems: list[str] = []

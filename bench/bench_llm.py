@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airline import DEFAULT_DATA, load_rows
+from airline import DEFAULT_DATA, rows_or_skip
 
 if TYPE_CHECKING:
     from bot.ai import AIEnricher
@@ -342,12 +342,8 @@ def ratio(part: float, whole: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not args.data.is_file():
-        print("skipped: data not found")
-        return 0
-    rows = load_rows(args.data, args.limit)
-    if not rows:
-        print("skipped: no rows")
+    rows = rows_or_skip(args.data, args.limit)
+    if rows is None:
         return 0
     if args.campaign:
         rows = with_campaign(rows, args.campaign)
