@@ -172,9 +172,11 @@ class ChatWorker:
 class PublishWorker:
     """Publishes approved replies exactly once.
 
-    The outbox marks an attempt `sending` (committed) before the network call. An item
-    seen again with attempts > 1 may already have been posted by a process that died,
-    so the publisher is asked to find it before anything is posted again.
+    Before the network call the case is marked uncertain (committed): a reply may be out
+    from then on. Only a clear answer settles it: the post's id, or a refusal that means
+    nothing was posted. Otherwise (a crash, a timeout, a 5xx, X's "duplicate" while the
+    reply is not yet visible) the case stays uncertain and the next attempt asks the
+    network first; nothing about the case may change meanwhile.
     """
 
     def __init__(
@@ -216,23 +218,48 @@ class PublishWorker:
         request = self._request(
             case.id, case.draft_text, item.id, item.payload.get("in_reply_to_id")
         )
+        # Uncertain: an earlier attempt may have posted without us hearing back. The network
+        # is checked first, every time, until it shows the reply or lets us post.
+        was_uncertain = case.publish_uncertain
+        found: PublishedReply | None = None
         try:
-            found = self.publisher.find_existing(request) if item.attempts > 1 else None
-            reply = found or self.publisher.publish(request)
-        except PublishError as exc:
-            if exc.permanent or item.attempts >= MAX_PUBLISH_ATTEMPTS:
-                log.error("case #%s could not be published: %s", case.id, exc)
-                self._count("failed")
-                self.service.record_failed(item.id, case.id, str(exc))
+            if was_uncertain:
+                found = self.publisher.find_existing(request)
+            if found is None:
+                self.service.begin_publish_attempt(case.id)
+                reply = self.publisher.publish(request)
             else:
-                log.warning("case #%s publish attempt %s failed: %s", case.id, item.attempts, exc)
-                self._count("retry")
-                self.service.outbox.retry_later(item.id, str(exc), backoff_seconds(item.attempts))
+                reply = found
+        except PublishError as exc:
+            self._failed_attempt(item, case.id, exc, was_uncertain=was_uncertain)
             return True
         self._count("published")
-        self.service.record_published(item.id, case.id, reply)
+        self.service.record_published(item.id, case.id, reply, found=found is not None)
         log.info("case #%s published: %s", case.id, reply.url or reply.post_id)
         return True
+
+    def _failed_attempt(
+        self, item: OutboxItem, case_id: int, exc: PublishError, *, was_uncertain: bool
+    ) -> None:
+        delay = backoff_seconds(item.attempts)
+        if was_uncertain or exc.maybe_posted:
+            # Whatever this attempt says, a reply may be out: never fail (a failed case
+            # invites a rewrite, i.e. a second reply); check again later.
+            log.warning(
+                "case #%s: reply may be out, checking again in %.0fs: %s", case_id, delay, exc
+            )
+            self._count("uncertain")
+            self.service.record_outcome_unknown(
+                item.id, case_id, str(exc), delay, first=not was_uncertain
+            )
+        elif exc.permanent or item.attempts >= MAX_PUBLISH_ATTEMPTS:
+            log.error("case #%s could not be published: %s", case_id, exc)
+            self._count("failed")
+            self.service.record_failed(item.id, case_id, str(exc))
+        else:
+            log.warning("case #%s publish attempt %s failed: %s", case_id, item.attempts, exc)
+            self._count("retry")
+            self.service.record_not_posted(item.id, case_id, str(exc), delay)
 
     def _request(
         self, case_id: int, text: str, item_id: int, in_reply_to_id: str | None
@@ -290,8 +317,11 @@ class DryRunPublisher:
         return found
 
     def find_existing(self, request: PublishRequest) -> PublishedReply | None:
+        # Like a network's check: any reply of ours to that post counts.
         row = self.store.one(
-            "SELECT id FROM dry_run_posts WHERE attempt_key = ?", [request.attempt_key]
+            "SELECT id FROM dry_run_posts WHERE network = ? AND in_reply_to_id = ?"
+            " ORDER BY id LIMIT 1",
+            [request.network, request.in_reply_to_id],
         )
         if row is None:
             return None

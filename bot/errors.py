@@ -49,10 +49,15 @@ class InvalidMention(SocialcareError):
 
 
 class PublishError(SocialcareError):
-    """Publishing a reply failed; `permanent` says whether retrying can help."""
+    """Publishing a reply failed; `permanent` says whether retrying can help.
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    `maybe_posted`: the network may have taken the post although we got no answer (a
+    timeout, a 5xx, a lost response), so nothing new may be posted before a check.
+    """
+
+    def __init__(self, message: str, *, permanent: bool, maybe_posted: bool = False) -> None:
         self.permanent = permanent
+        self.maybe_posted = maybe_posted
         super().__init__(message)
 
 

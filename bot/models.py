@@ -59,6 +59,20 @@ OPEN_STATES = frozenset(
 MAX_TEXT_CHARS = 10_000
 
 
+NETWORK_NAMES = {
+    "x": "X",
+    "bluesky": "Bluesky",
+    "mastodon": "Mastodon",
+    "facebook": "Facebook",
+    "instagram": "Instagram",
+}
+
+
+def network_name(network: str) -> str:
+    """How people write a network's name ("x" -> "X")."""
+    return NETWORK_NAMES.get(network, network)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -193,7 +207,15 @@ class Case:
     sla_due_at: datetime | None = None
     mention_count: int = 1
     mention_at: datetime | None = None
+    # Since when a reply may be on the network unrecorded (an attempt's answer was lost).
+    publish_uncertain_since: datetime | None = None
+    # The case whose card shows this one (a near-duplicate), if any.
+    group_id: int | None = None
     extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def publish_uncertain(self) -> bool:
+        return self.publish_uncertain_since is not None
 
     @property
     def is_open(self) -> bool:

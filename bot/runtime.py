@@ -243,7 +243,18 @@ class Runtime:
             and not self.stop_event.is_set()
         )
         ok = writable and workers
-        body = {"status": "ok" if ok else "unhealthy", "store": writable, "workers": workers}
+        uncertain = await asyncio.to_thread(self.service.uncertain_publishes)
+        body: dict[str, object] = {
+            "status": "ok" if ok else "unhealthy",
+            "store": writable,
+            "workers": workers,
+            # Replies that may be out unrecorded: being checked, never re-sent blindly.
+            "uncertain_publishes": [
+                {"case": c.id, "network": c.network, "since": c.publish_uncertain_since.isoformat()}
+                for c in uncertain
+                if c.publish_uncertain_since is not None
+            ],
+        }
         return web.json_response(body, status=200 if ok else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:

@@ -29,6 +29,7 @@ from bot.models import (
     Mention,
     Priority,
     Sentiment,
+    network_name,
     text_hash,
 )
 from bot.pipeline import IngestPipeline, IngestStats
@@ -93,6 +94,8 @@ def _row_to_case(
         sla_due_at=ts(row["sla_due_at"]),
         mention_count=row["mention_count"],
         mention_at=datetime.fromisoformat(row["mention_at"]),
+        publish_uncertain_since=ts(row["publish_uncertain_since"]),
+        group_id=row["group_id"],
         extra={"classifier": row["classifier"]},
     )
 
@@ -408,8 +411,22 @@ class CareService:
         return self._act(actor, "draft", ref, work)
 
     @staticmethod
-    def _refuse_while_publishing(db: Database, case: Case) -> None:
+    def _refuse_while_uncertain(case: Case) -> None:
+        """A reply may already be out: any change now could mean a second public reply."""
+        if case.publish_uncertain:
+            network = network_name(case.network)
+            raise Refusal(
+                f"A reply to case #{case.id} may already be on {network}: the answer to a"
+                f" publish attempt was lost. socialcare is checking {network} and will record"
+                " the reply it finds or post the approved one; until then the case cannot be"
+                " edited, dismissed, reassigned or approved again.",
+                code="uncertain",
+            )
+
+    @classmethod
+    def _refuse_while_publishing(cls, db: Database, case: Case) -> None:
         """An attempt may be on its way to X: changing the words now could mean two replies."""
+        cls._refuse_while_uncertain(case)
         in_flight = db.execute(
             "SELECT 1 FROM outbox WHERE kind = 'publish' AND case_id = ?"
             " AND (state = 'sending' OR (state = 'pending' AND attempts > 0))",
@@ -499,6 +516,7 @@ class CareService:
     def submit(self, actor: Actor, ref: str | int) -> Case:
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.SUBMIT, case.department)
+            self._refuse_while_uncertain(case)
             if case.state is CaseState.AWAITING_APPROVAL:
                 return case  # already submitted (a retried click)
             self._require_owner_or_manager(case, actor)
@@ -547,6 +565,7 @@ class CareService:
                 and case.approved_by == actor.user_id
             ):
                 return case  # the same approval delivered twice
+            self._refuse_while_uncertain(case)
             advance(case.state, Action.APPROVE)
             assert case.draft_text is not None  # awaiting_approval always has a draft
             current = text_hash(case.draft_text)
@@ -608,6 +627,7 @@ class CareService:
     def reject(self, actor: Actor, ref: str | int, reason: str) -> Case:
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.REJECT, case.department)
+            self._refuse_while_uncertain(case)
             reason_ = _required_reason(reason, "reject")
             self._transition(
                 db,
@@ -626,6 +646,7 @@ class CareService:
     def dismiss(self, actor: Actor, ref: str | int, reason_text: str) -> Case:
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.DISMISS, case.department)
+            self._refuse_while_uncertain(case)
             reason = _required_reason(reason_text, "dismiss")
             # Dismissing the first case of a group dismisses the copies nobody has taken
             # up yet (a spam or copy-paste campaign is dismissed in one go).
@@ -663,6 +684,7 @@ class CareService:
     def reassign(self, actor: Actor, ref: str | int, department: str) -> Case:
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.REASSIGN, case.department)
+            self._refuse_while_uncertain(case)
             target = self.config.department(department)
             if target is None:
                 known = ", ".join(d.id for d in self.config.departments)
@@ -732,6 +754,7 @@ class CareService:
 
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.RETRY, case.department)
+            self._refuse_while_uncertain(case)
             advance(case.state, Action.RETRY)
             if (
                 case.approved_hash is None
@@ -844,11 +867,25 @@ class CareService:
 
     # ---------------------------------------------------------------- publishing results
 
-    def record_published(self, item_id: int, case_id: int, reply: PublishedReply) -> None:
+    def begin_publish_attempt(self, case_id: int) -> None:
+        """Committed before the network call: from here on a reply may be out."""
+        with self.store.write() as db:
+            db.execute(
+                "UPDATE cases SET publish_uncertain_since = coalesce(publish_uncertain_since, ?)"
+                " WHERE id = ?",
+                (self.clock.now().isoformat(), case_id),
+            )
+
+    def record_published(
+        self, item_id: int, case_id: int, reply: PublishedReply, *, found: bool = False
+    ) -> None:
+        """The reply is out: posted now, or `found` on the network by a check after an
+        attempt whose answer was lost. Either way it is recorded the same way."""
         now = self.clock.now()
         with self.store.write() as db:
             case = self._load(db, case_id)
             self.outbox.finish(db, item_id, {"post_id": reply.post_id, "url": reply.url})
+            db.execute("UPDATE cases SET publish_uncertain_since = NULL WHERE id = ?", (case_id,))
             if case.state is not CaseState.APPROVED:
                 # Never expected (edits are refused while publishing), but a reply that is
                 # out must never go unrecorded.
@@ -876,16 +913,67 @@ class CareService:
                     if case.first_response_at
                     else now.isoformat(),
                     "closed_at": now.isoformat(),
+                    "note": None,
                 },
-                detail={"post_id": reply.post_id, "url": reply.url, "outbox_id": item_id},
+                detail={
+                    "post_id": reply.post_id,
+                    "url": reply.url,
+                    "outbox_id": item_id,
+                    "found_by_check": found,
+                },
                 text=case.draft_text,
-                note=f"Published: {reply.url}",
+                note=f"Published: {reply.url}"
+                + (
+                    " (found on the network by a check after an unanswered attempt)"
+                    if found
+                    else ""
+                ),
             )
 
+    def record_outcome_unknown(
+        self, item_id: int, case_id: int, reason: str, delay_seconds: float, *, first: bool
+    ) -> None:
+        """A reply may be out but nobody knows: check again later, change nothing meanwhile.
+
+        Never a failure: a failed case invites a rewrite, and a rewrite is a second reply.
+        The `first` time is audited and noted on the card; later checks only reschedule.
+        """
+        now = self.clock.now()
+        self.outbox.retry_later(item_id, reason, delay_seconds)
+        if not first:
+            return
+        with self.store.write() as db:
+            case = self._load(db, case_id)
+            network = network_name(case.network)
+            audit.append(
+                db,
+                at=now,
+                actor=_actor_key(SYSTEM_ACTOR),
+                action="publish_uncertain",
+                case_id=case_id,
+                detail={"reason": reason, "outbox_id": item_id},
+                text_hash=text_hash(case.draft_text) if case.draft_text else None,
+            )
+            self._queue_card(
+                db,
+                case_id,
+                now,
+                note=f"No clear answer from {network} ({reason}). The reply may be out:"
+                f" checking {network} before anything is posted again.",
+            )
+
+    def record_not_posted(self, item_id: int, case_id: int, reason: str, delay: float) -> None:
+        """Refused for now (a rate limit) and nothing of this case is out: try again later."""
+        with self.store.write() as db:
+            db.execute("UPDATE cases SET publish_uncertain_since = NULL WHERE id = ?", (case_id,))
+        self.outbox.retry_later(item_id, reason, delay)
+
     def record_failed(self, item_id: int, case_id: int, reason: str) -> None:
+        """Refused for good, and nothing of this case is out: the case fails, retryable."""
         now = self.clock.now()
         with self.store.write() as db:
             self.outbox.fail(db, item_id, reason)
+            db.execute("UPDATE cases SET publish_uncertain_since = NULL WHERE id = ?", (case_id,))
             case = self._load(db, case_id)
             if case.state is not CaseState.APPROVED:
                 return
@@ -899,6 +987,17 @@ class CareService:
                 detail={"reason": reason, "outbox_id": item_id},
                 note=f"Publishing failed: {reason}. Use Retry to try again.",
             )
+
+    def uncertain_publishes(self) -> list[Case]:
+        """Cases whose reply may be out unrecorded, oldest first (for health and reports)."""
+        ids = [
+            r[0]
+            for r in self.store.db.execute(
+                "SELECT id FROM cases WHERE publish_uncertain_since IS NOT NULL"
+                " ORDER BY publish_uncertain_since"
+            )
+        ]
+        return [self.get_case(i) for i in ids]
 
 
 SYSTEM_ACTOR = Actor(user_id="socialcare", surface="system")

@@ -257,6 +257,19 @@ def _inbound_seen_index(db: Database) -> None:
     db.execute("CREATE INDEX inbound_seen_at ON inbound_seen (seen_at)")
 
 
+@migrations(name="0008_publish_uncertain")
+def _publish_uncertain(db: Database) -> None:
+    # Set while a reply may be on the network without the bot knowing (an attempt whose
+    # answer was lost): the case can then not change until a check settles it.
+    db.execute("ALTER TABLE cases ADD COLUMN publish_uncertain_since TEXT")
+    # Attempts an older version left in flight are uncertain from now on.
+    db.execute(
+        "UPDATE cases SET publish_uncertain_since = updated_at WHERE id IN ("
+        " SELECT case_id FROM outbox WHERE kind = 'publish'"
+        " AND (state = 'sending' OR (state = 'pending' AND attempts > 0)))"
+    )
+
+
 def _connect(path: str) -> Database:
     # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves; sqlite-utils
     # joins an open transaction instead of committing on its own.

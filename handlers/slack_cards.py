@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.models import Case, CaseState, Intent, Priority, text_hash
+from bot.models import Case, CaseState, Intent, Priority, network_name, text_hash
 from bot.reports import format_duration
 from bot.views import CaseView
 
@@ -597,7 +597,7 @@ def _suggestion_blocks(view: CaseView) -> list[dict[str, Any]]:
     return blocks
 
 
-def _status_blocks(view: CaseView) -> tuple[list[dict[str, Any]], bool]:
+def _status_blocks(view: CaseView, tz: ZoneInfo | None) -> tuple[list[dict[str, Any]], bool]:
     """Claimant, draft, note, published link, pause; and whether the draft fits."""
     case = view.case
     blocks: list[dict[str, Any]] = []
@@ -622,6 +622,18 @@ def _status_blocks(view: CaseView) -> tuple[list[dict[str, Any]], bool]:
     if case.published_url:
         link = _link(case.published_url, "View published reply")
         blocks.append(_context("published", f":link: Published: {link}"))
+    if case.publish_uncertain_since is not None:
+        network = network_name(case.network)
+        since = slack_date(case.publish_uncertain_since, tz)
+        blocks.append(
+            _context(
+                "uncertain",
+                f":warning: *Outcome unknown:* the reply may already be on {network}"
+                f" (no clear answer since {since}). socialcare keeps checking {network} and"
+                " will record the reply it finds or post this one once; until then the case"
+                " cannot be changed.",
+            )
+        )
     if view.paused and case.state == CaseState.APPROVED:
         blocks.append(
             _context(
@@ -671,7 +683,7 @@ def case_card(view: CaseView, *, now: datetime, tz: ZoneInfo | None = None) -> d
             if optional is not None:
                 blocks.append(optional)
         blocks.extend(_suggestion_blocks(view))
-    status, draft_shown = _status_blocks(view)
+    status, draft_shown = _status_blocks(view, tz)
     blocks.extend(status)
     actions = card_actions(case, draft_shown=draft_shown)
     if actions:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import html
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -338,17 +337,6 @@ def _describe(exc: Exception) -> str:
     return exc.__class__.__name__
 
 
-_URL = re.compile(r"https?://\S+")
-
-
-def _same_text(posted: str, wanted: str) -> bool:
-    # X rewrites links to t.co and may unescape entities: compare without links.
-    def norm(text: str) -> str:
-        return " ".join(_URL.sub("", html.unescape(text)).split())
-
-    return norm(posted) == norm(wanted)
-
-
 class XPublisher:
     """Posts approved replies with the single service credential (OAuth 1.0a user context)."""
 
@@ -366,15 +354,15 @@ class XPublisher:
             )
         except tweepy.Forbidden as exc:
             if DUPLICATE in _describe(exc).lower():
-                # X refuses identical text from the same account: an earlier attempt posted it.
+                # X refuses identical text from the same account: an earlier attempt may
+                # have posted it, or the same words went to someone else. The publish
+                # worker knows which (whether an earlier attempt is unaccounted for).
                 found = self.find_existing(request)
                 if found is not None:
                     return found
-                # The same words went to someone else (X checks per account, not per
-                # conversation): nothing was posted for this case.
                 raise PublishError(
-                    "X refused the reply: the brand already posted these exact words;"
-                    " edit the reply and submit it again",
+                    "X refused the reply as a duplicate: the brand has already posted these"
+                    " exact words, and no reply to this post is visible on its timeline",
                     permanent=True,
                 ) from None
             raise PublishError(f"X refused the reply ({_describe(exc)})", permanent=True) from None
@@ -386,23 +374,36 @@ class XPublisher:
             ) from None
         except (tweepy.BadRequest, tweepy.NotFound) as exc:
             raise PublishError(f"X refused the reply ({_describe(exc)})", permanent=True) from None
-        except (tweepy.TooManyRequests, tweepy.TwitterServerError) as exc:
-            raise PublishError(f"X is unavailable ({_describe(exc)})", permanent=False) from None
+        except tweepy.TooManyRequests as exc:
+            raise PublishError(f"X is busy ({_describe(exc)})", permanent=False) from None
+        except tweepy.TwitterServerError as exc:
+            # A 5xx may come after X stored the post.
+            raise PublishError(
+                f"X is unavailable ({_describe(exc)})", permanent=False, maybe_posted=True
+            ) from None
         except tweepy.HTTPException as exc:
             raise PublishError(f"X answered {_describe(exc)}", permanent=True) from None
         except requests.RequestException as exc:
-            raise PublishError(f"no answer from X ({_describe(exc)})", permanent=False) from None
+            raise PublishError(
+                f"no answer from X ({_describe(exc)})", permanent=False, maybe_posted=True
+            ) from None
         assert isinstance(response, requests.Response)
         try:
             post_id = str(response.json()["data"]["id"])
         except (ValueError, KeyError, TypeError):
             # Something answered 2xx without a tweet id: it may have been posted; the next
             # attempt checks the brand's timeline before posting again.
-            raise PublishError("X answered without a tweet id", permanent=False) from None
+            raise PublishError(
+                "X answered without a tweet id", permanent=False, maybe_posted=True
+            ) from None
         return PublishedReply(post_id=post_id, url=f"https://x.com/i/web/status/{post_id}")
 
     def find_existing(self, request: PublishRequest) -> PublishedReply | None:
-        """Look through the brand's recent posts for this exact reply to this mention."""
+        """Look through the brand's recent posts for a reply to this mention.
+
+        Any reply of the brand to that post settles it, whatever its words: a case gets
+        one public reply, and one already there (ours, edited by X, or a person's) is it.
+        """
         try:
             response = self.read_client.get_users_tweets(
                 self.brand_user_id, max_results=100, tweet_fields=TWEET_FIELDS
@@ -416,11 +417,13 @@ class XPublisher:
             ValueError,
         ) as exc:
             raise PublishError(
-                f"cannot check X for an earlier attempt ({_describe(exc)})", permanent=False
+                f"cannot check X for an earlier attempt ({_describe(exc)})",
+                permanent=False,
+                maybe_posted=True,
             ) from None
         for tweet in page.data:
             replies_to = {r.id for r in tweet.referenced_tweets if r.type == "replied_to"}
-            if request.in_reply_to_id in replies_to and _same_text(tweet.text, request.text):
+            if request.in_reply_to_id in replies_to:
                 return PublishedReply(
                     post_id=tweet.id, url=f"https://x.com/i/web/status/{tweet.id}"
                 )

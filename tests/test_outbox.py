@@ -177,7 +177,7 @@ class FlakyPublisher:
             self.fail_times -= 1
             if self.posted_anyway:
                 self.inner.publish(request)
-            raise PublishError("timed out", permanent=False)
+            raise PublishError("timed out", permanent=False, maybe_posted=True)
         return self.inner.publish(request)
 
     def find_existing(self, request: PublishRequest) -> PublishedReply | None:
@@ -213,10 +213,13 @@ def test_a_crash_while_sending_is_reconciled_after_restart(
 ) -> None:
     case_id = approved_case(service)
     publisher = DryRunPublisher(store, clock)
-    # The dead process had marked the attempt `sending` and posted, then died.
+    # The dead process had marked the attempt `sending` and the case uncertain, posted,
+    # then died before recording the post.
     item = service.outbox.claim(["publish"])
     assert item is not None
-    publisher.publish(PublishRequest(f"case-{case_id}-item-{item.id}", "x", "0", "maya", REPLY))
+    service.begin_publish_attempt(case_id)
+    target = service.get_case(case_id).mention_id
+    publisher.publish(PublishRequest(f"case-{case_id}-item-{item.id}", "x", target, "maya", REPLY))
     restarted = PublishWorker(service, publisher)
     assert restarted.recover() == 1
     assert restarted.drain() == 1

@@ -3,6 +3,7 @@ searches, and publishing replies exactly once."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -10,11 +11,12 @@ import pytest
 import requests
 
 from bot.delivery import PublishWorker
+from bot.errors import Refusal
 from bot.models import CaseState
 from bot.ports import FixedClock, PublishRequest
 from bot.service import CareService
 from integrations.x import XMentionSource, XPublisher, make_client
-from tests.conftest import AGENT, LEAD, START
+from tests.conftest import AGENT, LEAD, LEAD2, START
 from tests.fakes.x import FakeX, start_fake_x
 
 BRAND = "100"
@@ -251,12 +253,14 @@ def test_publish_errors_lead_to_the_documented_state(
     if note:
         assert note in (case.note or "")
         return
-    # Transient: retried later, after checking the first attempt did not go out.
+    # Transient: retried later. A 5xx may come after X stored the post, so X is checked
+    # first; a 429 means nothing was posted, so no check is needed.
     clock.advance(10)
     worker.run_once()
     assert service.get_case(case_id).state is CaseState.PUBLISHED
     assert len(fake.posted()) == 1
-    assert fake.calls_to("GET", f"/2/users/{BRAND}/tweets"), "reconciled before posting again"
+    checked = bool(fake.calls_to("GET", f"/2/users/{BRAND}/tweets"))
+    assert checked is (status == 503)
 
 
 def test_a_timeout_after_x_accepted_the_post_does_not_post_twice(
@@ -277,17 +281,21 @@ def test_a_timeout_after_x_accepted_the_post_does_not_post_twice(
     assert len(fake.calls_to("POST", "/2/tweets")) == 1
 
 
-def test_find_existing_matches_reply_target_and_text(fake: FakeX) -> None:
+def test_find_existing_accepts_any_brand_reply_to_the_target(fake: FakeX) -> None:
     fake.add_user("7", "maya")
     mention = fake.add_tweet("7", "@AcmeAir hi", mentions_user=BRAND)
     other = fake.add_tweet("7", "@AcmeAir other", mentions_user=BRAND)
-    fake.add_tweet(BRAND, "@maya different words", in_reply_to=mention)
+    quiet = fake.add_tweet("7", "@AcmeAir anyone?", mentions_user=BRAND)
+    edited = fake.add_tweet(BRAND, "@maya different words", in_reply_to=mention)
     fake.add_tweet(BRAND, "@maya thanks, see https://t.co/abc", in_reply_to=other)
+    fake.add_tweet("7", "@maya me too", in_reply_to=quiet)  # not the brand's
     pub = publisher(fake)
-    ask = PublishRequest("k", "x", mention, "maya", "@maya thanks, see https://acme.example/help")
-    assert pub.find_existing(ask) is None
-    found = pub.find_existing(PublishRequest("k", "x", other, "maya", ask.text))
-    assert found is not None
+    text = "@maya thanks, see https://acme.example/help"
+    # One public reply per case: a brand reply with other words still settles it.
+    found = pub.find_existing(PublishRequest("k", "x", mention, "maya", text))
+    assert found is not None and found.post_id == edited
+    assert pub.find_existing(PublishRequest("k", "x", other, "maya", text)) is not None
+    assert pub.find_existing(PublishRequest("k", "x", quiet, "maya", text)) is None
 
 
 def test_x_api_url_redirects_tweepy_and_timeouts_apply(fake: FakeX) -> None:
@@ -363,3 +371,103 @@ def test_duplicate_words_sent_to_someone_else_fail_the_case(
     case = service.get_case(case_id)
     assert case.state is CaseState.FAILED
     assert "already posted these exact words" in (case.note or "")
+
+
+def test_a_lost_answer_then_failing_and_lagging_reads_still_give_one_reply(
+    fake: FakeX, service: CareService, clock: FixedClock
+) -> None:
+    """The first POST reaches X but its answer is lost; X's reads then fail, then lag (the
+    re-POST gets "duplicate"). The case stays uncertain, nothing can change it, and the
+    reply found at last is recorded: one reply in all."""
+    case_id = approved(service, fake, clock)
+    timeline = f"/2/users/{BRAND}/tweets"
+    fake.hang_next("POST", "/2/tweets", after_processing=True)
+    for _ in range(3):
+        fake.queue("GET", timeline, 503)  # X reads fail for a while
+    fake.queue("GET", timeline, 200)  # the timeline lags: the reply is not listed yet
+    fake.queue("GET", timeline, 200)  # still lagging when the "duplicate" is checked
+    worker = PublishWorker(service, publisher(fake, timeout=0.5))
+
+    attempts = 0
+    while service.get_case(case_id).state is not CaseState.PUBLISHED and attempts < 10:
+        worker.run_once()
+        attempts += 1
+        case = service.get_case(case_id)
+        if case.state is CaseState.PUBLISHED:
+            break
+        # Meanwhile the case is uncertain, never failed, and nobody can change it.
+        assert case.state is CaseState.APPROVED and case.publish_uncertain
+        for attempt in (
+            lambda: service.set_draft(LEAD, case_id, "@maya a different reply"),
+            lambda: service.dismiss(LEAD, case_id, "handled elsewhere"),
+            lambda: service.reassign(LEAD, case_id, "marketing"),
+            lambda: service.approve(LEAD2, case_id),
+            lambda: service.retry(LEAD, case_id),
+        ):
+            with pytest.raises(Refusal) as refused:
+                attempt()
+            assert refused.value.code == "uncertain"
+            assert "may already be on X" in str(refused.value)
+        clock.advance(600)
+
+    [reply] = fake.posted()
+    assert len(fake.calls_to("POST", "/2/tweets")) == 2  # the lost one, and the "duplicate"
+    case = service.get_case(case_id)
+    assert case.state is CaseState.PUBLISHED and not case.publish_uncertain
+    assert case.published_url == f"https://x.com/i/web/status/{reply['id']}"
+    assert (
+        service.store.scalar("SELECT published_id FROM cases WHERE id = ?", [case_id])
+        == (reply["id"])
+    )
+    trail = service.audit_trail(case_id)
+    actions = [(e["action"], e["outcome"]) for e in trail]
+    assert ("publish_uncertain", "ok") in actions
+    assert actions.count(("publish_uncertain", "ok")) == 1  # noted once, not per check
+    [published] = [e for e in trail if e["action"] == "publish_ok"]
+    assert json.loads(published["detail"])["post_id"] == reply["id"]
+    assert json.loads(published["detail"])["found_by_check"] is True
+    refusals = [e for e in trail if e["outcome"] == "refused:uncertain"]
+    assert len(refusals) >= 5
+    assert not [e for e in trail if e["action"] == "publish_failed"]
+
+
+def test_an_unknown_outcome_shows_on_the_card_and_in_the_note(
+    fake: FakeX, service: CareService, clock: FixedClock
+) -> None:
+    case_id = approved(service, fake, clock)
+    fake.queue("POST", "/2/tweets", 503)
+    fake.queue("GET", f"/2/users/{BRAND}/tweets", 503)
+    worker = PublishWorker(service, publisher(fake))
+    worker.run_once()
+    clock.advance(60)
+    worker.run_once()  # the check itself fails: still uncertain, not failed
+    case = service.get_case(case_id)
+    assert case.state is CaseState.APPROVED and case.publish_uncertain
+    assert [c.id for c in service.uncertain_publishes()] == [case_id]
+    from handlers.slack_cards import case_card
+
+    card = json.dumps(case_card(service.view(case_id), now=clock.now()))
+    assert "Outcome unknown" in card and "may already be on X" in card
+    notes = service.store.query(
+        "SELECT payload FROM outbox WHERE kind = 'note' AND case_id = ?", [case_id]
+    )
+    assert any("checking X before anything is posted again" in n["payload"] for n in notes)
+
+
+def test_a_refusal_after_an_unknown_outcome_does_not_fail_the_case(
+    fake: FakeX, service: CareService, clock: FixedClock
+) -> None:
+    """A 401 on the re-POST says nothing about the first, unanswered attempt."""
+    case_id = approved(service, fake, clock)
+    fake.queue("POST", "/2/tweets", 503)
+    fake.queue("POST", "/2/tweets", 401)
+    worker = PublishWorker(service, publisher(fake))
+    worker.run_once()
+    clock.advance(60)
+    worker.run_once()
+    case = service.get_case(case_id)
+    assert case.state is CaseState.APPROVED and case.publish_uncertain
+    clock.advance(600)
+    worker.run_once()
+    assert service.get_case(case_id).state is CaseState.PUBLISHED
+    assert len(fake.posted()) == 1
