@@ -501,7 +501,8 @@ class CareService:
             "SELECT handle FROM authors WHERE network = ? AND id = ?",
             (case.network, case.author_id),
         ).fetchone()[0]
-        text = text.strip()
+        # Line ends as typed on any surface; other control characters are refused below.
+        text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
         if text and f"@{handle}".lower() not in text.lower():
             text = f"@{handle} {text}"
         problems = check_reply(

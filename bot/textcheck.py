@@ -1,17 +1,117 @@
 """Checks every outgoing reply must pass before anyone can approve it.
 
 Length is X's weighted count (URLs 23, CJK and emoji 2) from twitter-text-parser,
-a port of X's own twitter-text rules.
+a port of X's own twitter-text rules. Mentions follow twitter-text's rules too
+(twitter/twitter-text, Apache-2.0), which that port leaves out.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from typing import NamedTuple
 
 MAX_WEIGHTED = 280
 _SCHEME = re.compile(r"\b[a-z][a-z0-9+.-]*://|\bwww\.", re.IGNORECASE)
-# X also turns the full-width ＠ into a mention.
-_HANDLE = re.compile(r"(?<![\w@＠])[@＠](\w{1,15})\b")
+
+# twitter-text's validMentionOrList: what may precede the at sign (X also takes the
+# full-width ＠, and "RT" glued to it), a screen name of up to 20, an optional list slug.
+_MENTION = re.compile(
+    r"(?:^|[^a-zA-Z0-9_!#$%&*@＠]|(?:^|[^a-zA-Z0-9_+~.-])(?:rt|RT|rT|Rt):?)"
+    r"[@＠]([a-zA-Z0-9_]{1,20})(/[a-zA-Z][a-zA-Z0-9_-]{0,24})?"
+)
+# twitter-text's endMentionMatch: followed by these it is an email, a URL or a longer word.
+_MENTION_END = re.compile(
+    r"[@＠\xc0-\xd6\xd8-\xf6\xf8-\xff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259\u025b"
+    r"\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff]|://"
+)
+
+# Default_Ignorable_Code_Point (Unicode DerivedCoreProperties): drawn as nothing, so a
+# reader never sees them; with categories Cf and Cc this covers bidi controls, tags,
+# zero-width characters, variation selectors and Hangul fillers.
+_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+_ZWJ, _ZWNJ, _VS15, _VS16 = "\u200d", "\u200c", "\ufe0e", "\ufe0f"
+# The only RGI emoji that use tags: the flags of England, Scotland and Wales.
+_TAG_FLAGS = re.compile(
+    "|".join(
+        "\U0001f3f4" + "".join(chr(0xE0000 + ord(c)) for c in region) + "\U000e007f"
+        for region in ("gbeng", "gbsct", "gbwls")
+    )
+)
+
+
+class MentionSpan(NamedTuple):
+    """A mention or list as X extracts it; list_slug is "" or "/slug", end is exclusive."""
+
+    screen_name: str
+    list_slug: str
+    start: int
+    end: int
+
+
+def extract_mentions_or_lists(text: str) -> list[MentionSpan]:
+    """Mentions and lists (@name/slug) exactly as twitter-text extracts them."""
+    found: list[MentionSpan] = []
+    for match in _MENTION.finditer(text):
+        if not _MENTION_END.match(text, match.end()):
+            start = match.start(1) - 1
+            found.append(MentionSpan(match[1], match[2] or "", start, match.end()))
+    return found
+
+
+def extract_mentions(text: str) -> list[str]:
+    """Screen names X would mention (and notify), in order, as twitter-text extracts them."""
+    return [m.screen_name for m in extract_mentions_or_lists(text) if not m.list_slug]
+
+
+def _pictograph(ch: str) -> bool:  # "" (no neighbour) is not
+    # Emoji blocks (also their unassigned code points: newer emoji than this Python knows)
+    # and the older symbols (☠, ❤, ⚕, ➡, ↔...) that RGI ZWJ sequences use.
+    return "\U0001f000" <= ch <= "\U0001faff" or (
+        ch >= "\u2000" and unicodedata.category(ch) in ("So", "Sm")
+    )
+
+
+def _emoji_before(text: str, i: int) -> bool:
+    # The emoji left of a ZWJ may end with a skin tone or the emoji presentation selector.
+    if i > 1 and (text[i - 1] == _VS16 or "\U0001f3fb" <= text[i - 1] <= "\U0001f3ff"):
+        i -= 1
+    return i > 0 and _pictograph(text[i - 1])
+
+
+def _joining_letter(ch: str) -> bool:  # "" (no neighbour) is not
+    # Scripts such as Persian or Devanagari need ZWJ/ZWNJ between letters and marks; Latin never.
+    return (
+        ch >= "\u0370"
+        and unicodedata.category(ch)[0] in "LM"
+        and "LATIN" not in unicodedata.name(ch, "")
+    )
+
+
+def invisible_characters(text: str) -> list[str]:
+    """Characters X posts but a reader cannot see, as "U+XXXX (NAME)", each once, in order."""
+    flags = {i for m in _TAG_FLAGS.finditer(text) for i in range(m.start() + 1, m.end())}
+    found: dict[str, None] = {}
+    for i, ch in enumerate(text):
+        category = unicodedata.category(ch)
+        if ch == "\n" or i in flags or (category not in ("Cf", "Cc") and not _IGNORABLE.match(ch)):
+            continue
+        before, after = text[i - 1 : i], text[i + 1 : i + 2]
+        if ch in (_VS15, _VS16) and before.strip() and before not in (_VS15, _VS16):
+            continue  # text or emoji presentation of what precedes it, once
+        if ch == _ZWJ and _emoji_before(text, i) and _pictograph(after):
+            continue  # an emoji ZWJ sequence such as 👩‍💻
+        if ch in (_ZWJ, _ZWNJ) and _joining_letter(before) and _joining_letter(after):
+            continue  # as in Persian می‌خواهم
+        name = unicodedata.name(ch, "") or (
+            "CONTROL CHARACTER" if category == "Cc" else "UNASSIGNED CODE POINT"
+        )
+        found[f"U+{ord(ch):04X} ({name})"] = None
+    return list(found)
 
 
 def has_link(text: str) -> bool:
@@ -36,16 +136,27 @@ def check_reply(
     problems: list[str] = []
     if not text.strip() or text.strip().lower() == f"@{author_handle}".lower():
         return ["it is empty"]
+    # Cards show the text without these, but X posts them: what a manager approved could
+    # read differently (a right-to-left override turns 15 into 51) or carry hidden text.
+    hidden = invisible_characters(text)
+    if len(hidden) == 1:
+        problems.append(f"it contains an invisible character {hidden[0]}; remove it")
+    elif hidden:
+        problems.append(f"it contains invisible characters {', '.join(hidden)}; remove them")
     length = weighted_length(text)
     if length > MAX_WEIGHTED:
         problems.append(
             f"it is {length} characters as X counts them, {length - MAX_WEIGHTED} over the"
             f" limit of {MAX_WEIGHTED}"
         )
-    others = sorted({h for h in _HANDLE.findall(text) if h.lower() != author_handle.lower()})
+    author = author_handle.lower()
+    # A list (@owner/slug) notifies nobody but still points at another account.
+    others = sorted(
+        {m.screen_name for m in extract_mentions_or_lists(text) if m.screen_name.lower() != author}
+    )
     if others:
         problems.append("it mentions other accounts (" + ", ".join(f"@{h}" for h in others) + ")")
-    if author_handle.lower() not in {h.lower() for h in _HANDLE.findall(text)}:
+    if author not in {h.lower() for h in extract_mentions(text)}:
         problems.append(f"it does not address @{author_handle}")
     lowered = text.lower()
     hits = [phrase for phrase in forbidden if phrase.strip() and phrase.lower() in lowered]
