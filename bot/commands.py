@@ -10,16 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.errors import Refusal
-from bot.models import Actor, Case
+from bot.models import Actor, Case, text_hash
 from bot.reports import format_duration, kpis
-from bot.service import CareService
+from bot.service import SHOWN_HASH_PREFIX, CareService
 
 SUBCOMMANDS: dict[str, str] = {
     "help": "show this help",
     "queue [department]": "open cases of a department (or all), with state, age and owner",
     "claim N": "claim case N so nobody else answers the same person",
     "reply N TEXT": "set the reply draft of case N and submit it for approval",
-    "approve N": "approve the reply of case N (managers); it is then published",
+    "approve N [PREFIX]": "show the reply of case N and its code; with the code, approve"
+    " exactly those words (managers)",
     "reject N REASON": "send the reply of case N back to its author with a note (managers)",
     "dismiss N REASON": "close case N without a reply",
     "stats [today|week]": "volume, replies and response times",
@@ -29,10 +30,21 @@ SUBCOMMANDS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class ApprovalPrompt:
+    """`approve N` without a code: the exact words, for a surface to offer an Approve
+    button bound to their hash."""
+
+    case_id: int
+    text: str
+    text_hash: str
+
+
+@dataclass(frozen=True)
 class CommandReply:
     text: str
     ok: bool = True
     case_id: int | None = None
+    approval: ApprovalPrompt | None = None
 
 
 def help_text(command: str = "/care") -> str:
@@ -82,7 +94,7 @@ def _dispatch(
         return CommandReply(help_text(command))
     if name == "queue":
         department = rest.strip() or None
-        cases = service.queue(department)
+        cases = service.queue(department, actor=actor)
         title = f"Open cases{' in ' + department if department else ''}: {len(cases)}"
         return CommandReply("\n".join([title, *(_case_line(c, now) for c in cases[:50])]))
     if name == "claim":
@@ -97,8 +109,16 @@ def _dispatch(
             case_id=case.id,
         )
     if name == "approve":
-        ref, _ = _split_case(rest, f"{command} approve N")
-        case = service.approve(actor, ref)
+        ref, code = _split_case(rest, f"{command} approve N [PREFIX]")
+        if not code.strip():
+            return _approval_prompt(service, actor, ref, command)
+        case = service.approve(actor, ref, expected_hash=code.strip())
+        if service.is_paused():
+            return CommandReply(
+                f"Approved case #{case.id}. Publishing is paused: the reply waits until"
+                f" an admin runs `{command} resume`.",
+                case_id=case.id,
+            )
         return CommandReply(
             f"Approved case #{case.id}; it will be published shortly.", case_id=case.id
         )
@@ -118,7 +138,8 @@ def _dispatch(
         start = local.replace(hour=0, minute=0, second=0, microsecond=0)
         if period == "week":
             start -= timedelta(days=local.weekday())
-        k = kpis(service.store, since=start, until=now + timedelta(seconds=1))
+        mine = service.departments_of(actor, "stats")
+        k = kpis(service.store, since=start, until=now + timedelta(seconds=1), departments=mine)
         rate = f"{k.response_rate:.0%}" if k.response_rate is not None else "n/a"
         return CommandReply(
             f"Since {start:%a %d %b %H:%M}: {k.received} mentions, {k.needs_reply} needed a reply,"
@@ -134,3 +155,20 @@ def _dispatch(
             else "Publishing resumed: queued replies go out now."
         )
     raise Refusal(f"Unknown command {name!r}. Try `{command} help`.", code="usage")
+
+
+def _approval_prompt(service: CareService, actor: Actor, ref: str, command: str) -> CommandReply:
+    """The exact words first: an approval is bound to what the approver saw."""
+    case = service.approval_prompt(actor, ref)
+    assert case.draft_text is not None
+    digest = text_hash(case.draft_text)
+    code = digest[:SHOWN_HASH_PREFIX]
+    quoted = "\n".join(f"> {line}" for line in case.draft_text.splitlines() or [""])
+    return CommandReply(
+        f"Reply of case #{case.id}, by <@{case.draft_by}>, exactly as it would be posted:\n"
+        f"{quoted}\n"
+        f"To publish exactly these words, click Approve or type"
+        f" `{command} approve {case.id} {code}`.",
+        case_id=case.id,
+        approval=ApprovalPrompt(case.id, case.draft_text, digest),
+    )

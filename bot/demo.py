@@ -6,6 +6,7 @@ Part of the composition root (it wires the console surface to the service).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -17,9 +18,9 @@ from bot import audit
 from bot.config import Config, load_config
 from bot.delivery import ChatWorker, DryRunPublisher, PublishWorker
 from bot.jsonl import read_mentions
-from bot.models import Actor, Mention
+from bot.models import Actor, Mention, text_hash
 from bot.ports import MessageRef, SystemClock
-from bot.service import CareService
+from bot.service import SHOWN_HASH_PREFIX, CareService
 from bot.store import Store
 from bot.views import CaseView
 from handlers.console import ConsoleSurface, audit_table, run_line
@@ -102,11 +103,16 @@ class Demo:
         self.console.print(f"Audit chain: {result.entries} entries, {verdict}")
         return result.ok
 
+    def _approval_code(self, case_id: int) -> str:
+        """The code `/care approve N` showed, as the manager would type it back."""
+        draft = self.service.get_case(case_id).draft_text or ""
+        return text_hash(draft)[:SHOWN_HASH_PREFIX]
+
     def script(self) -> int:
         """Ingest -> claim -> reply -> approve -> publish (dry run), then show the audit trail."""
         self.ingest_samples()
         case = 1
-        steps = [
+        steps: list[tuple[str, str | Callable[[], str]]] = [
             ("U0AGENT1", f"/care claim {case}"),
             ("U0AGENT2", f"/care claim {case}"),  # refused: already claimed
             (
@@ -115,13 +121,14 @@ class Demo:
                 " reference and we will check your refund options straight away. - Jo",
             ),
             ("U0AGENT1", f"/care approve {case}"),  # refused: agents cannot approve
-            ("U0LEAD", f"/care approve {case}"),
+            ("U0LEAD", f"/care approve {case}"),  # shows the exact words and their code
+            ("U0LEAD", lambda: f"/care approve {case} {self._approval_code(case)}"),
             ("U0LEAD", "/care dismiss 5 spam account"),  # the spam card, no reply needed
             ("U0AGENT1", "/care queue care"),
             ("U0LEAD", "/care stats today"),
         ]
         for user, line in steps:
-            self.do(user, line)
+            self.do(user, line if isinstance(line, str) else line())
         published = self.service.get_case(case)
         posts = self.store.query("SELECT * FROM dry_run_posts ORDER BY id")
         self.console.rule("[bold]What the dry-run publisher would have posted")

@@ -12,6 +12,7 @@ Cases count in the period their mention arrived in.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -54,14 +55,21 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def case_rows(
-    store: Store, *, since: datetime, until: datetime, department: str | None = None
+    store: Store,
+    *,
+    since: datetime,
+    until: datetime,
+    department: str | None = None,
+    departments: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """Cases whose mention arrived in [since, until): one department, several, or all."""
     # Stored times are UTC ISO strings: compare like with like.
     where = "mention_at >= ? AND mention_at < ?"
     params: list[object] = [since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat()]
-    if department:
-        where += " AND department = ?"
-        params.append(department)
+    wanted = [department] if department else departments
+    if wanted is not None:
+        where += f" AND department IN ({', '.join('?' for _ in wanted) or 'NULL'})"
+        params.extend(wanted)
     return store.query(f"SELECT * FROM cases WHERE {where} ORDER BY id", params)
 
 
@@ -115,10 +123,13 @@ def kpis(
     since: datetime,
     until: datetime,
     department: str | None = None,
+    departments: Collection[str] | None = None,
     calendar: BusinessCalendar | None = None,
 ) -> Kpis:
     """KPIs of the cases whose mention arrived in [since, until)."""
-    rows = case_rows(store, since=since, until=until, department=department)
+    rows = case_rows(
+        store, since=since, until=until, department=department, departments=departments
+    )
     return kpis_of(rows, department=department or "all", until=until, calendar=calendar)
 
 

@@ -38,7 +38,7 @@ from bot.sla import BusinessCalendar
 from bot.store import Store
 from bot.textcheck import check_reply
 from bot.views import AuthorView, CaseView, EarlierContact, GroupedCase, ThreadPost
-from bot.workflow import Action, advance, authorize, is_admin
+from bot.workflow import Action, Role, advance, authorize, is_admin, role_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,6 +46,10 @@ T = TypeVar("T")
 PAUSED_KEY = "publishing_paused"
 CARD, NOTE, PUBLISH = "card", "note", "publish"
 _CASE_REF = re.compile(r"^#?(\d{1,9})$")
+# A typed approval names the draft by the start of its hash; 6 hex characters make a
+# chance match with an edited draft one in 16 million.
+MIN_HASH_PREFIX = 6
+SHOWN_HASH_PREFIX = 8
 
 
 def parse_case_ref(ref: str | int) -> int:
@@ -278,16 +282,41 @@ class CareService:
             for r in rows
         ]
 
-    def queue(self, department: str | None = None) -> list[Case]:
-        """Open cases, oldest first; one department or all."""
+    def departments_of(self, actor: Actor, action: str) -> list[str]:
+        """The departments whose cases `actor` may see: all for admins, else those they have
+        a role in. Someone with no role anywhere is refused (audited as `action`)."""
+        if is_admin(self.config, actor):
+            return [d.id for d in self.config.departments]
+        mine = [
+            d.id
+            for d in self.config.departments
+            if role_of(self.config, actor, d.id) >= Role.MEMBER
+        ]
+        if not mine:
+            refusal = NotAllowed(
+                "Only members and managers of a department (or admins) can see its cases."
+            )
+            self._audit_refusal(actor, action, refusal)
+            raise refusal
+        return mine
+
+    def queue(self, department: str | None = None, *, actor: Actor | None = None) -> list[Case]:
+        """Open cases, oldest first; one department or all (for `actor`: all of theirs)."""
         where = "state NOT IN ('published', 'dismissed')"
         params: list[Any] = []
-        if department:
-            if self.config.department(department) is None:
-                known = ", ".join(d.id for d in self.config.departments)
-                raise Refusal(f"Unknown department {department!r}; departments: {known}.")
-            where += " AND department = ?"
-            params.append(department)
+        if department and self.config.department(department) is None:
+            known = ", ".join(d.id for d in self.config.departments)
+            raise Refusal(f"Unknown department {department!r}; departments: {known}.")
+        visible = self.departments_of(actor, "queue") if actor is not None else None
+        if department and visible is not None and department not in visible:
+            refusal = NotAllowed(f"Only members and managers of {department} can see its cases.")
+            assert actor is not None
+            self._audit_refusal(actor, "queue", refusal)
+            raise refusal
+        wanted = [department] if department else visible
+        if wanted is not None:
+            where += f" AND department IN ({', '.join('?' for _ in wanted)})"
+            params.extend(wanted)
         ids = [
             r[0]
             for r in self.store.db.execute(
@@ -317,17 +346,35 @@ class CareService:
                 case = self._load(db, case_id)
                 return work(db, case, now)
         except Refusal as refusal:
-            with self.store.write() as db:
-                audit.append(
-                    db,
-                    at=now,
-                    actor=_actor_key(actor),
-                    action=action,
-                    case_id=None if isinstance(refusal, UnknownCase) else case_id,
-                    outcome=f"refused:{refusal.code}",
-                    detail={"reason": str(refusal), "ref": str(ref)[:40]},
-                )
+            self._audit_refusal(
+                actor,
+                action,
+                refusal,
+                case_id=None if isinstance(refusal, UnknownCase) else case_id,
+                ref=str(ref),
+            )
             raise
+
+    def _audit_refusal(
+        self,
+        actor: Actor,
+        action: str,
+        refusal: Refusal,
+        *,
+        case_id: int | None = None,
+        ref: str | None = None,
+    ) -> None:
+        detail = {"reason": str(refusal)} | ({"ref": ref[:40]} if ref is not None else {})
+        with self.store.write() as db:
+            audit.append(
+                db,
+                at=self.clock.now(),
+                actor=_actor_key(actor),
+                action=action,
+                case_id=case_id,
+                outcome=f"refused:{refusal.code}",
+                detail=detail,
+            )
 
     def _transition(
         self,
@@ -371,6 +418,11 @@ class CareService:
         return self._act(actor, "claim", ref, work)
 
     def _claim_in(self, db: Database, case: Case, actor: Actor, now: datetime) -> Case:
+        if case.group_id is not None:
+            # A near-duplicate someone takes up leaves its group for a card of its own, so
+            # its draft is on screen before anyone approves it.
+            db.execute("UPDATE cases SET group_id = NULL WHERE id = ?", (case.id,))
+            self._queue_card(db, case.group_id, now, note=f"#{case.id} now has its own card")
         self._transition(
             db,
             case,
@@ -487,14 +539,15 @@ class CareService:
         return self._load(db, case.id)
 
     def _require_owner_or_manager(self, case: Case, actor: Actor) -> None:
-        if case.claimed_by and case.claimed_by != actor.user_id:
-            from bot.workflow import Role, role_of
-
-            if role_of(self.config, actor, case.department) < Role.MANAGER:
-                raise NotAllowed(
-                    f"Case #{case.id} is claimed by <@{case.claimed_by}>;"
-                    " only they or a manager can change its reply."
-                )
+        if (
+            case.claimed_by
+            and case.claimed_by != actor.user_id
+            and role_of(self.config, actor, case.department) < Role.MANAGER
+        ):
+            raise NotAllowed(
+                f"Case #{case.id} is claimed by <@{case.claimed_by}>;"
+                " only they or a manager can change its reply."
+            )
 
     def _checked_reply(self, db: Database, case: Case, text: str) -> str:
         handle = db.execute(
@@ -556,8 +609,43 @@ class CareService:
         text = self._act(actor, "draft", ref, work)
         return self.set_draft(actor, ref, text, source=f"suggestion:{position}")
 
+    def _check_may_approve(self, case: Case, actor: Actor) -> str:
+        """Refuse unless `actor` may approve the case's draft now; the draft's hash."""
+        self._refuse_while_uncertain(case)
+        advance(case.state, Action.APPROVE)
+        assert case.draft_text is not None  # awaiting_approval always has a draft
+        if case.group_id is not None:
+            # A near-duplicate shown only as a line on another card: its words were never
+            # on screen. (Claiming takes a case out of its group, so this is a safety net.)
+            raise Refusal(
+                f"The reply of case #{case.id} is not shown on any card yet; claim the case"
+                " to give it a card of its own, then review it there.",
+                code="not_shown",
+            )
+        if case.draft_by == actor.user_id and not self.config.publish.allow_self_approval:
+            raise NotAllowed("You wrote this reply, so another manager has to approve it.")
+        return text_hash(case.draft_text)
+
+    def approval_prompt(self, actor: Actor, ref: str | int) -> Case:
+        """What `approve N` shows before it approves: the case, if `actor` may approve it now.
+
+        Changes nothing; a refusal is audited like any other.
+        """
+
+        def work(db: Database, case: Case, now: datetime) -> Case:
+            authorize(self.config, actor, Action.APPROVE, case.department)
+            self._check_may_approve(case, actor)
+            return case
+
+        return self._act(actor, "approve", ref, work)
+
     def approve(self, actor: Actor, ref: str | int, *, expected_hash: str | None = None) -> Case:
-        """Approve the exact current draft and queue it for publishing."""
+        """Approve the exact current draft and queue it for publishing.
+
+        `expected_hash` is the hash of the words the approver saw (a button carries all of
+        it, a typed command a prefix of at least MIN_HASH_PREFIX characters): a draft that
+        changed since is refused. Surfaces always pass it; None is for scripts and tests.
+        """
 
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.APPROVE, case.department)
@@ -566,17 +654,20 @@ class CareService:
                 and case.approved_by == actor.user_id
             ):
                 return case  # the same approval delivered twice
-            self._refuse_while_uncertain(case)
-            advance(case.state, Action.APPROVE)
-            assert case.draft_text is not None  # awaiting_approval always has a draft
-            current = text_hash(case.draft_text)
-            if expected_hash and expected_hash != current:
-                raise Refusal(
-                    f"The reply on case #{case.id} changed since you saw it; review it again.",
-                    code="stale",
-                )
-            if case.draft_by == actor.user_id and not self.config.publish.allow_self_approval:
-                raise NotAllowed("You wrote this reply, so another manager has to approve it.")
+            current = self._check_may_approve(case, actor)
+            if expected_hash is not None:
+                seen = expected_hash.strip().lower()
+                if len(seen) < MIN_HASH_PREFIX or not re.fullmatch(r"[0-9a-f]+", seen):
+                    raise Refusal(
+                        f"{expected_hash!r} is not the code of a reply; use the"
+                        f" {MIN_HASH_PREFIX}+ character code `approve {case.id}` shows.",
+                        code="usage",
+                    )
+                if not current.startswith(seen):
+                    raise Refusal(
+                        f"The reply on case #{case.id} changed since you saw it; review it again.",
+                        code="stale",
+                    )
             draft_id = db.execute(
                 "SELECT id FROM drafts WHERE case_id = ? ORDER BY id DESC LIMIT 1", (case.id,)
             ).fetchone()[0]

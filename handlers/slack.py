@@ -39,6 +39,7 @@ from bot.ports import Clock, MessageRef
 from bot.service import CareService
 from bot.views import CaseView
 from handlers.slack_cards import (
+    approval_prompt_blocks,
     case_card,
     edit_reply_modal,
     note_text,
@@ -511,6 +512,13 @@ class SlackHandlers:
         )
         name = (text.split() or ["help"])[0].lower()
         self._count(f"command:{name}", "ok" if reply.ok else "refused")
+        if reply.approval is not None:
+            await respond(
+                text=note_text(reply.text),
+                blocks=approval_prompt_blocks(reply.approval, reply.text),
+                response_type="ephemeral",
+            )
+            return
         await respond(text=note_text(reply.text), response_type="ephemeral")
 
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.commands import ApprovalPrompt
 from bot.models import Case, CaseState, Intent, Priority, network_name, text_hash
 from bot.reports import format_duration
 from bot.views import CaseView
@@ -425,6 +426,29 @@ def _confirm(title: str, text: str, confirm: str, *, danger: bool = True) -> dic
 def approve_value(case_id: int, draft: str) -> str:
     """The Approve button's value: the case and the hash of the draft the manager saw."""
     return json.dumps({"case": case_id, "hash": text_hash(draft)}, separators=(",", ":"))
+
+
+def approval_prompt_blocks(prompt: ApprovalPrompt, message: str) -> list[dict[str, Any]]:
+    """The answer to `/care approve N`: the exact words, and an Approve button bound to
+    their hash (the same action and value as the card's button)."""
+    return [
+        _section("approval_prompt", note_text(message, limit=MAX_SECTION_TEXT)),
+        {
+            "type": "actions",
+            "block_id": "approval_prompt_actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "approve",
+                    "text": _plain_text(BUTTON_TEXT["approve"]),
+                    "style": "primary",
+                    "value": json.dumps(
+                        {"case": prompt.case_id, "hash": prompt.text_hash}, separators=(",", ":")
+                    ),
+                }
+            ],
+        },
+    ]
 
 
 def parse_approve_value(value: str) -> tuple[int, str] | None:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bot.delivery import ChatWorker
+from bot.errors import Refusal
 from bot.pipeline import fingerprint
 from bot.ports import FixedClock
 from bot.service import CareService
@@ -51,7 +52,8 @@ def test_copies_get_their_own_cases_but_share_one_card(service: CareService) -> 
     assert [g["group_id"] for g in groups] == [None, ids[0], ids[0], ids[0], ids[0]]
 
 
-def test_actions_on_a_grouped_case_update_the_group_card(service: CareService) -> None:
+def test_claiming_a_grouped_case_gives_it_a_card_of_its_own(service: CareService) -> None:
+    """Once someone works on a near-duplicate, its draft must be on screen before approval."""
     leader, member, *_ = burst(service, 3)
     surface = RecordingSurface()
     chat = ChatWorker(service, surface)
@@ -60,8 +62,26 @@ def test_actions_on_a_grouped_case_update_the_group_card(service: CareService) -
     chat.drain()
     assert surface.calls[1:] == [
         ("update", "C0CARE", f"#{leader} new"),
-        ("note", "C0CARE", f"#{member}: Claimed by <@U0AGENT1>"),
+        ("note", "C0CARE", f"#{member} now has its own card"),
+        ("post", "C0CARE", f"#{member} claimed"),
+        ("note", "C0CARE", "Claimed by <@U0AGENT1>"),
     ]
+    assert member not in [g.case_id for g in service.view(leader).grouped]
+    service.reply(AGENT, member, "Thanks, we hear you about the snacks!")
+    chat.drain()
+    assert ("update", "C0CARE", f"#{member} awaiting_approval") in surface.calls
+    assert "Thanks, we hear you" in (service.view(member).case.draft_text or "")
+
+
+def test_a_grouped_draft_nobody_was_shown_cannot_be_approved(service: CareService) -> None:
+    """A case left in a group by an older version with a draft: refused until it has a card."""
+    leader, member = burst(service, 2)
+    service.reply(AGENT, member, "Thanks, we hear you about the snacks!")
+    service.store.db.execute("UPDATE cases SET group_id = ? WHERE id = ?", (leader, member))
+    with pytest.raises(Refusal) as refused:
+        service.approve(LEAD, member)
+    assert refused.value.code == "not_shown"
+    assert service.audit_trail(member)[-1]["outcome"] == "refused:not_shown"
 
 
 def test_grouping_ends_with_the_window_or_a_claim(service: CareService, clock: FixedClock) -> None:

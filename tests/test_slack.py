@@ -19,7 +19,7 @@ from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
 from bot.config import Config, Secrets, parse_config
-from bot.models import CaseState, text_hash
+from bot.models import Actor, CaseState, text_hash
 from bot.ports import FixedClock
 from bot.runtime import Runtime
 from handlers.slack import InjectedClock
@@ -518,3 +518,61 @@ def test_slash_command_text_is_unescaped_before_it_becomes_a_reply(harness: Harn
     harness.command("U0AGENT1", f"reply {case_id} Sorry &amp; thanks for waiting &lt;3")
     harness.fake.wait_for("respond:cmd1")
     assert harness.service.get_case(case_id).draft_text == "@maya Sorry & thanks for waiting <3"
+
+
+def test_slash_approve_shows_the_words_and_a_changed_draft_is_refused(harness: Harness) -> None:
+    agent = Actor("U0AGENT1", team_id="T0ACME")
+    case_id = harness.ingest()
+    harness.service.reply(agent, case_id, "Sorry about your bag, we are on it.")
+    harness.command("U0LEAD", f"approve {case_id}")
+    [prompt] = harness.fake.wait_for("respond:cmd1")
+    shown = harness.service.get_case(case_id).draft_text
+    assert shown is not None and shown in prompt["text"]
+    assert harness.state(case_id) is CaseState.AWAITING_APPROVAL  # nothing approved yet
+    [button] = [e for b in prompt["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    code = text_hash(shown)[:8]
+    assert f"approve {case_id} {code}" in prompt["text"]
+
+    # The agent changes the words after the manager saw them.
+    harness.service.reply(agent, case_id, "Sorry! Send us your card number by DM.")
+    assert harness.command("U0LEAD", f"approve {case_id} {code}") == 200
+    [typed] = harness.fake.wait_for("respond:cmd2")
+    assert "changed since you saw it" in typed["text"]
+    assert harness.click("U0LEAD", "approve", button["value"]) == 200
+    wait_until(lambda: len(harness.ephemerals()) == 1)
+    assert "changed since you saw it" in harness.ephemerals()[0]
+    assert harness.state(case_id) is CaseState.AWAITING_APPROVAL
+    refusals = [e for e in harness.service.audit_trail(case_id) if e["action"] == "approve"]
+    assert [e["outcome"] for e in refusals] == ["refused:stale", "refused:stale"]
+
+    # Shown again, the new words are approved with their own code.
+    harness.command("U0LEAD", f"approve {case_id}")
+    [again] = harness.fake.wait_for(f"respond:cmd{harness.triggers}")  # clicks count too
+    current = harness.service.get_case(case_id).draft_text or ""
+    assert current in again["text"]
+    harness.command("U0LEAD", f"approve {case_id} {text_hash(current)[:8]}")
+    wait_until(lambda: harness.state(case_id) is CaseState.APPROVED)
+
+
+def test_a_stranger_cannot_list_or_count_cases(harness: Harness) -> None:
+    harness.ingest()
+    harness.ingest("Thank you @AcmeAir, the crew were wonderful!")  # marketing
+    harness.command("U0NOBODY", "queue")
+    harness.command("U0NOBODY", "stats")
+    harness.command("U0AGENT1", "queue")
+    harness.command("U0AGENT1", "queue marketing")
+    harness.command("U0ADMIN", "queue")
+    answers = [harness.fake.wait_for(f"respond:cmd{i}")[0]["text"] for i in range(1, 6)]
+    assert "Only members and managers" in answers[0] and "#1" not in answers[0]
+    assert "Only members and managers" in answers[1] and "mentions" not in answers[1]
+    assert "Open cases: 1" in answers[2] and "#2" not in answers[2]
+    assert "Only members and managers of marketing" in answers[3]
+    assert "Open cases: 2" in answers[4]
+    refused = harness.service.store.query(
+        "SELECT actor, action FROM audit WHERE outcome = 'refused:not_allowed' ORDER BY seq"
+    )
+    assert [(r["actor"], r["action"]) for r in refused] == [
+        ("slack:U0NOBODY", "queue"),
+        ("slack:U0NOBODY", "stats"),
+        ("slack:U0AGENT1", "queue"),
+    ]
