@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
+from bot.cards import CARD, NOTE, PUBLISH
 from bot.digest import Digest
 from bot.errors import DeliveryError, PublishError
 from bot.metrics import Metrics
 from bot.models import CaseState, text_hash
 from bot.outbox import OutboxItem, backoff_seconds
 from bot.ports import ChatSurface, Clock, MessageRef, PublishedReply, PublishRequest, ReplyPublisher
-from bot.service import CARD, NOTE, PUBLISH, CareService
+from bot.service import CareService
 from bot.store import Store
 
 log = logging.getLogger(__name__)

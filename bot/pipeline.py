@@ -7,17 +7,19 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from sqlite_utils import Database
 
 from bot import audit, outbox
+from bot.cards import queue_card
+from bot.classify import Classifier
+from bot.config import Config
 from bot.models import Classification, Mention, Priority
+from bot.ports import Clock
 from bot.routing import route
-from bot.sla import first_response_due
-
-if TYPE_CHECKING:
-    from bot.service import CareService
+from bot.sla import BusinessCalendar, first_response_due
+from bot.store import Store
 
 T = TypeVar("T")
 
@@ -43,22 +45,28 @@ class IngestStats:
 
 
 class IngestPipeline:
-    """Stores mentions as cases for a CareService (which owns cards and the workflow)."""
+    """Stores mentions as cases, each with its card queued (and its AI reading if on)."""
 
-    def __init__(self, service: CareService) -> None:
-        self.service = service
-        self.config = service.config
-        self.store = service.store
-        self.clock = service.clock
-        self.calendar = service.calendar
-
-    @property
-    def ai_enabled(self) -> bool:
-        return self.service.ai_enabled
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock,
+        classifier: Classifier,
+        calendar: BusinessCalendar,
+        ai_enabled: bool,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.classifier = classifier
+        self.calendar = calendar
+        self.ai_enabled = ai_enabled
 
     def read(self, mention: Mention) -> tuple[Classification, str, str]:
         """Classify and route without storing anything: (reading, department, reason)."""
-        reading = self.service.classifier.classify(mention)
+        reading = self.classifier.classify(mention)
         where = route(self.config, mention, reading)
         return reading, where.department, where.reason
 
@@ -172,7 +180,7 @@ class IngestPipeline:
             case_id=case_id,
             detail={"network": mention.network, "mention_id": mention.id},
         )
-        self.service.queue_card_update(
+        queue_card(
             db,
             case_id,
             now,
@@ -251,7 +259,7 @@ class IngestPipeline:
                 "grouped_with": leader,
             },
         )
-        self.service.queue_card_update(db, case_id, now)
+        queue_card(db, case_id, now)
         if self.ai_enabled:
             # Its own channel per case: LLM calls for different cases may run in parallel.
             outbox.enqueue(db, kind="ai", now=now, case_id=case_id, channel=f"ai:{case_id}")

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlite_utils import Database
 
 from bot import audit, outbox
+from bot.cards import NOTE, PUBLISH, queue_card
 from bot.classify import Classifier, OfflineClassifier
 from bot.config import Config
 from bot.errors import InvalidTransition, NotAllowed, Refusal, UnknownCase
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PAUSED_KEY = "publishing_paused"
-CARD, NOTE, PUBLISH = "card", "note", "publish"
 _CASE_REF = re.compile(r"^#?(\d{1,9})$")
 # A typed approval names the draft by the start of its hash; 6 hex characters make a
 # chance match with an edited draft one in 16 million.
@@ -123,7 +123,14 @@ class CareService:
         self.classifier = classifier or OfflineClassifier()
         self.outbox = outbox.Outbox(store, clock)
         self.calendar = BusinessCalendar.from_config(config)
-        self.pipeline = IngestPipeline(self)
+        self.pipeline = IngestPipeline(
+            config,
+            store,
+            clock=clock,
+            classifier=self.classifier,
+            calendar=self.calendar,
+            ai_enabled=ai_enabled,
+        )
 
     # ---------------------------------------------------------------- ingest
 
@@ -142,31 +149,7 @@ class CareService:
         self, db: Database, case_id: int, now: datetime, *, note: str | None = None
     ) -> None:
         """Inside a write transaction: re-render the case's card, with an optional note."""
-        self._queue_card(db, case_id, now, note=note)
-
-    def _queue_card(
-        self, db: Database, case_id: int, now: datetime, *, note: str | None = None
-    ) -> None:
-        """Queue a card post/update for the case's department, and a thread note.
-
-        A grouped case has no card of its own: its changes refresh its group's card.
-        """
-        dept, group = db.execute(
-            "SELECT department, group_id FROM cases WHERE id = ?", (case_id,)
-        ).fetchone()
-        card_case = group or case_id
-        # One pending card item per case is enough: it renders the latest state when sent.
-        pending = db.execute(
-            "SELECT 1 FROM outbox WHERE kind = 'card' AND case_id = ? AND state = 'pending'",
-            (card_case,),
-        ).fetchone()
-        if not pending:
-            outbox.enqueue(db, kind=CARD, now=now, case_id=card_case, channel=dept)
-        if note:
-            text = f"#{case_id}: {note}" if group else note
-            outbox.enqueue(
-                db, kind=NOTE, now=now, case_id=card_case, channel=dept, payload={"text": text}
-            )
+        queue_card(db, case_id, now, note=note)
 
     # ---------------------------------------------------------------- reads
 
@@ -402,7 +385,7 @@ class CareService:
             detail={"from": case.state.value, "to": target.value, **(detail or {})},
             text_hash=text_hash(text) if text is not None else None,
         )
-        self._queue_card(db, case.id, now, note=note)
+        queue_card(db, case.id, now, note=note)
 
     def claim(self, actor: Actor, ref: str | int) -> Case:
         def work(db: Database, case: Case, now: datetime) -> Case:
@@ -422,7 +405,7 @@ class CareService:
             # A near-duplicate someone takes up leaves its group for a card of its own, so
             # its draft is on screen before anyone approves it.
             db.execute("UPDATE cases SET group_id = NULL WHERE id = ?", (case.id,))
-            self._queue_card(db, case.group_id, now, note=f"#{case.id} now has its own card")
+            queue_card(db, case.group_id, now, note=f"#{case.id} now has its own card")
         self._transition(
             db,
             case,
@@ -520,7 +503,7 @@ class CareService:
                 detail={"draft_id": cursor.lastrowid, "source": source},
                 text_hash=text_hash(text),
             )
-            self._queue_card(db, case.id, now, note=note)
+            queue_card(db, case.id, now, note=note)
         else:
             self._transition(
                 db,
@@ -822,7 +805,7 @@ class CareService:
                 "UPDATE cases SET group_id = NULL WHERE id = ? OR group_id = ?", (case.id, case.id)
             )
             for member in members:
-                self._queue_card(db, member, now)
+                queue_card(db, member, now)
             self._transition(
                 db,
                 case,
@@ -1046,7 +1029,7 @@ class CareService:
                 detail={"reason": reason, "outbox_id": item_id},
                 text_hash=text_hash(case.draft_text) if case.draft_text else None,
             )
-            self._queue_card(
+            queue_card(
                 db,
                 case_id,
                 now,
