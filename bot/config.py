@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
@@ -19,7 +19,6 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from bot.errors import ConfigError
@@ -28,10 +27,12 @@ from bot.models import Intent
 DEFAULT_CONFIG_NAME = "socialcare.toml"
 CONFIG_ENV = "SOCIALCARE_CONFIG"
 
-SlackId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9_]{1,40}$")]
+_SLACK_ID = r"^[A-Z0-9][A-Z0-9_]{1,40}$"
+_DEPARTMENT_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+_LANGUAGE = r"^[a-z]{2,3}$"
+SlackId = Annotated[str, StringConstraints(pattern=_SLACK_ID)]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-_SECRET_LIKE = re.compile(r"^(xox[abpre]-|xapp-|sk-)")
 
 
 def _parse_hhmm(value: str) -> time:
@@ -75,6 +76,9 @@ class BotSection(_Section):
 class ServerSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=3000, ge=0, le=65535)
+    # /healthz answers 503 once a chat surface or the publisher has failed this long
+    # without a success, or the oldest pending card has waited this long.
+    unhealthy_after_seconds: int = Field(default=300, ge=10, le=86_400)
 
 
 class SlackSection(_Section):
@@ -93,14 +97,14 @@ class TeamsSection(_Section):
 
 
 class Department(_Section):
-    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+    id: Annotated[str, StringConstraints(pattern=_DEPARTMENT_ID)]
     name: str = Field(min_length=1)
     slack_channel: SlackId | None = None
     teams_channel: str | None = None
     intents: list[Intent] = Field(default_factory=list)
     keywords: list[Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=list)
     authors: list[str] = Field(default_factory=list)
-    languages: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]] = Field(
+    languages: list[Annotated[str, StringConstraints(pattern=_LANGUAGE)]] = Field(
         default_factory=list
     )
     members: list[SlackId] = Field(default_factory=list)
@@ -119,12 +123,6 @@ class XSource(_Section):
     user_id: str | None = None
     queries: list[str] = Field(default_factory=list)
     poll_seconds: int = Field(default=60, ge=10, le=3600)
-
-    @model_validator(mode="after")
-    def _needs_something_to_watch(self) -> XSource:
-        if self.enabled and not self.user_id and not self.queries:
-            raise ValueError("enabled but neither user_id nor queries is set: nothing to watch")
-        return self
 
 
 class SourcesSection(_Section):
@@ -201,6 +199,9 @@ class AlertsSection(_Section):
 
 
 class Config(_Section):
+    """The whole file. Build it with parse_config/load_config: the checks that span several
+    keys (duplicate department ids, ...) run there, on the raw data, so they always run."""
+
     bot: BotSection
     server: ServerSection = Field(default_factory=ServerSection)
     slack: SlackSection = Field(default_factory=SlackSection)
@@ -215,23 +216,6 @@ class Config(_Section):
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     # Where the file was read from; relative paths (the database) resolve against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
-
-    @model_validator(mode="after")
-    def _departments_consistent(self) -> Config:
-        ids = [dept.id for dept in self.departments]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"departments: duplicate id(s) {dupes}")
-        defaults = [dept.id for dept in self.departments if dept.default]
-        if len(defaults) > 1:
-            raise ValueError(f"departments: only one may have default = true, found {defaults}")
-        if self.slack.enabled:
-            missing = [dept.id for dept in self.departments if not dept.slack_channel]
-            if missing:
-                raise ValueError(
-                    f"departments {missing}: slack_channel is required while [slack] is enabled"
-                )
-        return self
 
     @property
     def database_path(self) -> Path:
@@ -289,14 +273,103 @@ class Secrets:
         return f"Secrets(present={present})"
 
 
-def _key_path(loc: tuple[int | str, ...], data: Mapping[str, Any]) -> str:
+# -- validation: every problem of a file, reported at once -------------------------------
+#
+# pydantic alone hides problems: a model validator runs only once every field is valid,
+# and a list-level check only once every item is. So parse_config collects three kinds of
+# problems from the raw TOML data, every time, and reports them together:
+#   1. schema problems (pydantic: types, patterns, unknown and missing keys),
+#   2. cross-field problems (checked here on the raw data, each naming its key),
+#   3. secrets pasted into the file (any string, anywhere).
+
+
+@dataclass(frozen=True)
+class _Problem:
+    path: str  # key path, e.g. departments[1].slack_channel
+    message: str
+
+
+@dataclass(frozen=True)
+class _PastedSecret:
+    path: str
+    what: str  # e.g. "a Slack bot token"
+    variable: str  # where it belongs instead, e.g. "SLACK_BOT_TOKEN"
+    texts: tuple[str, ...]  # the secret-looking parts, to blank out of every message
+
+
+def parse_config(data: Mapping[str, Any], *, base_dir: Path = Path(".")) -> Config:
+    """Validate already-parsed TOML; raise ConfigError with one line per problem, all at once."""
+    config, problems = _schema_problems(data, base_dir)
+    problems += _cross_field_problems(data)
+    secrets = _pasted_secrets(data)
+    if problems or secrets:
+        raise ConfigError(_report(data, problems, secrets))
+    assert config is not None  # no schema problem means pydantic built it
+    return config
+
+
+def _report(
+    data: Mapping[str, Any], problems: list[_Problem], secrets: list[_PastedSecret]
+) -> list[str]:
+    """One line per problem, in file order, never showing a secret."""
+    secret_paths = {secret.path for secret in secrets}
+    # At a key holding a secret, the secret is the problem that matters (a pattern
+    # mismatch there is just noise, and some messages would quote the value).
+    kept = [problem for problem in problems if problem.path not in secret_paths]
+    kept += [
+        _Problem(
+            secret.path,
+            f"looks like {secret.what}; secrets go in the environment ({secret.variable}),"
+            " never in the config file",
+        )
+        for secret in secrets
+    ]
+    order = _file_order(data)
+    kept.sort(key=lambda problem: _position(problem.path, order))  # stable: ties keep order
+    # Longest first, and not the very short (a 1-letter URL password would mangle every
+    # line); the log filter (Secrets.values) draws the same line at 6 characters.
+    texts = sorted(
+        {text for secret in secrets for text in secret.texts if len(text) >= 6},
+        key=len,
+        reverse=True,
+    )
+    return [_blank(f"{problem.path}: {problem.message}", texts) for problem in kept]
+
+
+def _blank(line: str, texts: list[str]) -> str:
+    # Belt and braces: a message about another key (a list, a duplicate id) may quote the
+    # secret, perhaps lowercased by a validator (business_days), hence IGNORECASE.
+    for text in texts:
+        line = re.sub(re.escape(text), "[redacted]", line, flags=re.IGNORECASE)
+    return line
+
+
+# 1. schema problems (pydantic)
+
+_PATTERN_HINTS = {
+    _SLACK_ID: "must be a Slack ID such as C0CARE or U0ADMIN (not a #channel or @name)",
+    _DEPARTMENT_ID: "must be a short lowercase id such as care (letters, digits, - and _)",
+    _LANGUAGE: "must be an ISO 639-1 language code such as en or es",
+}
+
+
+def _schema_problems(
+    data: Mapping[str, Any], base_dir: Path
+) -> tuple[Config | None, list[_Problem]]:
+    try:
+        return Config.model_validate({**data, "base_dir": base_dir}), []
+    except ValidationError as exc:
+        return None, [_Problem(_key_path(tuple(e["loc"])), _message(e)) for e in exc.errors()]
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
     """('departments', 0, 'intents', 1) -> departments[0].intents[1]."""
     path = ""
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
         elif part in {"function-after", "model"} or "[" in str(part):
-            continue
+            continue  # pydantic's names for validator steps and union members, not keys
         else:
             path += f".{part}" if path else str(part)
     return path or "(top level)"
@@ -308,37 +381,288 @@ def _message(error: Mapping[str, Any]) -> str:
         return "unknown key (check the spelling; see config.example.toml)"
     if kind == "missing":
         return "required key is missing"
+    if kind == "string_pattern_mismatch":
+        hint = _PATTERN_HINTS.get(str(error.get("ctx", {}).get("pattern")))
+        if hint:
+            return hint
     message = str(error.get("msg", "invalid"))
     return message.removeprefix("Value error, ")
 
 
-def parse_config(data: Mapping[str, Any], *, base_dir: Path = Path(".")) -> Config:
-    """Validate already-parsed TOML; raise ConfigError with one line per problem."""
-    problems: list[str] = []
-    try:
-        config = Config.model_validate({**data, "base_dir": base_dir})
-    except ValidationError as exc:
-        for error in exc.errors():
-            problems.append(f"{_key_path(tuple(error['loc']), data)}: {_message(error)}")
-        raise ConfigError(problems) from None
-    problems.extend(_secrets_in_file(data))
-    if problems:
-        raise ConfigError(problems)
-    return config
+# 2. cross-field problems, on the raw data: pydantic would skip them as soon as any field
+# of the model is invalid. Values of the wrong type are skipped here; pydantic names them.
 
 
-def _secrets_in_file(data: object, prefix: str = "") -> list[str]:
-    """Every value (in tables, lists and tables in lists) that looks like a token."""
-    found: list[str] = []
-    if isinstance(data, Mapping):
-        for key, value in data.items():
-            found.extend(_secrets_in_file(value, f"{prefix}.{key}" if prefix else str(key)))
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            found.extend(_secrets_in_file(value, f"{prefix}[{index}]"))
-    elif isinstance(data, str) and _SECRET_LIKE.match(data):
-        found.append(f"{prefix}: looks like a token; secrets belong in environment variables")
+def _cross_field_problems(data: Mapping[str, Any]) -> list[_Problem]:
+    departments = _tables(data.get("departments"))
+    return [
+        *_duplicate_department_ids(departments),
+        *_extra_default_departments(departments),
+        *_missing_slack_channels(data, departments),
+        *_x_source_without_target(data),
+    ]
+
+
+def _duplicate_department_ids(departments: list[tuple[int, Mapping[str, Any]]]) -> list[_Problem]:
+    first_index: dict[str, int] = {}
+    problems = []
+    for index, dept in departments:
+        dept_id = dept.get("id")
+        if not isinstance(dept_id, str):
+            continue
+        if dept_id in first_index:
+            problems.append(
+                _Problem(
+                    f"departments[{index}].id",
+                    f"duplicate id {dept_id!r}: departments[{first_index[dept_id]}] has it too",
+                )
+            )
+        else:
+            first_index[dept_id] = index
+    return problems
+
+
+def _extra_default_departments(
+    departments: list[tuple[int, Mapping[str, Any]]],
+) -> list[_Problem]:
+    defaults = [index for index, dept in departments if dept.get("default") is True]
+    return [
+        _Problem(
+            f"departments[{index}].default",
+            f"only one department may have default = true (departments[{defaults[0]}] has it)",
+        )
+        for index in defaults[1:]
+    ]
+
+
+def _missing_slack_channels(
+    data: Mapping[str, Any], departments: list[tuple[int, Mapping[str, Any]]]
+) -> list[_Problem]:
+    if _setting(data, ("slack",), SlackSection, "enabled") is not True:
+        return []
+    return [
+        _Problem(
+            f"departments[{index}].slack_channel",
+            "required while [slack] enabled = true (the channel ID where its cards go)",
+        )
+        for index, dept in departments
+        if "slack_channel" not in dept
+    ]
+
+
+def _x_source_without_target(data: Mapping[str, Any]) -> list[_Problem]:
+    x = _table(data, "sources", "x")
+    if _setting(data, ("sources", "x"), XSource, "enabled") is not True:
+        return []
+    if x.get("user_id") or x.get("queries"):
+        return []
+    return [
+        _Problem(
+            "sources.x.user_id",
+            "required while [sources.x] enabled = true, unless queries are set"
+            " (otherwise there is nothing to watch)",
+        )
+    ]
+
+
+def _table(data: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
+    """The table at keys, or {} when it is absent or not a table (pydantic reports that)."""
+    node: object = data
+    for key in keys:
+        node = node.get(key, {}) if isinstance(node, Mapping) else {}
+    return node if isinstance(node, Mapping) else {}
+
+
+def _tables(value: object) -> list[tuple[int, Mapping[str, Any]]]:
+    """(index, table) for each table of an array of tables; anything else is skipped."""
+    items = value if isinstance(value, list) else []
+    return [(index, item) for index, item in enumerate(items) if isinstance(item, Mapping)]
+
+
+def _setting(
+    data: Mapping[str, Any], section: tuple[str, ...], model: type[BaseModel], key: str
+) -> object:
+    """A raw setting, or the model's default when the file leaves it out."""
+    return _table(data, *section).get(key, model.model_fields[key].default)
+
+
+# 3. secrets pasted into the file
+
+
+@dataclass(frozen=True)
+class _SecretShape:
+    what: str
+    variable: str | None  # None: depends on the section it was found in
+    pattern: re.Pattern[str]
+    group: int = 0  # the part of a match that is secret
+
+
+_SECRET_SHAPES = (
+    # Slack tokens are xox?- (b bot, p user, a app, e/r refresh, s session, ...);
+    # "xoxo-" is spared: it is a sign-off, not a token type.
+    _SecretShape("a Slack bot token", "SLACK_BOT_TOKEN", re.compile(r"xoxb-[A-Za-z0-9-]*")),
+    _SecretShape("a Slack app-level token", "SLACK_APP_TOKEN", re.compile(r"xapp-[A-Za-z0-9-]*")),
+    _SecretShape("a Slack token", "SLACK_BOT_TOKEN", re.compile(r"xox[a-np-z]-[A-Za-z0-9-]*")),
+    # X app bearer tokens start with a long run of A's (URL-encoded characters follow).
+    _SecretShape("an X bearer token", "X_BEARER_TOKEN", re.compile(r"A{20,}[A-Za-z0-9%+/=._~-]*")),
+    # sk-..., sk-proj-...; the word boundary and length spare words such as "task-list".
+    _SecretShape("an OpenAI API key", "OPENAI_API_KEY", re.compile(r"\bsk-[A-Za-z0-9_-]{8,}")),
+    _SecretShape(
+        "a JSON Web Token",
+        None,
+        re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),
+    ),
+    _SecretShape(
+        "a URL with a password",
+        None,
+        re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:([^\s/@]+)@"),
+        group=1,
+    ),
+)
+_RANDOM_KEY = "a secret key (a long random string)"
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{40,}={0,2}")
+_PATH_OR_URL = re.compile(r"^(/|\.{1,2}/|~|[A-Za-z]:[\\/])|://")
+
+# Where a secret without a telltale prefix belongs, by the section it was found in.
+_SECTION_VARIABLES = {
+    "bot.database": "DATABASE_URL",
+    "slack": "SLACK_BOT_TOKEN, SLACK_APP_TOKEN or SLACK_SIGNING_SECRET",
+    "teams": "TEAMS_APP_ID, TEAMS_APP_PASSWORD or TEAMS_TENANT_ID",
+    "sources.x": "X_BEARER_TOKEN",
+    "publish": "X_CONSUMER_KEY, X_CONSUMER_SECRET, X_ACCESS_TOKEN or X_ACCESS_TOKEN_SECRET",
+    "llm": "OPENAI_API_KEY",
+}
+_ANY_VARIABLE = "the variables listed in README.md"
+
+
+def _pasted_secrets(data: Mapping[str, Any]) -> list[_PastedSecret]:
+    """Every string (in tables, lists and tables in lists) that looks like a secret."""
+    found = []
+    for path, value in _walk(data):
+        if not isinstance(value, str):
+            continue
+        hits = _secret_hits(value)
+        if hits:
+            what, variable = hits[0][0], hits[0][1] or _section_variable(path)
+            found.append(_PastedSecret(path, what, variable, tuple(t for _, _, t in hits)))
     return found
+
+
+def _secret_hits(text: str) -> list[tuple[str, str | None, str]]:
+    """(what, variable, secret text) for each secret-looking part of text, telltales first."""
+    hits = [
+        (shape.what, shape.variable, match.group(shape.group))
+        for shape in _SECRET_SHAPES
+        for match in shape.pattern.finditer(text)
+    ]
+    return hits + [(_RANDOM_KEY, None, run) for run in _random_runs(text)]
+
+
+def _random_runs(text: str) -> list[str]:
+    """Long unbroken hex or base64 runs: how keys, secrets and passwords look.
+
+    Checked word by word, so prose never joins into a run; in a path or URL each /-segment
+    counts alone, so a deep directory is not taken for base64. A base64 run needs a digit
+    and a letter: names such as "Customer-Care-And-Complaints-Resolution" are spared,
+    while a random key of 40 characters lacks a digit about once in a thousand.
+    """
+    runs: list[str] = []
+    for word in text.split():
+        for part in word.split("/") if _PATH_OR_URL.search(word) else [word]:
+            runs += _HEX_RUN.findall(part)
+            runs += [run for run in _BASE64_RUN.findall(part) if _has_digit_and_letter(run)]
+    return runs
+
+
+def _has_digit_and_letter(text: str) -> bool:
+    return any(c.isdigit() for c in text) and any(c.isalpha() for c in text)
+
+
+def _section_variable(path: str) -> str:
+    sections = [key for key in _SECTION_VARIABLES if re.match(rf"{re.escape(key)}(\.|\[|$)", path)]
+    return _SECTION_VARIABLES[max(sections, key=len)] if sections else _ANY_VARIABLE
+
+
+# Walking the raw data: key paths in file order
+
+
+def _walk(node: object, path: str = "") -> Iterator[tuple[str, object]]:
+    """(key path, value) for every table entry and list item, depth first, in file order."""
+    if isinstance(node, Mapping):
+        children = [(f"{path}.{key}" if path else str(key), v) for key, v in node.items()]
+    elif isinstance(node, list):
+        children = [(f"{path}[{index}]", v) for index, v in enumerate(node)]
+    else:
+        return
+    for child_path, value in children:
+        yield child_path, value
+        yield from _walk(value, child_path)
+
+
+def _file_order(data: Mapping[str, Any]) -> dict[str, int]:
+    return {path: index for index, (path, _) in enumerate(_walk(data))}
+
+
+def _position(path: str, order: dict[str, int]) -> int:
+    """Where path is in the file; a key the file lacks sorts with its nearest parent."""
+    while path:
+        if path in order:
+            return order[path]
+        path = re.sub(r"(\.[^.\[]*|\[\d+\]|^[^.\[]*)$", "", path, count=1)
+    return len(order)
+
+
+# -- environment: what `socialcare run` needs
+
+
+@dataclass(frozen=True)
+class _Need:
+    variable: str
+    path: str  # the key that needs it
+    setting: str  # how the file asks for it, e.g. [slack] enabled = true
+
+
+_X_PUBLISH_VARIABLES = (
+    "X_CONSUMER_KEY",
+    "X_CONSUMER_SECRET",
+    "X_ACCESS_TOKEN",
+    "X_ACCESS_TOKEN_SECRET",
+    "X_BEARER_TOKEN",
+)
+
+
+def missing_environment(config: Config, secrets: Secrets) -> list[str]:
+    """Each variable `run` needs that is not set, once, naming every setting that needs it:
+    `sources.x: X_BEARER_TOKEN is not set (needed by [sources.x] enabled = true and
+    [publish] dry_run = false)`. The path is that of the first setting."""
+    missing: dict[str, list[_Need]] = {}
+    for need in _environment_needs(config):
+        if not getattr(secrets, need.variable.lower()):
+            missing.setdefault(need.variable, []).append(need)
+    return [
+        f"{needs[0].path}: {variable} is not set"
+        f" (needed by {' and '.join(need.setting for need in needs)})"
+        for variable, needs in missing.items()
+    ]
+
+
+def _environment_needs(config: Config) -> list[_Need]:
+    needs: list[_Need] = []
+    if config.slack.enabled:
+        needs.append(_Need("SLACK_BOT_TOKEN", "slack.enabled", "[slack] enabled = true"))
+        mode_variable = (
+            "SLACK_APP_TOKEN" if config.slack.mode == "socket" else "SLACK_SIGNING_SECRET"
+        )
+        needs.append(_Need(mode_variable, "slack.mode", f'[slack] mode = "{config.slack.mode}"'))
+    if config.sources.x.enabled:
+        needs.append(_Need("X_BEARER_TOKEN", "sources.x", "[sources.x] enabled = true"))
+    if not config.publish.dry_run:
+        needs += [
+            _Need(variable, "publish", "[publish] dry_run = false")
+            for variable in _X_PUBLISH_VARIABLES
+        ]
+    return needs
 
 
 def resolve_config_path(explicit: str | os.PathLike[str] | None) -> Path:
