@@ -1,13 +1,16 @@
 """Append-only, hash-chained audit log: every state change, refusal and publish.
 
 Each row's hash covers its fields and the previous row's hash, so changing,
-removing or reordering any row breaks the chain from that row on.
+removing or reordering any row breaks the chain from that row on. The chain alone
+cannot tell a removed tail whose stored head was rewritten too: a head `N:HASH` written
+down elsewhere (a witness, e.g. from the managers' digest) can, via `verify(expect=...)`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 from sqlite_utils import Database
 
 GENESIS = "0" * 64
+_HEAD = re.compile(r"([0-9]{1,18}):([0-9a-fA-F]{64})")
 
 
 def _digest(row: dict[str, Any]) -> str:
@@ -67,15 +71,60 @@ def append(
 
 
 @dataclass(frozen=True)
+class Head:
+    """A point of the chain: entry number `entries` (its count when intact) and its hash."""
+
+    entries: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.entries}:{self.hash}"
+
+    @classmethod
+    def parse(cls, value: str) -> Head:
+        """`N:HASH` as `str()` writes it; ValueError if it is not that shape."""
+        match = _HEAD.fullmatch(value.strip())
+        if not match:
+            raise ValueError(f"{value!r} is not N:HASH (an entry count, a colon, 64 hex digits)")
+        entries, digest = int(match[1]), match[2].lower()
+        if entries == 0 and digest != GENESIS:
+            raise ValueError(f"{value!r}: an empty log's head is 0:{GENESIS}")
+        return cls(entries, digest)
+
+
+def head(db: Database) -> Head:
+    """The last entry's number and hash (0 and GENESIS for an empty log); does not verify."""
+    last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    return Head(int(last[0]), str(last[1])) if last else Head(0, GENESIS)
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     ok: bool
     entries: int
     first_bad_seq: int | None = None
     problem: str = ""
+    head: Head | None = None  # the verified head, when intact
 
 
-def verify(db: Database) -> VerifyResult:
-    """Walk the chain from the start; report the first entry that does not fit."""
+def verify(db: Database, *, expect: Head | None = None) -> VerifyResult:
+    """Walk the chain from the start; report the first entry that does not fit.
+
+    With `expect` (a witnessed head), the log must also still hold that entry, unchanged.
+    """
+    # One read snapshot: entries a running bot appends meanwhile must not look like a
+    # stored head that no longer matches the chain.
+    snapshot = not db.conn.in_transaction
+    if snapshot:
+        db.conn.execute("BEGIN")
+    try:
+        return _walk(db, expect)
+    finally:
+        if snapshot:
+            db.conn.execute("COMMIT")
+
+
+def _walk(db: Database, expect: Head | None) -> VerifyResult:
     expected_prev = GENESIS
     count = 0
     last_seq = 0
@@ -88,8 +137,21 @@ def verify(db: Database) -> VerifyResult:
             return VerifyResult(False, count, row["seq"], "does not link to the entry before it")
         if _digest(row) != row["hash"]:
             return VerifyResult(False, count, row["seq"], "its contents were changed")
+        if expect and row["seq"] == expect.entries and row["hash"] != expect.hash:
+            # Every link holds, so the chain was rehashed from some entry up to here.
+            return VerifyResult(
+                False, count, row["seq"], f"it is not the witnessed {expect}; history was rewritten"
+            )
         expected_prev = row["hash"]
-    head = db.execute("SELECT value FROM settings WHERE key = 'audit_head'").fetchone()
-    if (head[0] if head else GENESIS) != expected_prev:
+    stored = db.execute("SELECT value FROM settings WHERE key = 'audit_head'").fetchone()
+    if (stored[0] if stored else GENESIS) != expected_prev:
         return VerifyResult(False, count, last_seq + 1, "entries after the last one were removed")
-    return VerifyResult(True, count)
+    if expect and last_seq < expect.entries:
+        # The stored head was rewritten along with the removal; only the witness remembers.
+        return VerifyResult(
+            False,
+            count,
+            last_seq + 1,
+            f"entries after the last one were removed (the witnessed head {expect} is gone)",
+        )
+    return VerifyResult(True, count, head=Head(last_seq, expected_prev))

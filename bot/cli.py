@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot import __version__
+from bot import __version__, audit
 from bot.config import Config, load_config
 from bot.errors import ConfigError, SocialcareError
 from bot.ports import SystemClock
@@ -28,6 +28,12 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 class UsageError(SocialcareError):
     """Bad command-line usage (exit 2)."""
+
+
+AUDIT_USAGE = (
+    "usage: socialcare audit verify [-c PATH] [--expect-head N:HASH]\n"
+    "       socialcare audit head [-c PATH]"
+)
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +54,56 @@ def _debug_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    details: str = "",
+    epilog: str | None = None,
+) -> argparse.ArgumentParser:
+    """A subcommand: `summary` in its parent's list, `summary` and `details` in its --help."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=f"{summary[0].upper()}{summary[1:]}.\n\n{details}".strip(),
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _file_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "file", type=Path, metavar="FILE", help="JSONL file of mentions, one object per line"
+    )
+
+
+def _jsonl_epilog() -> str:
+    from bot.jsonl import MAX_CLOCK_AHEAD, SOURCE_NETWORKS
+
+    networks = ", ".join(SOURCE_NETWORKS)
+    minutes = int(MAX_CLOCK_AHEAD.total_seconds() // 60)
+    return f"""\
+Mention JSONL: one object per line with
+  network           {networks} (a network the bot has a source for)
+  id                the post's id (a string; numbers are kept exact)
+  author_id         the author's id
+  author_handle     the author's handle (a leading @ is dropped)
+  author_name       the author's display name
+  text              the post's text
+  created_at        ISO 8601 with a zone, e.g. 2026-11-22T09:00:00Z; not more
+                    than {minutes} minutes ahead of this machine's clock
+and optionally
+  in_reply_to_id    the post it answers
+  conversation_id   the conversation (thread) it belongs to
+  url               link to the post
+  author_followers  the author's follower count
+  author_verified   true or false
+  lang              language code, e.g. en
+
+Bad lines are reported as FILE:LINE: problem; the valid lines are still used,
+and the exit code is 1 if any line was bad."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="socialcare",
@@ -56,16 +112,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"socialcare {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", help="`socialcare COMMAND --help` for its options"
+    )
 
-    p = sub.add_parser("run", help="start the bot and run until SIGINT/SIGTERM")
+    p = _command(
+        sub,
+        "run",
+        "start the bot and run until SIGINT/SIGTERM",
+        "HTTP server, Slack, the X poller, the LLM workers, the outbox workers and the\n"
+        "scheduler. On SIGINT/SIGTERM each worker finishes the item in hand; exit 0.",
+    )
     _config_arg(p)
 
-    p = sub.add_parser("demo", help="local demo: sample mentions, cards in the terminal, no tokens")
-    p.add_argument("--script", action="store_true", help="play a full scenario and exit")
+    p = _command(
+        sub,
+        "demo",
+        "local demo: sample mentions, cards in the terminal, no tokens",
+        "Type /care commands as one of the demo users (`as U0LEAD` switches user).",
+    )
+    p.add_argument(
+        "--script",
+        action="store_true",
+        help="play a full scenario (ingest, claim, reply, approve, publish) and exit",
+    )
     _debug_arg(p)
 
-    p = sub.add_parser("check-config", help="validate the config file; exit 2 if invalid")
+    p = _command(
+        sub,
+        "check-config",
+        "validate the config file; exit 2 if invalid",
+        "One line per problem with its key path. Tokens missing from the environment\n"
+        "are warnings, unless --strict.",
+    )
     p.add_argument(
         "--strict",
         action="store_true",
@@ -73,28 +152,92 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_arg(p)
 
-    p = sub.add_parser("ingest", help="read mentions from a JSONL file through the pipeline")
-    p.add_argument("file", type=Path, metavar="FILE")
+    p = _command(
+        sub,
+        "ingest",
+        "read mentions from a JSONL file through the pipeline",
+        "Idempotent: a mention already stored is skipped.",
+        epilog=_jsonl_epilog(),
+    )
+    _file_arg(p)
     _config_arg(p)
 
-    p = sub.add_parser("classify", help="print each mention's reading and routing; changes nothing")
-    p.add_argument("file", type=Path, metavar="FILE")
-    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
+    p = _command(
+        sub,
+        "classify",
+        "print each mention's reading and routing; changes nothing",
+        "Use it to test routing rules before going live; touches no database.",
+        epilog=_jsonl_epilog(),
+    )
+    _file_arg(p)
+    p.add_argument(
+        "--format",
+        choices=["jsonl", "table"],
+        default="jsonl",
+        help="jsonl: one JSON object per mention (default); table: for reading",
+    )
     _config_arg(p)
 
-    p = sub.add_parser("digest", help="build and send the digest for the last 24 hours now")
-    p.add_argument("--department", metavar="ID")
+    p = _command(
+        sub,
+        "digest",
+        "build and send the digest for the last 24 hours now",
+        "Every call sends. Printed to the terminal when Slack is off.",
+    )
+    p.add_argument(
+        "--department",
+        metavar="ID",
+        help="only this department's digest (default: every department's and the managers')",
+    )
     _config_arg(p)
 
-    p = sub.add_parser("report", help="KPIs per department")
-    p.add_argument("--since", metavar="ISO8601", help="start (default: 7 days ago)")
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p = _command(sub, "report", "KPIs per department", "Durations are in seconds in csv and json.")
+    p.add_argument(
+        "--since",
+        metavar="ISO8601",
+        help="start (default: 7 days ago); without a zone, in [bot].timezone",
+    )
+    p.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="table (default), csv or json",
+    )
     _config_arg(p)
 
-    p = sub.add_parser("audit", help="audit log tools")
-    audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION")
-    v = audit_sub.add_parser("verify", help="check the audit log's hash chain; exit 1 if tampered")
+    p = _command(
+        sub,
+        "audit",
+        "audit log tools: verify the hash chain, print its head",
+        "The log is hash-chained. Write down `audit head` somewhere else now and then\n"
+        "(the managers' digest shows it); `audit verify --expect-head` then also\n"
+        "catches a removed tail whose stored head was rewritten.",
+    )
+    audit_sub = p.add_subparsers(
+        dest="audit_command", metavar="ACTION", help="`socialcare audit ACTION --help`"
+    )
+    v = _command(
+        audit_sub,
+        "verify",
+        "check the audit log's hash chain; exit 1 if tampered",
+        "Exit 0 intact, 1 tampered. With --expect-head N:HASH, the log must also still\n"
+        "extend that witnessed head: entry N exists with that hash, and the chain\n"
+        "verifies up to it and beyond.",
+    )
+    v.add_argument(
+        "--expect-head",
+        metavar="N:HASH",
+        help="a head witnessed earlier (from `audit head` or a digest); the log must still"
+        " hold entry N with that hash",
+    )
     _config_arg(v)
+    h = _command(
+        audit_sub,
+        "head",
+        "print the chain head as N:HASH (entry count and hash of the last entry)",
+        "Verifies the chain first: exit 1, printing nothing on stdout, if tampered.",
+    )
+    _config_arg(h)
     return parser
 
 
@@ -129,10 +272,7 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
         return run_demo(script=args.script)
     if command == "audit":
-        if args.audit_command != "verify":
-            print("usage: socialcare audit verify [-c PATH]", file=sys.stderr)
-            return EXIT_USAGE
-        return _audit_verify(load_config(args.config))
+        return _audit(args)
     config = load_config(args.config)
     if command == "check-config":
         return _check_config(config, strict=args.strict)
@@ -157,31 +297,13 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _check_config(config: Config, *, strict: bool) -> int:
     """Validate; tokens `run` needs are warnings, or errors (exit 2) with --strict."""
-    from bot.config import Secrets
+    from bot.config import Secrets, missing_environment
 
     secrets = Secrets.from_env()
-    needed: list[str] = []  # what `socialcare run` refuses to start without
-    if config.slack.enabled:
-        if not secrets.slack_bot_token:
-            needed.append("slack.enabled: SLACK_BOT_TOKEN is not set")
-        if config.slack.mode == "socket" and not secrets.slack_app_token:
-            needed.append("slack.mode: socket mode needs SLACK_APP_TOKEN")
-        if config.slack.mode == "http" and not secrets.slack_signing_secret:
-            needed.append("slack.mode: http mode needs SLACK_SIGNING_SECRET")
-    if config.sources.x.enabled and not secrets.x_bearer_token:
-        needed.append("sources.x: X_BEARER_TOKEN is not set (needed to read X)")
-    if not config.publish.dry_run:
-        for name in (
-            "x_consumer_key",
-            "x_consumer_secret",
-            "x_access_token",
-            "x_access_token_secret",
-            "x_bearer_token",
-        ):
-            if not getattr(secrets, name):
-                needed.append(f"publish: {name.upper()} is not set (needed to publish to X)")
-        if not config.sources.x.user_id:
-            needed.append("sources.x.user_id: the brand account's id is needed to publish to X")
+    # What `socialcare run` refuses to start without: each missing variable once.
+    needed = missing_environment(config, secrets)
+    if not config.publish.dry_run and not config.sources.x.user_id:
+        needed.append("sources.x.user_id: the brand account's id is needed to publish to X")
     warnings: list[str] = []
     if config.llm.enabled and not secrets.openai_api_key:
         warnings.append("llm.enabled: OPENAI_API_KEY is not set; the bot will run offline")
@@ -261,7 +383,7 @@ def _ingest(config: Config, path: Path) -> int:
             progress.advance(task, len(batch))
             batch.clear()
 
-        for _, item in read_mentions(path):
+        for _, item in read_mentions(path, now=service.clock.now()):
             if isinstance(item, BadLine):
                 bad.append(item)
                 progress.advance(task)
@@ -301,7 +423,7 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
         "signals",
     )
     bad = 0
-    for number, item in read_mentions(path):
+    for number, item in read_mentions(path, now=SystemClock().now()):
         if isinstance(item, BadLine):
             print(f"{path}:{number}: {item.problem}", file=sys.stderr)
             bad += 1
@@ -481,17 +603,38 @@ def _table_console() -> Any:
     return console if console.is_terminal else Console(width=220)
 
 
-def _audit_verify(config: Config) -> int:
-    from bot import audit
-    from bot.store import Store
+def _audit(args: argparse.Namespace) -> int:
+    if args.audit_command is None:
+        print(AUDIT_USAGE, file=sys.stderr)
+        return EXIT_USAGE
+    expect = None
+    if getattr(args, "expect_head", None) is not None:
+        try:
+            expect = audit.Head.parse(args.expect_head)
+        except ValueError as exc:
+            raise UsageError(f"--expect-head {exc}") from None
+    result = _audit_result(load_config(args.config), expect)
+    if not result.ok:
+        print(
+            f"audit log TAMPERED at entry {result.first_bad_seq}: {result.problem}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    if args.audit_command == "head":
+        print(result.head)  # just N:HASH, for scripts to keep
+    elif expect:
+        print(f"audit log intact: {result.entries} entries, head {result.head}; extends {expect}")
+    else:
+        print(f"audit log intact: {result.entries} entries, head {result.head}")
+    return EXIT_OK
 
+
+def _audit_result(config: Config, expect: audit.Head | None) -> audit.VerifyResult:
+    """Verify the chain (and that it extends `expect`, a witnessed head, if given)."""
     if not config.database_path.exists():
         raise UsageError(f"{config.database_path}: database not found")
     store = Store(config.database_path)
-    result = audit.verify(store.db)
-    store.close()
-    if result.ok:
-        print(f"audit log intact: {result.entries} entries")
-        return EXIT_OK
-    print(f"audit log TAMPERED at entry {result.first_bad_seq}: {result.problem}", file=sys.stderr)
-    return EXIT_FAILURE
+    try:
+        return audit.verify(store.db, expect=expect)
+    finally:
+        store.close()

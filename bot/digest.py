@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot import audit
 from bot.config import Config
 from bot.reports import Kpis, case_rows, kpis_of
 from bot.sla import BusinessCalendar
@@ -163,6 +164,9 @@ class Digest:
     # response (minutes) of those mentions that got one.
     volume_by_hour: list[int] = field(default_factory=list)
     first_response_by_hour: list[float | None] = field(default_factory=list)
+    # The managers' digest only: the audit chain's head when it was built, a witness for
+    # `socialcare audit verify --expect-head` that lives outside the database.
+    audit_head: audit.Head | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -180,6 +184,7 @@ class Digest:
                 "oldest_open": [CaseLink(**c) for c in data["oldest_open"]],
                 "suggestions": [CaseLink(**c) for c in data["suggestions"]],
                 "topics": [(str(t), int(n)) for t, n in data["topics"]],
+                "audit_head": audit.Head(**data["audit_head"]) if data.get("audit_head") else None,
             }
         )
 
@@ -248,6 +253,7 @@ def build_digest(
         ][:10],
         volume_by_hour=volume,
         first_response_by_hour=[sorted(r)[len(r) // 2] if r else None for r in responses],
+        audit_head=audit.head(store.db) if department is None else None,
     )
 
 

@@ -5,11 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from bot.config import SourcesSection
 from bot.models import Mention
+from bot.reports import format_duration
+
+# The networks the bot has a source for: one `[sources.NAME]` section each, so a network
+# is accepted here as soon as its source's config section exists.
+SOURCE_NETWORKS: tuple[str, ...] = tuple(SourcesSection.model_fields)
+# Clocks drift; further ahead than this, the producer's clock (or time zone) is wrong.
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -29,8 +38,26 @@ def _explain(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def read_mentions(path: Path) -> Iterator[tuple[int, Mention | BadLine]]:
-    """Yield (line number, Mention or BadLine) for each non-blank line. Never raises on content."""
+def _unfit(mention: Mention, now: datetime | None) -> str | None:
+    """Why a well-formed mention still cannot be taken in, if it cannot."""
+    if mention.network not in SOURCE_NETWORKS:
+        return (
+            f"network {mention.network!r} has no source in this bot;"
+            f" accepted: {', '.join(SOURCE_NETWORKS)}"
+        )
+    if now is not None and mention.created_at - now > MAX_CLOCK_AHEAD:
+        ahead = format_duration((mention.created_at - now).total_seconds())
+        return f"created_at is {ahead} in the future; check the producer's clock"
+    return None
+
+
+def read_mentions(
+    path: Path, *, now: datetime | None = None
+) -> Iterator[tuple[int, Mention | BadLine]]:
+    """Yield (line number, Mention or BadLine) for each non-blank line. Never raises on content.
+
+    `now` is the bot's clock: a `created_at` more than 5 minutes after it is a bad line.
+    """
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -49,9 +76,12 @@ def read_mentions(path: Path) -> Iterator[tuple[int, Mention | BadLine]]:
                 yield number, BadLine(number, "expected a JSON object")
                 continue
             try:
-                yield number, Mention.model_validate(data)
+                mention = Mention.model_validate(data)
             except ValidationError as exc:
                 yield number, BadLine(number, _explain(exc))
+                continue
+            problem = _unfit(mention, now)
+            yield number, BadLine(number, problem) if problem else mention
 
 
 def count_lines(path: Path) -> int:

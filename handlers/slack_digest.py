@@ -19,6 +19,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.audit import Head
 from bot.digest import CaseLink, DepartmentFigures, Digest
 from bot.reports import format_duration
 from handlers.slack_cards import (
@@ -100,6 +101,11 @@ def age(mention_at: str, until: str) -> str:
 
 def breaches(n: int) -> str:
     return f"{n} SLA breach" if n == 1 else f"{n} SLA breaches"
+
+
+def audit_entries(head: Head) -> str:
+    """The audit log's size as a digest says it ("1 entry", "1,234 entries")."""
+    return "1 entry" if head.entries == 1 else f"{head.entries:,} entries"
 
 
 def _ranked(counts: dict[str, int]) -> list[tuple[str, int]]:
@@ -300,6 +306,16 @@ def digest_blocks(digest: Digest) -> list[dict[str, Any]]:
             hidden=len(digest.suggestions) - len(lines),
         )
         blocks.append(_section("suggestions", text))
+    if digest.audit_head:
+        # The full N:HASH in a code span, so it copies cleanly into `--expect-head`.
+        head = escape_mrkdwn(str(digest.audit_head), limit=100, max_lines=1)
+        blocks.append(
+            _context(
+                "audit_head",
+                f":lock: Audit log: {audit_entries(digest.audit_head)}, head `{head}`"
+                " (check later: `socialcare audit verify --expect-head N:HASH`)",
+            )
+        )
     return _fit_total(blocks)
 
 
@@ -405,11 +421,19 @@ def digest_text(digest: Digest) -> str:
     if digest.suggestions:
         out += ["", "Product suggestions received:"]
         out += [_plain_case(c, digest, names, oldest=False) for c in digest.suggestions]
+    if digest.audit_head:
+        out += [
+            "",
+            f"Audit log: {audit_entries(digest.audit_head)},"
+            f" head {_p(str(digest.audit_head), 100)}",
+            "  (check later: socialcare audit verify --expect-head N:HASH)",
+        ]
     return "\n".join(out) + "\n"
 
 
 __all__ = [
     "age",
+    "audit_entries",
     "digest_blocks",
     "digest_message",
     "digest_text",

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import json
 import struct
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from bot.audit import Head
 from bot.digest import CaseLink, DepartmentFigures, Digest
 from handlers.slack_cards import MAX_TOTAL_TEXT, ZWJ, total_text, validate_blocks
-from handlers.slack_digest import age, digest_message, digest_text, percent, period
+from handlers.slack_digest import (
+    age,
+    audit_entries,
+    digest_message,
+    digest_text,
+    percent,
+    period,
+)
 from integrations.charts import HEIGHT_PX, WIDTH_PX, digest_chart, hour_labels
 
 HOSTILE = "<!channel> *x* <@U0BOSS> <https://evil.example|click> @here `code` _it_ ~s~ &amp;"
 SINCE = "2026-11-02T09:00:00+00:00"
 UNTIL = "2026-11-03T09:00:00+00:00"
+HEAD = Head(1234, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
 
 
 def figures(department: str = "care", name: str = "Customer Care", **kw: Any) -> DepartmentFigures:
@@ -147,6 +157,7 @@ def all_departments(**kw: Any) -> Digest:
         "oldest_open": [
             case(7, "Lost bag", department="press", mention_at="2026-10-30T09:00:00+00:00")
         ],
+        "audit_head": HEAD,
     }
     data.update(kw)
     return busy_day(**data)
@@ -206,6 +217,7 @@ ALL_SHAPES = {
     "all": all_departments,
     "hostile": hostile_day,
     "hostile_long": lambda: hostile_day(10_000),
+    "hostile_long_managers": lambda: replace(hostile_day(10_000), scope="all", audit_head=HEAD),
 }
 
 
@@ -417,6 +429,31 @@ def test_digest_text_is_clean_for_terminals() -> None:
     assert max(len(li) for li in text.splitlines()) < 400
 
 
+def test_the_managers_digest_shows_the_whole_audit_head_to_copy() -> None:
+    message = digest_message(all_departments())
+    block = next(b for b in message["blocks"] if b["block_id"] == "audit_head")
+    assert f"Audit log: 1,234 entries, head `{HEAD}`" in block["elements"][0]["text"]
+    assert str(HEAD) == f"1234:{HEAD.hash}" and len(HEAD.hash) == 64
+    text = digest_text(all_departments())
+    assert f"Audit log: 1,234 entries, head {HEAD}\n" in text
+    assert "socialcare audit verify --expect-head" in text
+    # Never among the sections dropped to fit a crowded message.
+    crowded = digest_message(ALL_SHAPES["hostile_long_managers"]())
+    assert str(HEAD) in all_block_text(crowded)
+
+
+def test_a_department_digest_has_no_audit_head() -> None:
+    assert "Audit log" not in all_block_text(digest_message(busy_day()))
+    assert "Audit log" not in digest_text(busy_day())
+
+
+def test_the_audit_head_survives_the_outbox_round_trip() -> None:
+    digest = all_departments()
+    assert Digest.from_json(json.loads(json.dumps(digest.to_json()))) == digest
+    queued_before = {k: v for k, v in digest.to_json().items() if k != "audit_head"}
+    assert Digest.from_json(queued_before).audit_head is None
+
+
 def test_helpers() -> None:
     assert percent(None) == "n/a"
     assert percent(2 / 3) == "67%"
@@ -424,6 +461,8 @@ def test_helpers() -> None:
     assert age("2026-11-03T08:30:00+00:00", UNTIL) == "30 min"
     assert age("2026-11-03T07:55:00+00:00", UNTIL) == "1 h 05 min"
     assert age("garbage", UNTIL) == "age unknown"
+    assert audit_entries(HEAD) == "1,234 entries"
+    assert audit_entries(Head(1, HEAD.hash)) == "1 entry"
 
 
 # --------------------------------------------------------------------------- chart

@@ -16,7 +16,7 @@ from bot.followup import FollowUp
 from bot.ports import FixedClock
 from bot.service import CareService
 from bot.store import Store
-from tests.conftest import AGENT, LEAD, config_data, mention
+from tests.conftest import AGENT, LEAD, config_data, mention, new_case
 
 MONDAY_9 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # Europe/London is UTC in November
 
@@ -146,6 +146,27 @@ def test_scheduled_digest_has_the_right_figures_and_is_sent_once(tmp_path: Path)
     assert [s["text"] for s in everyone["suggestions"]] == [
         "@AcmeAir you should add a seat map to the app"
     ]
+
+
+def test_the_managers_digest_carries_a_witness_of_the_audit_head(tmp_path: Path) -> None:
+    import json
+
+    from bot import audit
+
+    clock = FixedClock(MONDAY_9)
+    service, followup = make(tmp_path, clock)
+    seed_day(service, clock)
+    head_before = audit.head(service.store.db)
+    assert followup.send_digests(clock.now())
+    payloads = {c: json.loads(p)["digest"] for k, c, p in notices(service) if k == "digest"}
+    assert payloads["managers"]["audit_head"] == {
+        "entries": head_before.entries,
+        "hash": head_before.hash,
+    }
+    assert payloads["care"]["audit_head"] is None and payloads["marketing"]["audit_head"] is None
+    witness = audit.Head(**payloads["managers"]["audit_head"])
+    new_case(service)  # the log grows on; the witness still holds
+    assert audit.verify(service.store.db, expect=witness).ok
 
 
 def test_a_digest_missed_while_down_is_sent_once_after_restart(tmp_path: Path) -> None:
