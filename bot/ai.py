@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 import prompts
 from bot import audit
 from bot.config import Config
+from bot.health import Health
 from bot.models import Intent, Priority, Sentiment
 from bot.redact import redact
 from bot.service import CareService
@@ -123,9 +124,12 @@ def _data(text: str) -> str:
 class AIEnricher:
     """Drains `ai` outbox items: one LLM reading and suggestions per case."""
 
-    def __init__(self, service: CareService, client: LLMClient) -> None:
+    def __init__(
+        self, service: CareService, client: LLMClient, *, health: Health | None = None
+    ) -> None:
         self.service = service
         self.client = client
+        self.health = health
         self.config: Config = service.config
         self.store = service.store
         self.clock = service.clock
@@ -191,8 +195,18 @@ class AIEnricher:
         try:
             answer, usage = self.client.structured(system=system, user=user, schema=schema)
         except LLMError as exc:
-            log.warning("LLM %s for case #%s failed: %s", kind, case_id, exc)
+            if self.health is not None:
+                self.health.failed("llm", str(exc))  # logs the start of an outage once
+            log.log(
+                logging.DEBUG if self.health else logging.WARNING,
+                "LLM %s for case #%s failed: %s",
+                kind,
+                case_id,
+                exc,
+            )
             return None
+        if self.health is not None:
+            self.health.ok("llm")
         self._record_usage(call_id, usage)
         with self.store.write() as db:
             db.execute(

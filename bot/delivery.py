@@ -14,6 +14,7 @@ from datetime import datetime
 from bot.cards import CARD, NOTE, PUBLISH
 from bot.digest import Digest
 from bot.errors import DeliveryError, PublishError
+from bot.health import Health
 from bot.metrics import Metrics
 from bot.models import CaseState, text_hash
 from bot.outbox import OutboxItem, backoff_seconds
@@ -53,10 +54,12 @@ class ChatWorker:
         messages_per_second: float = 1.0,
         metrics: Metrics | None = None,
         kinds: tuple[str, ...] = CHAT_KINDS,
+        health: Health | None = None,
     ) -> None:
         self.service = service
         self.surface = surface
         self.metrics = metrics
+        self.health = health
         self.kinds = kinds
         self.clock: Clock = service.clock
         self.min_gap = 1.0 / messages_per_second
@@ -102,6 +105,11 @@ class ChatWorker:
                 self.surface.send_digest(channel, Digest.from_json(item.payload["digest"]))
         except DeliveryError as exc:
             self._last_sent[item.channel] = self.clock.now()
+            if self.health is not None:
+                if exc.outage:
+                    self.health.failed(self.surface.name, str(exc))
+                else:
+                    self.health.ok(self.surface.name)  # it answered; it refused one message
             if exc.permanent:
                 log.error("giving up on %s (outbox #%s): %s", item.kind, item.id, exc)
                 with self.service.store.write() as db:
@@ -112,12 +120,20 @@ class ChatWorker:
                     if exc.retry_after is not None
                     else backoff_seconds(item.attempts)
                 )
-                log.warning(
-                    "%s (outbox #%s) will retry in %.0fs: %s", item.kind, item.id, delay, exc
+                # An outage is logged once by the health registry, not once per item.
+                log.log(
+                    logging.DEBUG if exc.outage and self.health else logging.WARNING,
+                    "%s (outbox #%s) will retry in %.0fs: %s",
+                    item.kind,
+                    item.id,
+                    delay,
+                    exc,
                 )
                 self.service.outbox.retry_later(item.id, str(exc), delay)
             return True
         self._last_sent[item.channel] = self.clock.now()
+        if self.health is not None:
+            self.health.ok(self.surface.name)
         self.service.outbox.done(item.id)
         if self.metrics is not None:
             self.metrics.cards_posted.labels(surface=self.surface.name, kind=item.kind).inc()
@@ -181,11 +197,17 @@ class PublishWorker:
     """
 
     def __init__(
-        self, service: CareService, publisher: ReplyPublisher, *, metrics: Metrics | None = None
+        self,
+        service: CareService,
+        publisher: ReplyPublisher,
+        *,
+        metrics: Metrics | None = None,
+        health: Health | None = None,
     ) -> None:
         self.service = service
         self.publisher = publisher
         self.metrics = metrics
+        self.health = health
 
     def _count(self, outcome: str) -> None:
         if self.metrics is not None:
@@ -232,8 +254,15 @@ class PublishWorker:
             else:
                 reply = found
         except PublishError as exc:
+            if self.health is not None:
+                if exc.outage:
+                    self.health.failed(case.network, str(exc))
+                else:
+                    self.health.ok(case.network)
             self._failed_attempt(item, case.id, exc, was_uncertain=was_uncertain)
             return True
+        if self.health is not None:
+            self.health.ok(case.network)
         self._count("published")
         self.service.record_published(item.id, case.id, reply, found=found is not None)
         log.info("case #%s published: %s", case.id, reply.url or reply.post_id)
@@ -246,8 +275,13 @@ class PublishWorker:
         if was_uncertain or exc.maybe_posted:
             # Whatever this attempt says, a reply may be out: never fail (a failed case
             # invites a rewrite, i.e. a second reply); check again later.
-            log.warning(
-                "case #%s: reply may be out, checking again in %.0fs: %s", case_id, delay, exc
+            # Once per case: later checks of the same case are routine.
+            log.log(
+                logging.DEBUG if was_uncertain else logging.WARNING,
+                "case #%s: the reply may be out; checking again in %.0fs: %s",
+                case_id,
+                delay,
+                exc,
             )
             self._count("uncertain")
             self.service.record_outcome_unknown(

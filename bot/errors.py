@@ -15,6 +15,19 @@ class ConfigError(SocialcareError):
         super().__init__("; ".join(problems))
 
 
+class CredentialRejected(ConfigError):
+    """A service refused one of our credentials at start-up: the message names the
+    environment variable. Exit 2, like any other configuration problem."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__([problem])
+
+
+class DependencyUnreachable(SocialcareError):
+    """A service could not be reached (or answered oddly) at start-up: the bot starts
+    degraded and keeps retrying."""
+
+
 class Refusal(SocialcareError):
     """An action a user asked for that is not allowed now; the message is shown to them."""
 
@@ -55,18 +68,38 @@ class PublishError(SocialcareError):
     timeout, a 5xx, a lost response), so nothing new may be posted before a check.
     """
 
-    def __init__(self, message: str, *, permanent: bool, maybe_posted: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        maybe_posted: bool = False,
+        outage: bool | None = None,
+    ) -> None:
         self.permanent = permanent
         self.maybe_posted = maybe_posted
+        # The network is not working for us (unreachable, or our credential refused), as
+        # opposed to refusing this one reply; by default, any transient error.
+        self.outage = (not permanent) if outage is None else outage
         super().__init__(message)
 
 
 class DeliveryError(SocialcareError):
-    """A chat post failed; `retry_after` (seconds) when the surface said when to retry."""
+    """A chat post failed; `retry_after` (seconds) when the surface said when to retry.
+
+    `outage`: the surface itself is not working (unreachable, or our token refused), as
+    opposed to one message it would not take; by default, any transient error.
+    """
 
     def __init__(
-        self, message: str, *, permanent: bool = False, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        outage: bool | None = None,
     ) -> None:
         self.permanent = permanent
         self.retry_after = retry_after
+        self.outage = (not permanent) if outage is None else outage
         super().__init__(message)

@@ -43,5 +43,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        # 1 while the dependency's last call worked, 0 while it is failing (or unknown).
+        self.up = Gauge(
+            "socialcare_up",
+            "Whether each dependency (slack, x, llm, scheduler) currently works",
+            ["dependency"],
+            registry=self.registry,
+        )
+        self.last_success = Gauge(
+            "socialcare_last_success_timestamp_seconds",
+            "When each dependency last worked (Unix time)",
+            ["dependency"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

@@ -162,6 +162,17 @@ class Outbox:
             )
             return int(cursor.rowcount)
 
+    def oldest_pending(self, now: datetime) -> dict[str, float]:
+        """Seconds the oldest item not yet done has waited, by kind (for /healthz)."""
+        rows = self.store.query(
+            "SELECT kind, min(created_at) AS oldest FROM outbox"
+            " WHERE state IN ('pending', 'sending') GROUP BY kind"
+        )
+        return {
+            row["kind"]: max(0.0, (now - datetime.fromisoformat(row["oldest"])).total_seconds())
+            for row in rows
+        }
+
     def depth(self) -> dict[str, int]:
         """Items not yet done, by kind (for /metrics and the demo)."""
         rows = self.store.query(

@@ -10,24 +10,34 @@ exit 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
-from bot.config import Config, Secrets
+from bot.config import Config, Secrets, missing_environment
 from bot.delivery import ChatWorker, DryRunPublisher, PublishWorker
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DependencyUnreachable
+from bot.health import Health
 from bot.metrics import Metrics
 from bot.ports import Clock, ReplyPublisher, SystemClock
 from bot.service import CareService
 from bot.store import Store
 
 log = logging.getLogger(__name__)
+
+# SIGTERM to exit: a rolling deploy or systemd gives about 10 s before SIGKILL.
+SHUTDOWN_GRACE_SECONDS = 4.0
+# Socket Mode could not reach Slack (as opposed to Slack refusing the app token).
+SOCKET_UNREACHABLE = (aiohttp.ClientError, OSError, TimeoutError)
 
 
 class WorkerLoop(threading.Thread):
@@ -69,12 +79,18 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.store = Store(self.config.database_path)
+        self.health = Health(self.clock)
+        self.started_at = self.clock.now()
+        self.slack_identity: Any = None
         self.ai_client: Any = self._make_llm()
+        if self.ai_client is not None:
+            self.health.track("llm", critical=False)
         self.service = CareService(
             self.config, self.store, clock=self.clock, ai_enabled=self.ai_client is not None
         )
         self.stop_event = threading.Event()
         self.stopped = asyncio.Event()
+        self._socket_task: asyncio.Task[None] | None = None
         self.workers: list[WorkerLoop] = []
         self.chat_workers: list[ChatWorker] = []
         self._runner: web.AppRunner | None = None
@@ -83,8 +99,15 @@ class Runtime:
         self.scheduler: Any = None
         self.port: int | None = None
         self.publish_worker = PublishWorker(
-            self.service, self.publisher or self._make_publisher(), metrics=self.metrics
+            self.service,
+            self.publisher or self._make_publisher(),
+            metrics=self.metrics,
+            # A dry run reaches no network: nothing to report about X.
+            health=None if self.config.publish.dry_run else self.health,
         )
+        self.health.track("scheduler", critical=False)
+        if not self.config.publish.dry_run:
+            self.health.track("x", critical=True)
         if self.config.slack.enabled:
             self._setup_slack()
         self.x_source: Any = None
@@ -154,6 +177,7 @@ class Runtime:
         if not self.secrets.x_bearer_token:
             raise ConfigError(["sources.x: X_BEARER_TOKEN is not set (needed to read X)"])
         x = self.config.sources.x
+        self.health.track("x", critical=True)
         self.x_source = XMentionSource(
             make_client(base_url=self.secrets.x_api_url, bearer_token=self.secrets.x_bearer_token),
             brand_user_id=x.user_id,
@@ -161,6 +185,7 @@ class Runtime:
             poll_seconds=x.poll_seconds,
             clock=self.clock,
             cursors=self.service,
+            health=self.health,
         )
 
     def poll_sources(self) -> bool:
@@ -194,8 +219,10 @@ class Runtime:
             raise ConfigError(problems)
         assert token is not None
         url = self.secrets.slack_api_url
+        from handlers.slack import BotIdentity
         from integrations.charts import digest_chart
 
+        self.health.track("slack", critical=True)
         surface = SlackSurface(
             SlackApi(make_web_client(token, url)), self.config, self.clock, chart=digest_chart
         )
@@ -205,16 +232,138 @@ class Runtime:
                 surface,
                 messages_per_second=self.config.slack.messages_per_second,
                 metrics=self.metrics,
+                health=self.health,
             )
         )
+        self.slack_identity = BotIdentity(bot_token=token)
         self.bolt_app = build_app(
             self.service,
-            client=make_async_web_client(token, url),
+            # Bolt takes the token from `slack_identity` per request; a client without one
+            # keeps Bolt from also running its own auth.test-based authorization.
+            client=make_async_web_client(None, url),
             signing_secret=(
                 self.secrets.slack_signing_secret if self.config.slack.mode == "http" else None
             ),
             clock=self.clock,
             metrics=self.metrics,
+            health=self.health,
+            identity=self.slack_identity,
+        )
+
+    # -- start-up checks
+
+    def preflight(self) -> None:
+        """Check each configured credential once before serving.
+
+        A credential the service refuses is a ConfigError naming the variable (exit 2).
+        A service that cannot be reached is a warning: the bot starts degraded, the
+        check is retried with back-off, and the workers keep retrying their own work.
+        """
+        checks = self._checks()
+        if not checks:
+            return
+        with ThreadPoolExecutor(max_workers=len(checks)) as pool:
+            futures = {name: pool.submit(check) for name, check in checks.items()}
+        problems: list[str] = []
+        pending: dict[str, Callable[[], str]] = {}
+        for name, future in futures.items():
+            try:
+                detail = future.result()
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+            except DependencyUnreachable as exc:
+                self.health.failed(name, str(exc))
+                pending[name] = checks[name]
+            else:
+                self.health.ok(name)
+                log.info("%s: ok (%s)", name, detail)
+        if problems:
+            raise ConfigError(problems)
+        if pending:
+            threading.Thread(
+                target=self._recheck, args=(pending,), name="recheck", daemon=True
+            ).start()
+
+    def _recheck(self, checks: dict[str, Callable[[], str]]) -> None:
+        """Retry start-up checks that could not reach their service, with back-off."""
+        delay = 5.0
+        while checks and not self.stop_event.wait(delay):
+            for name, check in list(checks.items()):
+                try:
+                    detail = check()
+                except ConfigError as exc:
+                    # Reachable now, and refusing us: nothing will work until someone acts.
+                    for problem in exc.problems:
+                        log.error("%s", problem)
+                    self.health.failed(name, "; ".join(exc.problems))
+                    del checks[name]
+                except DependencyUnreachable as exc:
+                    self.health.failed(name, str(exc))
+                else:
+                    self.health.ok(name)
+                    log.info("%s: ok (%s)", name, detail)
+                    del checks[name]
+            delay = min(delay * 2, 300.0)
+
+    def _checks(self) -> dict[str, Callable[[], str]]:
+        checks: dict[str, Callable[[], str]] = {}
+        if self.slack_identity is not None:
+            checks["slack"] = self._check_slack
+        needs_publisher = not self.config.publish.dry_run and self.publisher is None
+        if self.x_source is not None or needs_publisher:
+            checks["x"] = lambda: self._check_x(user_context=needs_publisher)
+        if self.ai_client is not None and hasattr(self.ai_client, "check"):
+            checks["llm"] = self.ai_client.check
+        return checks
+
+    def _check_slack(self) -> str:
+        from integrations.slack_api import check_token
+
+        identity = self.slack_identity
+        found = check_token(identity.bot_token, self.secrets.slack_api_url)
+        pinned_team, pinned_org = self.config.slack.team_id, self.config.slack.enterprise_id
+        if pinned_team and found.team_id != pinned_team:
+            raise ConfigError(
+                [
+                    f"slack.team_id: is {pinned_team}, but SLACK_BOT_TOKEN belongs to"
+                    f" workspace {found.team_id} ({found.team_name}); use the token of the"
+                    " app installed in the pinned workspace, or fix team_id"
+                ]
+            )
+        if pinned_org and found.enterprise_id != pinned_org:
+            raise ConfigError(
+                [
+                    f"slack.enterprise_id: is {pinned_org}, but SLACK_BOT_TOKEN belongs to"
+                    f" org {found.enterprise_id or '(none)'}"
+                ]
+            )
+        identity.team_id, identity.enterprise_id = found.team_id, found.enterprise_id
+        identity.bot_user_id, identity.bot_id = found.bot_user_id, found.bot_id
+        return f"bot {found.bot_user_id} in {found.team_name or found.team_id}"
+
+    def _check_x(self, *, user_context: bool) -> str:
+        from integrations.x import check_credentials, make_client
+
+        s = self.secrets
+        read = (
+            make_client(base_url=s.x_api_url, bearer_token=s.x_bearer_token, timeout=5)
+            if s.x_bearer_token
+            else None
+        )
+        user = (
+            make_client(
+                base_url=s.x_api_url,
+                consumer_key=s.x_consumer_key,
+                consumer_secret=s.x_consumer_secret,
+                access_token=s.x_access_token,
+                access_token_secret=s.x_access_token_secret,
+                timeout=5,
+            )
+            if user_context
+            else None
+        )
+        return check_credentials(
+            read_client=read, user_client=user, brand_user_id=self.config.sources.x.user_id
         )
 
     # -- HTTP
@@ -236,18 +385,50 @@ class Runtime:
         )
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        writable = await asyncio.to_thread(self.store.is_writable)
-        workers = (
-            bool(self.workers)
-            and all(w.is_alive() for w in self.workers)
-            and not self.stop_event.is_set()
-        )
-        ok = writable and workers
-        uncertain = await asyncio.to_thread(self.service.uncertain_publishes)
-        body: dict[str, object] = {
-            "status": "ok" if ok else "unhealthy",
-            "store": writable,
-            "workers": workers,
+        ok, body = await asyncio.to_thread(self.health_report)
+        return web.json_response(body, status=200 if ok else 503)
+
+    def health_report(self) -> tuple[bool, dict[str, Any]]:
+        """Each part's state and last success; unhealthy (503) when the bot cannot do its
+        job: the store is not writable, a worker died, a chat surface or the publisher has
+        failed without a success for longer than `[server].unhealthy_after_seconds`, or
+        the oldest pending card has waited longer than that."""
+        now = self.clock.now()
+        limit = self.config.server.unhealthy_after_seconds
+        problems: list[str] = []
+        parts: dict[str, dict[str, Any]] = {}
+        writable = self.store.is_writable()
+        parts["store"] = {"state": "ok" if writable else "failing", "critical": True}
+        if not writable:
+            problems.append("store: the database is not writable")
+        dead = [w.name for w in self.workers if not w.is_alive()]
+        running = bool(self.workers) and not dead and not self.stop_event.is_set()
+        parts["workers"] = {
+            "state": "ok" if running else "failing",
+            "critical": True,
+            "running": [w.name for w in self.workers if w.is_alive()],
+            "stopped": dead,
+        }
+        if not running:
+            problems.append(
+                f"workers: stopped ({', '.join(dead)})" if dead else "workers: not running"
+            )
+        for dep in self.health.snapshot():
+            parts[dep.name] = dep.as_json(now)
+            if dep.critical and dep.down_for(now) > limit:
+                problems.append(
+                    f"{dep.name}: failing for {dep.down_for(now):.0f} s ({dep.last_error})"
+                )
+        oldest = self.service.outbox.oldest_pending(now)
+        card_age = oldest.get("card")
+        if card_age is not None and card_age > limit:
+            problems.append(f"outbox: the oldest pending card has waited {card_age:.0f} s")
+        uncertain = self.service.uncertain_publishes()
+        body: dict[str, Any] = {
+            "status": "unhealthy" if problems else "ok",
+            "problems": problems,
+            "parts": parts,
+            "outbox": {"oldest_pending_seconds": {k: round(v) for k, v in oldest.items()}},
             # Replies that may be out unrecorded: being checked, never re-sent blindly.
             "uncertain_publishes": [
                 {"case": c.id, "network": c.network, "since": c.publish_uncertain_since.isoformat()}
@@ -255,7 +436,7 @@ class Runtime:
                 if c.publish_uncertain_since is not None
             ],
         }
-        return web.json_response(body, status=200 if ok else 503)
+        return not problems, body
 
     async def _metrics(self, request: web.Request) -> web.Response:
         depth = await asyncio.to_thread(self.service.outbox.depth)
@@ -263,6 +444,12 @@ class Runtime:
         self.metrics.mentions_stored.set(stored or 0)
         for kind in ("card", "note", "publish"):
             self.metrics.outbox_depth.labels(kind=kind).set(depth.get(kind, 0))
+        for dep in self.health.snapshot():
+            self.metrics.up.labels(dependency=dep.name).set(1 if dep.state == "ok" else 0)
+            if dep.last_success is not None:
+                self.metrics.last_success.labels(dependency=dep.name).set(
+                    dep.last_success.timestamp()
+                )
         from prometheus_client import CONTENT_TYPE_LATEST
 
         return web.Response(
@@ -297,12 +484,13 @@ class Runtime:
             from bot.ai import AI, AIEnricher
 
             self.service.outbox.release_in_flight([AI])
-            enricher = AIEnricher(self.service, self.ai_client)
+            enricher = AIEnricher(self.service, self.ai_client, health=self.health)
             for n in range(self.config.llm.max_concurrency):
                 self.workers.append(WorkerLoop(f"llm-{n}", enricher.run_once, self.stop_event))
         for thread in self.workers:
             thread.start()
-        self._runner = web.AppRunner(self.web_app(), access_log=None)
+        # In-flight requests get a second to finish at shutdown, not aiohttp's 60.
+        self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.server.host, self.config.server.port)
         await site.start()
@@ -321,6 +509,10 @@ class Runtime:
                 # slack_sdk's connect() retries a refused token forever; asking for the
                 # first URL ourselves turns that into a clear start-up error.
                 client.wss_uri = await client.issue_new_wss_url()
+            except SOCKET_UNREACHABLE as exc:
+                # Slack is down, not refusing us: start degraded and keep trying.
+                self.health.failed("slack", f"Socket Mode: {exc.__class__.__name__}: {exc}")
+                self._socket_task = asyncio.create_task(self._connect_socket_mode_later())
             except SlackApiError as exc:
                 await self.shutdown()
                 raise ConfigError(
@@ -330,13 +522,35 @@ class Runtime:
                         " with connections:write"
                     ]
                 ) from None
-            await self._socket_handler.connect_async()
+            else:
+                await self._socket_handler.connect_async()
         log.info(
             "socialcare running: http://%s:%s (slack: %s)",
             self.config.server.host,
             self.port,
             self.config.slack.mode if self.bolt_app else "off",
         )
+
+    async def _connect_socket_mode_later(self) -> None:
+        delay = 5.0
+        while not self.stopped.is_set():
+            await asyncio.sleep(delay)
+            handler = self._socket_handler
+            if handler is None:
+                return
+            try:
+                handler.client.wss_uri = await handler.client.issue_new_wss_url()
+                await handler.connect_async()
+            except SOCKET_UNREACHABLE as exc:
+                self.health.failed("slack", f"Socket Mode: {exc.__class__.__name__}: {exc}")
+                delay = min(delay * 2, 300.0)
+                continue
+            except Exception as exc:  # a refused token now: say so once and stop trying
+                log.error("Socket Mode cannot connect: %s", exc)
+                self.health.failed("slack", f"Socket Mode: {exc}")
+                return
+            self.health.ok("slack")
+            return
 
     def _start_scheduler(self) -> None:
         import uuid
@@ -350,8 +564,11 @@ class Runtime:
         def tick() -> None:
             try:
                 followup.tick(self.clock.now(), owner=owner)
-            except Exception:
-                log.exception("follow-up tick failed; the next tick retries")
+            except Exception as exc:
+                self.health.failed("scheduler", f"{exc.__class__.__name__}: {exc}")
+                log.debug("follow-up tick failed; the next tick retries", exc_info=True)
+            else:
+                self.health.ok("scheduler")
 
         self.scheduler = start_scheduler(
             tick, digest_time=self.config.digest.time, tz=self.config.tz
@@ -360,27 +577,50 @@ class Runtime:
     def request_stop(self) -> None:
         self.stopped.set()
 
-    async def shutdown(self) -> None:
-        """Stop intake, let workers finish the item in hand, close everything. Idempotent."""
+    async def shutdown(self, *, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop intake, let workers finish the item in hand, close everything. Idempotent.
+
+        Bounded by `grace` seconds even while an LLM, X or Slack call hangs: such a call
+        is left behind (its thread is a daemon), and its outbox item stays `sending`, to
+        be reconciled (a publish) or redone (an LLM reading) at the next start.
+        """
+        deadline = time.monotonic() + grace
+
+        def left() -> float:
+            return max(0.05, deadline - time.monotonic())
+
+        if self._socket_task is not None:
+            self._socket_task.cancel()
         if self._socket_handler is not None:
             handler, self._socket_handler = self._socket_handler, None
-            await handler.close_async()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(handler.close_async(), left())
         if self._runner is not None:
             runner, self._runner = self._runner, None
-            await runner.cleanup()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(runner.cleanup(), left())
         # Listeners keep working after their ack: let them finish before the store closes.
         running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         if running:
-            await asyncio.wait(running, timeout=5)
+            await asyncio.wait(running, timeout=left())
         if self.scheduler is not None:
             scheduler, self.scheduler = self.scheduler, None
-            await asyncio.to_thread(scheduler.shutdown, True)
+            await asyncio.to_thread(scheduler.shutdown, False)
         self.stop_event.set()
         for thread in self.workers:
-            await asyncio.to_thread(thread.join, 30)
+            await asyncio.to_thread(thread.join, left())
+        stuck = [t.name for t in self.workers if t.is_alive()]
+        if stuck:
+            # Closing the store under a thread that may still write would only add noise;
+            # the process is about to end, and SQLite recovers from its WAL at next open.
+            log.info(
+                "left %s mid-call; their items stay queued for the next start", ", ".join(stuck)
+            )
+            return
         self.store.close()
 
     async def serve(self) -> None:
+        await asyncio.to_thread(self.preflight)
         await self.start()
         try:
             await self.stopped.wait()
@@ -390,6 +630,11 @@ class Runtime:
 
 def run(config: Config, secrets: Secrets) -> int:
     """Run until SIGINT/SIGTERM; exit 0 after draining."""
+
+    # Every missing variable at once, before anything starts.
+    missing = missing_environment(config, secrets)
+    if missing:
+        raise ConfigError(missing)
 
     async def main() -> None:
         runtime = Runtime(config, secrets)

@@ -14,17 +14,20 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+import aiohttp
 from pydantic import BaseModel, ConfigDict, ValidationError
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.middleware.request_verification.async_request_verification import (
     AsyncRequestVerification,
 )
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import Clock as SlackClock
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -33,6 +36,7 @@ from bot.commands import run_command
 from bot.config import Config
 from bot.digest import Digest
 from bot.errors import DeliveryError, Refusal
+from bot.health import Health
 from bot.metrics import Metrics
 from bot.models import Actor
 from bot.ports import Clock, MessageRef
@@ -50,6 +54,15 @@ from handlers.slack_cards import (
 from handlers.slack_digest import digest_message
 
 log = logging.getLogger(__name__)
+
+# Whatever a Slack Web API call can fail with once the request has left our hands.
+SLACK_CALL_ERRORS = (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError, OSError)
+UNREACHABLE = (
+    "socialcare can't reach Slack right now; your action was not taken. Try again shortly."
+)
+# A slash command answered within this time goes back in Slack's own request (no Web API
+# call needed, so answers work while Slack's API is down); slower ones follow by respond().
+COMMAND_ANSWER_SECONDS = 2.0
 
 # ------------------------------------------------------------------ outbound: cards
 
@@ -191,6 +204,36 @@ def _case_id(value: str | None) -> int:
 # ------------------------------------------------------------------ middleware
 
 
+@dataclass
+class BotIdentity:
+    """Who the bot is in Slack: filled from `auth.test` at start-up, when Slack answers.
+
+    Bolt's own single-team authorization calls `auth.test` inside the first request, so
+    with Slack unreachable every command failed with HTTP 500; ours never calls Slack.
+    """
+
+    bot_token: str
+    team_id: str | None = None
+    enterprise_id: str | None = None
+    bot_user_id: str | None = None
+    bot_id: str | None = None
+
+    def authorizer(self) -> Callable[..., Awaitable[AuthorizeResult]]:
+        """Bolt's `authorize` function (a plain function: Bolt passes it arguments by the
+        names in its signature, which a bound method's `self` would confuse)."""
+
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            return AuthorizeResult(
+                enterprise_id=self.enterprise_id or enterprise_id,
+                team_id=self.team_id or team_id,
+                bot_token=self.bot_token,
+                bot_id=self.bot_id,
+                bot_user_id=self.bot_user_id,
+            )
+
+        return authorize
+
+
 class InjectedClock(SlackClock):
     """slack_sdk's verifier clock, read from the bot's clock (tests move it by hand)."""
 
@@ -242,10 +285,17 @@ class MarkReceived(AsyncMiddleware):
 class SlackHandlers:
     """Registers every listener of the Slack surface on a Bolt AsyncApp."""
 
-    def __init__(self, service: CareService, *, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        service: CareService,
+        *,
+        metrics: Metrics | None = None,
+        health: Health | None = None,
+    ) -> None:
         self.service = service
         self.config = service.config
         self.metrics = metrics
+        self.health = health
 
     def register(self, app: AsyncApp) -> None:
         simple: dict[str, Callable[[Actor, int], object]] = {
@@ -293,8 +343,25 @@ class SlackHandlers:
                 await client.chat_postEphemeral(channel=channel, user=user, text=text)
             elif user:
                 await client.chat_postMessage(channel=user, text=text)
-        except SlackApiError as exc:
-            log.warning("could not show a refusal to %s: %s", user, exc.response.get("error"))
+        except SLACK_CALL_ERRORS as exc:
+            self._slack_failed("chat.postEphemeral", exc)
+            return
+        self._slack_ok()
+
+    def _slack_failed(self, method: str, exc: BaseException) -> None:
+        """One line per outage (the health registry), not a traceback per click."""
+        if isinstance(exc, SlackApiError):
+            detail = str((exc.response or {}).get("error", "error"))
+        else:
+            detail = f"{exc.__class__.__name__}: {exc}"[:200]
+        if self.health is not None:
+            self.health.failed("slack", f"{method}: {detail}")
+        else:
+            log.warning("%s failed: %s", method, detail)
+
+    def _slack_ok(self) -> None:
+        if self.health is not None:
+            self.health.ok("slack")
 
     async def _run_action(
         self,
@@ -413,8 +480,26 @@ class SlackHandlers:
         if modal and trigger:
             try:
                 await client.views_open(trigger_id=trigger, view=modal)
-            except SlackApiError as exc:
-                log.warning("views.open failed: %s", exc.response.get("error"))
+            except SLACK_CALL_ERRORS as exc:
+                self._slack_failed("views.open", exc)
+                if not isinstance(exc, SlackApiError):
+                    await self._tell(body, UNREACHABLE)
+                return
+            self._slack_ok()
+
+    async def _tell(self, body: dict[str, Any], text: str) -> None:
+        """Best effort: a private answer through the click's response_url."""
+        url = body.get("response_url")
+        if not url:
+            return
+        from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+        try:
+            await AsyncWebhookClient(url, timeout=5).send(
+                text=text, response_type="ephemeral", replace_original=False
+            )
+        except SLACK_CALL_ERRORS as exc:
+            self._slack_failed("response_url", exc)
 
     async def on_unknown_action(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
@@ -498,7 +583,6 @@ class SlackHandlers:
         respond: AsyncRespond,
         context: dict[str, Any],
     ) -> None:
-        await self._ack(ack, context)
         actor = Actor(
             str(body.get("user_id", "")),
             surface="slack",
@@ -507,19 +591,29 @@ class SlackHandlers:
         )
         # Slack escapes &, < and > in slash-command text; the words typed are what we keep.
         text = _unescape_slack(str(body.get("text", "")))
-        reply = await asyncio.to_thread(
-            run_command, self.service, actor, text, command=self.config.bot.slash_command
+        running = asyncio.ensure_future(
+            asyncio.to_thread(
+                run_command, self.service, actor, text, command=self.config.bot.slash_command
+            )
         )
+        # The answer rides on the ack when it is ready in time: no Slack API call, so it
+        # reaches the user even while Slack's Web API is down.
+        done, _ = await asyncio.wait({running}, timeout=COMMAND_ANSWER_SECONDS)
+        if not done:
+            await self._ack(ack, context, text="Working on it…", response_type="ephemeral")
+        reply = await running
         name = (text.split() or ["help"])[0].lower()
         self._count(f"command:{name}", "ok" if reply.ok else "refused")
+        answer: dict[str, Any] = {"text": note_text(reply.text), "response_type": "ephemeral"}
         if reply.approval is not None:
-            await respond(
-                text=note_text(reply.text),
-                blocks=approval_prompt_blocks(reply.approval, reply.text),
-                response_type="ephemeral",
-            )
+            answer["blocks"] = approval_prompt_blocks(reply.approval, reply.text)
+        if done:
+            await self._ack(ack, context, **answer)
             return
-        await respond(text=note_text(reply.text), response_type="ephemeral")
+        try:
+            await respond(**answer)
+        except SLACK_CALL_ERRORS as exc:
+            self._slack_failed("response_url", exc)
 
 
 def build_app(
@@ -529,14 +623,18 @@ def build_app(
     signing_secret: str | None,
     clock: Clock,
     metrics: Metrics | None = None,
+    health: Health | None = None,
+    identity: BotIdentity | None = None,
 ) -> AsyncApp:
     """The Bolt app. HTTP mode verifies signatures against the bot's clock (Socket Mode
-    connections are authenticated by the app token instead)."""
+    connections are authenticated by the app token instead). Requests are authorized
+    from `identity` (filled at start-up), never by calling Slack inside a request."""
     verification = None
     if signing_secret:
         verification = AsyncRequestVerification(signing_secret)
         # Bolt builds its verifier lazily from the real clock; give it ours instead.
         verification._verifier = SignatureVerifier(signing_secret, clock=InjectedClock(clock))
+    identity = identity or BotIdentity(bot_token=client.token or "")
     app = AsyncApp(
         client=client,
         signing_secret=signing_secret or "unused-in-socket-mode",
@@ -544,8 +642,24 @@ def build_app(
         process_before_response=False,
         # Checked before authorization, so a forged request never makes us call Slack.
         before_authorize=verification,
+        authorize=identity.authorizer(),
     )
     app.use(MarkReceived())
     app.use(DedupeDeliveries(service))
-    SlackHandlers(service, metrics=metrics).register(app)
+    SlackHandlers(service, metrics=metrics, health=health).register(app)
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        # A listener that failed after its ack: one line, not a traceback per request.
+        if isinstance(error, SLACK_CALL_ERRORS):
+            if health is not None:
+                health.failed("slack", f"{error.__class__.__name__}: {error}"[:200])
+            else:
+                log.warning("a Slack call failed: %s", error)
+        else:
+            log.error("a Slack request failed: %s: %s", error.__class__.__name__, error)
+        return BoltResponse(
+            status=200, body=UNREACHABLE if isinstance(error, SLACK_CALL_ERRORS) else ""
+        )
+
     return app

@@ -16,6 +16,7 @@ import openai
 from pydantic import BaseModel, ValidationError
 
 from bot.ai import LLMError, Usage
+from bot.errors import CredentialRejected, DependencyUnreachable
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -59,3 +60,23 @@ class OpenAILLM:
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
         )
+
+    def check(self) -> str:
+        """At start-up: the endpoint answers and takes the key (`models.list`, the cheapest
+        call there is). CredentialRejected for a refused key, DependencyUnreachable else."""
+        try:
+            models = self.client.with_options(timeout=5.0, max_retries=0).models.list()
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            raise CredentialRejected(
+                f"OPENAI_API_KEY: the LLM endpoint refused the key (HTTP {exc.status_code})"
+            ) from None
+        except openai.NotFoundError:
+            return "reachable (no model list)"  # some compatible servers have no /models
+        except openai.OpenAIError as exc:
+            raise DependencyUnreachable(
+                f"cannot reach the LLM ({exc.__class__.__name__})"
+            ) from None
+        names = {m.id for m in models.data}
+        if names and self.model not in names:
+            log.warning("the LLM endpoint does not list the model %r; calls may fail", self.model)
+        return f"{len(names)} model(s)"

@@ -9,6 +9,7 @@ that the outbox reschedules (with Slack's Retry-After when given), so nothing is
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
@@ -19,7 +20,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import DeliveryError
+from bot.errors import CredentialRejected, DeliveryError, DependencyUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,12 @@ PERMANENT_ERRORS = frozenset(
 )
 
 
+# Our token no longer works: nothing will post until someone fixes it.
+AUTH_ERRORS = frozenset(
+    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+)
+
+
 def api_url(configured: str | None) -> str:
     url = configured or DEFAULT_API_URL
     return url if url.endswith("/") else url + "/"
@@ -62,7 +69,9 @@ def make_web_client(token: str, base_url: str | None, *, timeout: int = 15) -> W
     )
 
 
-def make_async_web_client(token: str, base_url: str | None, *, timeout: int = 15) -> AsyncWebClient:
+def make_async_web_client(
+    token: str | None, base_url: str | None, *, timeout: int = 15
+) -> AsyncWebClient:
     from slack_sdk.http_retry.builtin_async_handlers import (
         AsyncConnectionErrorRetryHandler,
         AsyncRateLimitErrorRetryHandler,
@@ -129,7 +138,9 @@ class SlackApi:
                 retry_after = _retry_after(response)
                 raise DeliveryError(f"{method}: rate limited", retry_after=retry_after) from None
             if error in PERMANENT_ERRORS:
-                raise DeliveryError(f"{method}: {error}", permanent=True) from None
+                raise DeliveryError(
+                    f"{method}: {error}", permanent=True, outage=error in AUTH_ERRORS
+                ) from None
             raise DeliveryError(f"{method}: {error} (HTTP {status})") from None
         except (SlackClientError, OSError) as exc:
             raise DeliveryError(f"{method}: {exc.__class__.__name__}: {exc}") from None
@@ -144,3 +155,41 @@ def _retry_after(response: Any) -> float | None:
             except (TypeError, ValueError):
                 return None
     return None
+
+
+@dataclass(frozen=True)
+class SlackIdentity:
+    """Who the bot token is: from `auth.test`."""
+
+    team_id: str | None
+    enterprise_id: str | None
+    bot_user_id: str | None
+    bot_id: str | None
+    team_name: str | None
+
+
+def check_token(token: str, base_url: str | None, *, timeout: int = 5) -> SlackIdentity:
+    """`auth.test` once at start-up: the identity, or CredentialRejected naming the
+    variable, or DependencyUnreachable (the bot then starts degraded)."""
+    client = WebClient(token=token, base_url=api_url(base_url), timeout=timeout)
+    try:
+        response = client.auth_test()
+    except SlackApiError as exc:
+        error = str((exc.response or {}).get("error", "unknown_error"))
+        if error in AUTH_ERRORS:
+            raise CredentialRejected(
+                f"SLACK_BOT_TOKEN: Slack refused the bot token ({error}); use the Bot User"
+                " OAuth Token (xoxb-…) of the installed app"
+            ) from None
+        raise DependencyUnreachable(f"Slack auth.test failed ({error})") from None
+    except (SlackClientError, OSError) as exc:
+        raise DependencyUnreachable(
+            f"cannot reach Slack at {api_url(base_url)} ({exc.__class__.__name__})"
+        ) from None
+    return SlackIdentity(
+        team_id=response.get("team_id"),
+        enterprise_id=response.get("enterprise_id") or None,
+        bot_user_id=response.get("user_id"),
+        bot_id=response.get("bot_id"),
+        team_name=response.get("team"),
+    )

@@ -23,7 +23,8 @@ import requests
 import tweepy
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bot.errors import PublishError
+from bot.errors import ConfigError, CredentialRejected, DependencyUnreachable, PublishError
+from bot.health import Health
 from bot.models import Mention
 from bot.ports import Clock, PublishedReply, PublishRequest
 
@@ -199,8 +200,10 @@ class XMentionSource:
         poll_seconds: int,
         clock: Clock,
         cursors: Any,
+        health: Health | None = None,
     ) -> None:
         self.client = client
+        self.health = health
         self.brand_user_id = brand_user_id
         self.poll_seconds = poll_seconds
         self.clock = clock
@@ -225,6 +228,7 @@ class XMentionSource:
         stopped at, and only a complete read moves the cursor, so no gap is ever skipped.
         """
         since = self.cursors.cursor(stream.key)
+        failures_before = stream.failures
         newest, token = stream.resume_newest, stream.resume_token
         collected: list[Mention] = []
         complete = False
@@ -264,6 +268,8 @@ class XMentionSource:
         if collected:
             # X lists newest first; cases are numbered in the order things were said.
             ingest(collected[::-1])
+        if self.health is not None and stream.failures == failures_before:
+            self.health.ok("x")  # X answered (a 429 is an answer too)
         if complete:
             stream.failures = 0
             stream.resume_token = stream.resume_newest = None
@@ -324,7 +330,12 @@ class XMentionSource:
         stream.failures += 1
         delay = min(900, self.poll_seconds * 2**stream.failures)
         stream.next_at = self.clock.now() + timedelta(seconds=delay)
-        log.warning("%s: poll failed (%s); retrying in %ss", stream.key, _describe(exc), delay)
+        if self.health is not None:
+            # The health registry logs the start and the end of an outage, once each.
+            self.health.failed("x", f"reading {stream.key}: {_describe(exc)}")
+            log.debug("%s: poll failed (%s); retrying in %ss", stream.key, _describe(exc), delay)
+        else:
+            log.warning("%s: poll failed (%s); retrying in %ss", stream.key, _describe(exc), delay)
 
 
 # ------------------------------------------------------------------ publisher
@@ -371,6 +382,7 @@ class XPublisher:
                 f"X rejected the service credential ({_describe(exc)}); check X_CONSUMER_KEY,"
                 " X_CONSUMER_SECRET, X_ACCESS_TOKEN and X_ACCESS_TOKEN_SECRET",
                 permanent=True,
+                outage=True,
             ) from None
         except (tweepy.BadRequest, tweepy.NotFound) as exc:
             raise PublishError(f"X refused the reply ({_describe(exc)})", permanent=True) from None
@@ -428,3 +440,60 @@ class XPublisher:
                     post_id=tweet.id, url=f"https://x.com/i/web/status/{tweet.id}"
                 )
         return None
+
+
+# ------------------------------------------------------------------ start-up check
+
+
+def check_credentials(
+    *,
+    read_client: tweepy.Client | None,
+    user_client: tweepy.Client | None,
+    brand_user_id: str | None,
+) -> str:
+    """At start-up: the bearer token reads, and the user-context tokens are the brand
+    account's. Returns "@handle (id)"; raises CredentialRejected naming the variable, a
+    ConfigError for a wrong `[sources.x].user_id`, DependencyUnreachable otherwise."""
+    who = ""
+    if read_client is not None and brand_user_id:
+        data = _check_call(
+            lambda: read_client.get_user(id=brand_user_id),
+            rejected="X_BEARER_TOKEN: X refused the bearer token",
+        )
+        if data is None:
+            raise ConfigError([f"sources.x.user_id: X has no account with id {brand_user_id}"])
+        who = f"@{data.get('username')} ({brand_user_id})"
+    if user_client is not None:
+        me = _check_call(
+            lambda: user_client.get_me(user_auth=True),
+            rejected="X_CONSUMER_KEY, X_CONSUMER_SECRET, X_ACCESS_TOKEN, X_ACCESS_TOKEN_SECRET:"
+            " X refused the service credential",
+        )
+        me_id = str((me or {}).get("id", ""))
+        if brand_user_id and me_id != brand_user_id:
+            raise ConfigError(
+                [
+                    f"sources.x.user_id: is {brand_user_id}, but X_ACCESS_TOKEN belongs to"
+                    f" @{(me or {}).get('username')} (id {me_id}); replies would come from the"
+                    " wrong account. Generate the access token while logged in as the brand"
+                    " account, or fix user_id."
+                ]
+            )
+        who = who or f"@{(me or {}).get('username')} ({me_id})"
+    return who
+
+
+def _check_call(call: Callable[[], Any], *, rejected: str) -> dict[str, Any] | None:
+    """The `data` object of one X call, None if X answered without one."""
+    try:
+        response = call()
+    except (tweepy.Unauthorized, tweepy.Forbidden) as exc:
+        raise CredentialRejected(f"{rejected} ({_describe(exc)})") from None
+    except (tweepy.TweepyException, requests.RequestException) as exc:
+        raise DependencyUnreachable(f"cannot check X ({_describe(exc)})") from None
+    try:
+        body = response.json()
+    except ValueError:
+        raise DependencyUnreachable("X answered with something that is not JSON") from None
+    data = body.get("data") if isinstance(body, dict) else None
+    return data if isinstance(data, dict) else None

@@ -38,9 +38,11 @@ def test_tokens_never_reach_logs_or_message_bodies(slack_harness, caplog) -> Non
     harness.deliver()
     harness.click("U0AGENT1", "claim", str(case_id))
     harness.click("U0MKT1", "approve", "not json")  # a refusal, logged and shown
-    harness.command("U0AGENT1", f"reply {case_id} {REPLY}")
-    wait_until(lambda: len(harness.fake.calls) >= 4)
+    answer = harness.ask("U0AGENT1", f"reply {case_id} {REPLY}")
+    assert TOKEN not in repr(answer) and SECRET not in repr(answer)
+    wait_until(lambda: len(harness.fake.calls_to("chat.postEphemeral")) >= 1)
     harness.deliver()
+    assert len(harness.fake.calls) >= 4
     for call in harness.fake.calls:
         body = repr(call.params)
         assert TOKEN not in body and SECRET not in body, call.method

@@ -149,8 +149,14 @@ class Harness:
             "trigger_id": f"trigger-{self.triggers}",
             "response_url": self.fake.response_url(f"cmd{self.triggers}"),
         }
-        status, _ = self.signed_post(urllib.parse.urlencode(fields))
+        status, body = self.signed_post(urllib.parse.urlencode(fields))
+        self.last_answer = json.loads(body) if body.startswith("{") else {"raw": body}
         return status
+
+    def ask(self, user: str, text: str) -> dict[str, Any]:
+        """A slash command, and the answer Slack gets back in its own request (the ack)."""
+        assert self.command(user, text) == 200
+        return self.last_answer
 
     def ephemerals(self) -> list[str]:
         return [c["text"] for c in self.fake.calls_to("chat.postEphemeral")]
@@ -406,12 +412,15 @@ def test_reassign_moves_the_case_to_another_department(harness: Harness) -> None
 def test_slash_commands_answer_privately(harness: Harness) -> None:
     first = harness.ingest()
     harness.ingest("@AcmeAir where is my refund?", author_id="7", author_handle="bo")
-    assert harness.command("U0AGENT1", f"claim #{first}") == 200
-    wait_until(lambda: harness.state(first) is CaseState.CLAIMED)
-    harness.command("U0AGENT1", "queue care")
-    harness.command("U0AGENT2", "approve 1")
-    harness.command("U0LEAD", "pause")
-    responses = [harness.fake.wait_for(f"respond:cmd{i}")[0] for i in range(1, 5)]
+    responses = [
+        harness.ask("U0AGENT1", f"claim #{first}"),
+        harness.ask("U0AGENT1", "queue care"),
+        harness.ask("U0AGENT2", "approve 1"),
+        harness.ask("U0LEAD", "pause"),
+    ]
+    assert harness.state(first) is CaseState.CLAIMED
+    # Answered in the ack itself: no Web API call, nothing via response_url.
+    assert [c for c in harness.fake.calls if c.method.startswith("respond:")] == []
     assert all(r["response_type"] == "ephemeral" for r in responses)
     assert responses[0]["text"] == f"You claimed case #{first}."
     assert (
@@ -494,7 +503,9 @@ def test_bad_signatures_get_401_and_change_nothing(harness: Harness, tamper: str
 def test_healthz_and_metrics(harness: Harness) -> None:
     status, body = harness.server.request("/healthz", method="GET")
     # Workers are not started in this harness, so health honestly says unhealthy.
-    assert status == 503 and json.loads(body)["store"] is True
+    report = json.loads(body)
+    assert status == 503 and report["parts"]["store"]["state"] == "ok"
+    assert report["problems"] == ["workers: not running"]
     harness.click("U0MKT1", "claim", str(harness.ingest()))
     harness.fake.wait_for("chat.postEphemeral")
     status, text = harness.server.request("/metrics", method="GET")
@@ -515,8 +526,7 @@ def test_a_forged_request_is_refused_before_the_bot_calls_slack(harness: Harness
 
 def test_slash_command_text_is_unescaped_before_it_becomes_a_reply(harness: Harness) -> None:
     case_id = harness.ingest()
-    harness.command("U0AGENT1", f"reply {case_id} Sorry &amp; thanks for waiting &lt;3")
-    harness.fake.wait_for("respond:cmd1")
+    harness.ask("U0AGENT1", f"reply {case_id} Sorry &amp; thanks for waiting &lt;3")
     assert harness.service.get_case(case_id).draft_text == "@maya Sorry & thanks for waiting <3"
 
 
@@ -524,8 +534,7 @@ def test_slash_approve_shows_the_words_and_a_changed_draft_is_refused(harness: H
     agent = Actor("U0AGENT1", team_id="T0ACME")
     case_id = harness.ingest()
     harness.service.reply(agent, case_id, "Sorry about your bag, we are on it.")
-    harness.command("U0LEAD", f"approve {case_id}")
-    [prompt] = harness.fake.wait_for("respond:cmd1")
+    prompt = harness.ask("U0LEAD", f"approve {case_id}")
     shown = harness.service.get_case(case_id).draft_text
     assert shown is not None and shown in prompt["text"]
     assert harness.state(case_id) is CaseState.AWAITING_APPROVAL  # nothing approved yet
@@ -535,8 +544,7 @@ def test_slash_approve_shows_the_words_and_a_changed_draft_is_refused(harness: H
 
     # The agent changes the words after the manager saw them.
     harness.service.reply(agent, case_id, "Sorry! Send us your card number by DM.")
-    assert harness.command("U0LEAD", f"approve {case_id} {code}") == 200
-    [typed] = harness.fake.wait_for("respond:cmd2")
+    typed = harness.ask("U0LEAD", f"approve {case_id} {code}")
     assert "changed since you saw it" in typed["text"]
     assert harness.click("U0LEAD", "approve", button["value"]) == 200
     wait_until(lambda: len(harness.ephemerals()) == 1)
@@ -546,8 +554,7 @@ def test_slash_approve_shows_the_words_and_a_changed_draft_is_refused(harness: H
     assert [e["outcome"] for e in refusals] == ["refused:stale", "refused:stale"]
 
     # Shown again, the new words are approved with their own code.
-    harness.command("U0LEAD", f"approve {case_id}")
-    [again] = harness.fake.wait_for(f"respond:cmd{harness.triggers}")  # clicks count too
+    again = harness.ask("U0LEAD", f"approve {case_id}")
     current = harness.service.get_case(case_id).draft_text or ""
     assert current in again["text"]
     harness.command("U0LEAD", f"approve {case_id} {text_hash(current)[:8]}")
@@ -557,12 +564,16 @@ def test_slash_approve_shows_the_words_and_a_changed_draft_is_refused(harness: H
 def test_a_stranger_cannot_list_or_count_cases(harness: Harness) -> None:
     harness.ingest()
     harness.ingest("Thank you @AcmeAir, the crew were wonderful!")  # marketing
-    harness.command("U0NOBODY", "queue")
-    harness.command("U0NOBODY", "stats")
-    harness.command("U0AGENT1", "queue")
-    harness.command("U0AGENT1", "queue marketing")
-    harness.command("U0ADMIN", "queue")
-    answers = [harness.fake.wait_for(f"respond:cmd{i}")[0]["text"] for i in range(1, 6)]
+    answers = [
+        harness.ask(user, text)["text"]
+        for user, text in [
+            ("U0NOBODY", "queue"),
+            ("U0NOBODY", "stats"),
+            ("U0AGENT1", "queue"),
+            ("U0AGENT1", "queue marketing"),
+            ("U0ADMIN", "queue"),
+        ]
+    ]
     assert "Only members and managers" in answers[0] and "#1" not in answers[0]
     assert "Only members and managers" in answers[1] and "mentions" not in answers[1]
     assert "Open cases: 1" in answers[2] and "#2" not in answers[2]

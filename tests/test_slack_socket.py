@@ -305,7 +305,7 @@ def test_a_claim_click_is_acked_and_claims_the_case(harness: SocketHarness) -> N
     assert harness.socket.protocol_errors == []
 
 
-def test_a_slash_command_refusal_goes_to_the_response_url(running: SocketHarness) -> None:
+def test_a_slash_command_refusal_travels_back_in_the_ack(running: SocketHarness) -> None:
     running.ingest()
     second = running.ingest("@AcmeAir where is my refund?", author_id="7", author_handle="bo")
     assert second == 2
@@ -315,15 +315,16 @@ def test_a_slash_command_refusal_goes_to_the_response_url(running: SocketHarness
     envelope_id = running.socket.send_envelope(
         "slash_commands", running.command_payload("U0NOBODY", f"claim {second}", key="cmd")
     )
-    assert running.socket.wait_ack(envelope_id) == {"envelope_id": envelope_id}
-
-    [response] = running.slack.wait_for("respond:cmd")
+    ack = running.socket.wait_ack(envelope_id)
+    assert ack is not None and ack["envelope_id"] == envelope_id
+    response = ack["payload"]
     assert response["response_type"] == "ephemeral"
     assert "Only members of Customer Care" in response["text"]
     assert running.service.store.one("SELECT * FROM cases WHERE id = ?", [second]) == before
     assert running.state(second) is CaseState.NEW
     assert running.claims() == 0
     assert running.slack.calls_to("chat.update") == []
+    assert running.slack.calls_to("respond:cmd") == []  # no Web API call needed
     assert running.socket.protocol_errors == []
 
 
