@@ -4,8 +4,9 @@ Run from the repository root:
 
     .venv/bin/python bench/bench_classifier.py [--data PATH] [--json]
 
-Data: the public "Twitter US Airline Sentiment" file (14,640 labelled tweets), by default
-at ../shared/data/airline-tweets.csv next to the repository. It is read, never copied.
+Data: the public "Twitter US Airline Sentiment" file (14,640 labelled tweets; Kaggle,
+CC BY-NC-SA 4.0): `--data PATH`, else `$SOCIALCARE_AIRLINE_CSV`, else
+../shared/data/airline-tweets.csv next to the repository. It is read, never copied.
 The offline classifier's rules were tuned looking only at rows with an even tweet id;
 rows with an odd tweet id are held out and reported separately.
 
@@ -35,8 +36,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from airline import DATA_ENV, DEFAULT_DATA, SHARED_DATA, handle_of, missing_data_message, skip
+
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "airline-tweets.csv"
 CLASSES = ("negative", "neutral", "positive")
 SERVICE_REASONS = frozenset(
     {"Customer Service Issue", "Lost Luggage", "Cancelled Flight", "Late Flight"}
@@ -91,7 +93,7 @@ def load_rows(path: Path) -> list[Row]:
                     label=label,
                     reason=(record.get("negativereason") or "").strip(),
                     text=text,
-                    author=(record.get("name") or "someone").strip() or "someone",
+                    author=handle_of(record.get("name") or ""),
                     created_at=created,
                 )
             )
@@ -287,18 +289,21 @@ def print_report(report: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled tweets CSV")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"labelled tweets CSV (default: ${DATA_ENV}, else {SHARED_DATA})",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
     data: Path = args.data
     if not data.is_file():
-        message = f"skipped: labelled data not found at {data} (pass --data PATH)"
-        print(json.dumps({"skipped": True, "reason": message}) if args.json else message)
+        skip(missing_data_message(data), as_json=args.json)
         return 0
     rows = load_rows(data)
     if not rows:
-        message = f"skipped: no labelled rows in {data}"
-        print(json.dumps({"skipped": True, "reason": message}) if args.json else message)
+        skip(f"skipped: no labelled rows in {data}", as_json=args.json)
         return 0
     runs = [run_socialcare(rows), run_vader(rows), run_textblob(rows)]
     report = build_report(rows, runs, data)

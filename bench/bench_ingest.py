@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from airline import DEFAULT_DATA, rows_or_skip
+from airline import DATA_ENV, DEFAULT_DATA, SHARED_DATA, rows_or_skip
 
 # All rows run in about a minute on 2 cores; see the README for measured figures.
 DEFAULT_LIMIT: int | None = None
@@ -98,7 +98,12 @@ class Result:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="airline tweets CSV")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"airline tweets CSV (default: ${DATA_ENV}, else {SHARED_DATA})",
+    )
     parser.add_argument(
         "--limit",
         type=int,
@@ -182,7 +187,7 @@ def count_cases(db_path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    rows = rows_or_skip(args.data, args.limit)
+    rows = rows_or_skip(args.data, args.limit, as_json=args.json)
     if rows is None:
         return 0
     distinct = len({row["id"] for row in rows})

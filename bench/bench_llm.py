@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airline import DEFAULT_DATA, rows_or_skip
+from airline import DATA_ENV, DEFAULT_DATA, SHARED_DATA, rows_or_skip
 
 if TYPE_CHECKING:
     from bot.ai import AIEnricher
@@ -128,7 +128,12 @@ class Run:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="airline tweets CSV")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"airline tweets CSV (default: ${DATA_ENV}, else {SHARED_DATA})",
+    )
     parser.add_argument(
         "--limit",
         type=int,
@@ -342,7 +347,7 @@ def ratio(part: float, whole: float) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    rows = rows_or_skip(args.data, args.limit)
+    rows = rows_or_skip(args.data, args.limit, as_json=args.json)
     if rows is None:
         return 0
     if args.campaign:

@@ -5,11 +5,13 @@ Part of the composition root (it wires the console surface to the service).
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 from rich.console import Console
 from rich.markup import escape
@@ -25,15 +27,24 @@ from bot.store import Store
 from bot.views import CaseView
 from handlers.console import ConsoleSurface, audit_table, run_line
 
+
+class DemoUser(NamedTuple):
+    name: str
+    role: str
+
+
 DEMO_USERS = {
-    "U0AGENT1": "agent in Customer Care",
-    "U0AGENT2": "agent in Customer Care",
-    "U0LEAD": "manager of Customer Care",
-    "U0MKT1": "marketer",
-    "U0MKTLEAD": "manager of Marketing",
-    "U0SALES1": "sales rep",
-    "U0ADMIN": "admin, may pause and resume",
+    "U0AGENT1": DemoUser("Jo", "agent in Customer Care"),
+    "U0AGENT2": DemoUser("Ravi", "agent in Customer Care"),
+    "U0LEAD": DemoUser("Morgan", "manager of Customer Care"),
+    "U0MKT1": DemoUser("Ines", "marketer"),
+    "U0MKTLEAD": DemoUser("Ada", "manager of Marketing"),
+    "U0SALES1": DemoUser("Kai", "sales rep"),
+    "U0SALESLEAD": DemoUser("Noor", "manager of Sales"),
+    "U0ADMIN": DemoUser("Pat", "admin, may pause and resume"),
 }
+#: What the console shows for each demo user id (in notes, answers, cards and the audit).
+DEMO_NAMES = {user_id: user.name for user_id, user in DEMO_USERS.items()}
 
 
 def _sample(name: str) -> Path:
@@ -59,7 +70,8 @@ class Demo:
         clock = self.clock = SystemClock()
         self.store = Store(self.config.database_path)
         self.service = CareService(self.config, self.store, clock=clock)
-        self.chat = ChatWorker(self.service, ConsoleSurface(console, clock.now))
+        self.surface = ConsoleSurface(console, clock.now, names=DEMO_NAMES)
+        self.chat = ChatWorker(self.service, self.surface)
         self.publisher = PublishWorker(self.service, DryRunPublisher(self.store, clock))
         self.user = "U0AGENT1"
 
@@ -74,16 +86,19 @@ class Demo:
         self.console.rule(f"[bold]{stats.created} sample mentions ingested and routed")
         self.pump()
 
-    def do(self, user: str, line: str) -> bool:
-        self.console.print(
-            f"\n[bold]{user}[/bold] ({DEMO_USERS.get(user, 'unknown user')})> {escape(line)}"
-        )
-        ok, text = run_line(self.service, Actor(user), line)
-        style = "green" if ok else "red"
-        prefix = "" if ok else "(only you can see this) "
-        self.console.print(f"[{style}]{prefix}{escape(text)}[/{style}]")
+    def do(self, user: str, line: str, *, echo: bool = True) -> bool:
+        """Run one `/care` line as `user`; `echo` first shows who typed it (on one line).
+
+        The interactive prompt passes `echo=False`: the line is on screen already.
+        """
+        if echo:
+            known = DEMO_USERS.get(user)
+            who = f"{known.name} ({user}, {known.role})" if known else f"{user} (unknown user)"
+            self.console.print(f"\n[bold]{escape(who)}[/bold]> {escape(line)}", soft_wrap=True)
+        reply = run_line(self.service, Actor(user), line)
+        self.surface.answer(reply)
         self.pump()
-        return ok
+        return reply.ok
 
     def show_audit(self, case_id: int | None = None) -> bool:
         rows = (
@@ -92,7 +107,7 @@ class Demo:
             else self.store.query("SELECT * FROM audit ORDER BY seq")
         )
         self.console.print(
-            audit_table(rows, f"Audit trail{f' of case #{case_id}' if case_id else ''}")
+            audit_table(rows, f"Audit trail{f' of case #{case_id}' if case_id else ''}", DEMO_NAMES)
         )
         result = audit.verify(self.store.db)
         verdict = (
@@ -153,12 +168,19 @@ class Demo:
             " [bold]digest[/bold], [bold]quit[/bold]."
         )
         self._users()
+        # A terminal already shows what was typed; piped input is echoed after the prompt,
+        # so a transcript reads the same. Either way each line appears once.
+        echo = not sys.stdin.isatty()
         while True:
             try:
-                line = self.console.input(f"[bold]{self.user}[/bold]> ").strip()
+                line = self.console.input(
+                    f"[bold]{escape(DEMO_NAMES.get(self.user, ''))} ({self.user})[/bold]> "
+                ).strip()
             except (EOFError, KeyboardInterrupt):
                 self.console.print()
                 return 0
+            if echo:
+                self.console.print(escape(line), soft_wrap=True)
             if not line:
                 continue
             word, _, rest = line.partition(" ")
@@ -174,7 +196,7 @@ class Demo:
                     self._users()
             elif word == "show":
                 try:
-                    self.chat.surface.update_card(*self._card(rest))
+                    self.surface.update_card(*self._card(rest))
                 except Exception as exc:  # noqa: BLE001 - any bad input is shown, the demo goes on
                     self.console.print(f"[red]{escape(str(exc))}[/red]")
             elif word == "digest":
@@ -190,6 +212,7 @@ class Demo:
                 self.do(
                     self.user,
                     line if line.startswith("/") else f"{self.config.bot.slash_command} {line}",
+                    echo=False,
                 )
 
     def _card(self, ref: str) -> tuple[MessageRef, CaseView]:
@@ -197,8 +220,13 @@ class Demo:
         return MessageRef(f"#{view.case.department}", str(view.case.id)), view
 
     def _users(self) -> None:
+        width = max(len(user_id) for user_id in DEMO_USERS)
         self.console.print(
-            "Demo users: " + ", ".join(f"[bold]{u}[/bold] ({r})" for u, r in DEMO_USERS.items())
+            "Demo users ([bold]as USER[/bold] to switch):\n"
+            + "\n".join(
+                f"  [bold]{user_id.ljust(width)}[/bold]  {user.name}, {user.role}"
+                for user_id, user in DEMO_USERS.items()
+            )
         )
 
 
