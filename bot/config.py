@@ -78,7 +78,7 @@ class ServerSection(_Section):
     port: int = Field(default=3000, ge=0, le=65535)
     # /healthz answers 503 once a chat surface or the publisher has failed this long
     # without a success, or the oldest pending card has waited this long.
-    unhealthy_after_seconds: int = Field(default=300, ge=10, le=86_400)
+    unhealthy_after_seconds: int = Field(default=300, ge=1, le=86_400)
 
 
 class SlackSection(_Section):

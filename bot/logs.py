@@ -28,6 +28,21 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+# The SDKs log every failed attempt and retry (slack_sdk at ERROR, once per try), and
+# Bolt warns about set-up choices we make on purpose. The bot reports each outage once
+# itself (bot.health), so their own lines only show with --debug.
+QUIET_LIBRARIES = {
+    "slack_sdk": logging.CRITICAL,
+    "slack_bolt": logging.ERROR,
+    "apscheduler": logging.WARNING,
+    "openai": logging.WARNING,
+    "httpx": logging.WARNING,
+    "httpx2": logging.WARNING,
+    "urllib3": logging.WARNING,
+    "aiohttp.access": logging.WARNING,
+}
+
+
 def setup_logging(*, level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -35,3 +50,6 @@ def setup_logging(*, level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    if level != "DEBUG":
+        for name, quiet in QUIET_LIBRARIES.items():
+            logging.getLogger(name).setLevel(quiet)

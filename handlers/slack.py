@@ -635,7 +635,14 @@ def build_app(
         # Bolt builds its verifier lazily from the real clock; give it ours instead.
         verification._verifier = SignatureVerifier(signing_secret, clock=InjectedClock(clock))
     identity = identity or BotIdentity(bot_token=client.token or "")
+    # Bolt copies this logger's level to its own loggers: its notes about set-up choices
+    # made here on purpose (our own authorize, a client without a token) stay quiet.
+    bolt_log = logging.getLogger("socialcare.bolt")
+    bolt_log.setLevel(
+        logging.DEBUG if logging.getLogger().level == logging.DEBUG else logging.ERROR
+    )
     app = AsyncApp(
+        logger=bolt_log,
         client=client,
         signing_secret=signing_secret or "unused-in-socket-mode",
         request_verification_enabled=False,

@@ -23,11 +23,13 @@ class LoopbackFake:
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> Self:
+    def start(self, port: int = 0) -> Self:
+        """Serve on an ephemeral port, or on `port` again after stop() (a service that
+        went away and comes back at the same address)."""
         if self._server is not None:
             raise RuntimeError(f"{type(self).__name__} already started")
         self._stopping.clear()
-        server = self.server_class(("127.0.0.1", 0), self.handler_class)
+        server = self.server_class(("127.0.0.1", port), self.handler_class)
         server.fake = self  # type: ignore[attr-defined]
         self._server = server
         self._thread = threading.Thread(
