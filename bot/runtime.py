@@ -599,19 +599,24 @@ class Runtime:
             runner, self._runner = self._runner, None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(runner.cleanup(), left())
+        stuck: list[str] = []
         # Listeners keep working after their ack: let them finish before the store closes.
         running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         if running:
-            await asyncio.wait(running, timeout=left())
+            _, pending = await asyncio.wait(running, timeout=left())
+            stuck += ["a Slack listener"] if pending else []
         if self.scheduler is not None:
             scheduler, self.scheduler = self.scheduler, None
-            await asyncio.to_thread(scheduler.shutdown, False)
+            try:  # a tick is database work only: it finishes quickly
+                await asyncio.wait_for(asyncio.to_thread(scheduler.shutdown, True), left())
+            except TimeoutError:
+                stuck.append("the scheduler")
         self.stop_event.set()
         for thread in self.workers:
             await asyncio.to_thread(thread.join, left())
-        stuck = [t.name for t in self.workers if t.is_alive()]
+        stuck += [t.name for t in self.workers if t.is_alive()]
         if stuck:
-            # Closing the store under a thread that may still write would only add noise;
+            # Never close a connection another thread may be using (SQLite would crash);
             # the process is about to end, and SQLite recovers from its WAL at next open.
             log.info(
                 "left %s mid-call; their items stay queued for the next start", ", ".join(stuck)

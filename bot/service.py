@@ -287,14 +287,19 @@ class CareService:
         """Open cases, oldest first; one department or all (for `actor`: all of theirs)."""
         where = "state NOT IN ('published', 'dismissed')"
         params: list[Any] = []
+        visible = self.departments_of(actor, "queue") if actor is not None else None
+        refusal: Refusal | None = None
         if department and self.config.department(department) is None:
             known = ", ".join(d.id for d in self.config.departments)
-            raise Refusal(f"Unknown department {department!r}; departments: {known}.")
-        visible = self.departments_of(actor, "queue") if actor is not None else None
-        if department and visible is not None and department not in visible:
+            refusal = Refusal(
+                f"Unknown department {department!r}; departments: {known}.",
+                code="unknown_department",
+            )
+        elif department and visible is not None and department not in visible:
             refusal = NotAllowed(f"Only members and managers of {department} can see its cases.")
-            assert actor is not None
-            self._audit_refusal(actor, "queue", refusal)
+        if refusal is not None:
+            if actor is not None:
+                self._audit_refusal(actor, "queue", refusal)
             raise refusal
         wanted = [department] if department else visible
         if wanted is not None:
@@ -390,13 +395,13 @@ class CareService:
     def claim(self, actor: Actor, ref: str | int) -> Case:
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.CLAIM, case.department)
-            if case.state is not CaseState.NEW and case.claimed_by == actor.user_id:
-                return case  # a double click, or Slack retrying the action
+            if case.state is CaseState.CLAIMED and case.claimed_by == actor.user_id:
+                raise Refusal(f"You have already claimed case #{case.id}.", code="no_change")
             if case.state is CaseState.CLAIMED and case.claimed_by:
                 raise InvalidTransition(
                     f"Case #{case.id} is already claimed by <@{case.claimed_by}>."
                 )
-            return self._claim_in(db, case, actor, now)
+            return self._claim_in(db, case, actor, now)  # refused unless the case is new
 
         return self._act(actor, "claim", ref, work)
 
@@ -478,7 +483,10 @@ class CareService:
         self, db: Database, case: Case, actor: Actor, text: str, source: str, now: datetime
     ) -> Case:
         if case.draft_text == text and case.state is not CaseState.FAILED:
-            return case  # same words again (a double click): nothing changes
+            raise Refusal(
+                f"The draft of case #{case.id} already says exactly that; nothing changed.",
+                code="no_change",
+            )
         cursor = db.execute(
             "INSERT INTO drafts (case_id, text, text_hash, author, source, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -555,7 +563,7 @@ class CareService:
             authorize(self.config, actor, Action.SUBMIT, case.department)
             self._refuse_while_uncertain(case)
             if case.state is CaseState.AWAITING_APPROVAL:
-                return case  # already submitted (a retried click)
+                raise Refusal(f"Case #{case.id} is already waiting for approval.", code="no_change")
             self._require_owner_or_manager(case, actor)
             if case.state is CaseState.CLAIMED and not case.draft_text:
                 raise Refusal(f"Case #{case.id} has no reply draft to submit yet.", code="no_draft")
@@ -574,7 +582,12 @@ class CareService:
 
     def reply(self, actor: Actor, ref: str | int, text: str) -> Case:
         """`/care reply N TEXT`: set the draft (claiming if needed) and submit it."""
-        self.set_draft(actor, ref, text)
+        try:
+            self.set_draft(actor, ref, text)
+        except Refusal as refusal:
+            if refusal.code != "no_change":
+                raise
+            # The draft already says this (and the refusal is audited): submit it.
         return self.submit(actor, ref)
 
     def use_suggestion(self, actor: Actor, ref: str | int, position: int) -> Case:
@@ -636,7 +649,10 @@ class CareService:
                 case.state in {CaseState.APPROVED, CaseState.PUBLISHED}
                 and case.approved_by == actor.user_id
             ):
-                return case  # the same approval delivered twice
+                raise Refusal(
+                    f"You already approved case #{case.id}; it is {case.state.value}.",
+                    code="no_change",
+                )
             current = self._check_may_approve(case, actor)
             if expected_hash is not None:
                 seen = expected_hash.strip().lower()
@@ -917,17 +933,15 @@ class CareService:
         """Admins only: stop (or restart) all publishing. Queued replies wait."""
         now = self.clock.now()
         action = "pause" if paused else "resume"
+        refusal: Refusal | None = None
         with self.store.write() as db:
             if not is_admin(self.config, actor):
-                audit.append(
-                    db,
-                    at=now,
-                    actor=_actor_key(actor),
-                    action=action,
-                    outcome="refused:not_allowed",
-                    detail={"reason": "admins only"},
+                refusal = NotAllowed(f"Only admins can {action} publishing.")
+            elif self.is_paused() == paused:
+                refusal = Refusal(
+                    f"Publishing is already {'paused' if paused else 'running'}.",
+                    code="no_change",
                 )
-                allowed = False
             else:
                 db.execute(
                     "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)"
@@ -936,9 +950,9 @@ class CareService:
                     (PAUSED_KEY, "1" if paused else "0", now.isoformat()),
                 )
                 audit.append(db, at=now, actor=_actor_key(actor), action=action)
-                allowed = True
-        if not allowed:
-            raise NotAllowed(f"Only admins can {action} publishing.")
+        if refusal is not None:
+            self._audit_refusal(actor, action, refusal)
+            raise refusal
 
     # ---------------------------------------------------------------- publishing results
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from bot.delivery import ChatWorker, DryRunPublisher, PublishWorker
-from bot.errors import DeliveryError, PublishError
+from bot.errors import DeliveryError, PublishError, Refusal
 from bot.models import CaseState
 from bot.ports import FixedClock, MessageRef, PublishedReply, PublishRequest
 from bot.service import CareService
@@ -254,7 +254,8 @@ def test_double_approval_publishes_once(
     case_id = new_case(service)
     service.reply(AGENT, case_id, REPLY)
     service.approve(LEAD, case_id)
-    service.approve(LEAD, case_id)  # Slack retried the click
+    with pytest.raises(Refusal, match="already approved"):
+        service.approve(LEAD, case_id)  # a second click changes nothing and says why
     publisher.drain()
     assert store.scalar("SELECT count(*) FROM dry_run_posts") == 1
     case = service.get_case(case_id)

@@ -78,7 +78,7 @@ EXPECTED: dict[CaseState, dict[str, CaseState | None]] = {
                 dismiss=S.DISMISSED, reassign=S.NEW, retry=R),
     S.CLAIMED: dict(claim=R, draft=S.CLAIMED, submit=R, approve=R, reject=R,
                     dismiss=S.DISMISSED, reassign=S.NEW, retry=R),
-    S.AWAITING_APPROVAL: dict(claim=R, draft=S.CLAIMED, submit=S.AWAITING_APPROVAL,
+    S.AWAITING_APPROVAL: dict(claim=R, draft=S.CLAIMED, submit=R,
                               approve=S.APPROVED, reject=S.CLAIMED, dismiss=S.DISMISSED,
                               reassign=S.NEW, retry=R),
     S.APPROVED: dict(claim=R, draft=S.CLAIMED, submit=R, approve=R, reject=R, dismiss=R,
