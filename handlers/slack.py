@@ -482,8 +482,15 @@ class SlackHandlers:
                 await client.views_open(trigger_id=trigger, view=modal)
             except SLACK_CALL_ERRORS as exc:
                 self._slack_failed("views.open", exc)
-                if not isinstance(exc, SlackApiError):
-                    await self._tell(body, UNREACHABLE)
+                # The form never opened, so nothing was done: say so rather than go quiet.
+                await self._tell(
+                    body,
+                    UNREACHABLE
+                    if not isinstance(exc, SlackApiError)
+                    else "Slack could not open the form"
+                    f" ({(exc.response or {}).get('error', 'error')}); nothing was changed."
+                    " Try again.",
+                )
                 return
             self._slack_ok()
 

@@ -589,3 +589,13 @@ def test_a_stranger_cannot_list_or_count_cases(harness: Harness) -> None:
         ("slack:U0NOBODY", "stats"),
         ("slack:U0AGENT1", "queue"),
     ]
+
+
+def test_a_form_slack_cannot_open_is_reported_to_the_person(harness: Harness) -> None:
+    case_id = harness.ingest()
+    harness.fake.fail_all("views.open", status=503)
+    assert harness.click("U0AGENT1", "dismiss", str(case_id)) == 200
+    [told] = harness.fake.wait_for(f"respond:click{harness.triggers}")
+    assert told["response_type"] == "ephemeral"
+    assert "could not open the form" in told["text"] and "nothing was changed" in told["text"]
+    assert harness.state(case_id) is CaseState.NEW
