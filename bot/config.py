@@ -31,6 +31,11 @@ _SLACK_ID = r"^[A-Z0-9][A-Z0-9_]{1,40}$"
 _DEPARTMENT_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 _LANGUAGE = r"^[a-z]{2,3}$"
 SlackId = Annotated[str, StringConstraints(pattern=_SLACK_ID)]
+_SLACK_USER = r"^[UW][A-Z0-9]{2,40}$"
+_GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_PERSON_ID = r"^[a-z][a-z0-9_.-]{0,39}$"
+# Who may act: a Slack user id, a Teams user's Entra object id, or a [[people]] id.
+PersonRef = Annotated[str, StringConstraints(pattern=f"{_SLACK_USER}|{_GUID}|{_PERSON_ID}")]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -84,7 +89,7 @@ class ServerSection(_Section):
 class SlackSection(_Section):
     enabled: bool = True
     mode: Literal["socket", "http"] = "socket"
-    admins: list[SlackId] = Field(default_factory=list)
+    admins: list[PersonRef] = Field(default_factory=list)
     team_id: SlackId | None = None
     enterprise_id: SlackId | None = None
     # Slack's documented ceiling is about one message per second per channel.
@@ -93,22 +98,37 @@ class SlackSection(_Section):
 
 class TeamsSection(_Section):
     enabled: bool = False
-    admins: list[str] = Field(default_factory=list)
+    admins: list[PersonRef] = Field(default_factory=list)
+    # Where proactive posts go before any activity from a team has told us its serviceUrl.
+    service_url: str | None = None
+    # Cards per second per channel (Teams allows about 7 per second per bot).
+    messages_per_second: float = Field(default=1.0, gt=0, le=7)
+
+
+class Person(_Section):
+    """One person on every surface: roles, claims and the no-self-approval rule follow
+    the person, whichever surface they act from."""
+
+    id: Annotated[str, StringConstraints(pattern=_PERSON_ID)]
+    name: str | None = None
+    slack: Annotated[str, StringConstraints(pattern=_SLACK_USER)] | None = None
+    teams: Annotated[str, StringConstraints(pattern=_GUID)] | None = None
+    email: str | None = None
 
 
 class Department(_Section):
     id: Annotated[str, StringConstraints(pattern=_DEPARTMENT_ID)]
     name: str = Field(min_length=1)
     slack_channel: SlackId | None = None
-    teams_channel: str | None = None
+    teams_channel: Annotated[str, StringConstraints(pattern=r"^19:[^\s]{3,200}$")] | None = None
     intents: list[Intent] = Field(default_factory=list)
     keywords: list[Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=list)
     authors: list[str] = Field(default_factory=list)
     languages: list[Annotated[str, StringConstraints(pattern=_LANGUAGE)]] = Field(
         default_factory=list
     )
-    members: list[SlackId] = Field(default_factory=list)
-    managers: list[SlackId] = Field(default_factory=list)
+    members: list[PersonRef] = Field(default_factory=list)
+    managers: list[PersonRef] = Field(default_factory=list)
     first_response_minutes: int = Field(default=60, ge=1, le=60 * 24 * 14)
     default: bool = False
 
@@ -214,6 +234,7 @@ class Config(_Section):
     digest: DigestSection = Field(default_factory=DigestSection)
     sla: SLASection = Field(default_factory=SLASection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
+    people: list[Person] = Field(default_factory=list)
     # Where the file was read from; relative paths (the database) resolve against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -232,6 +253,46 @@ class Config(_Section):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.bot.timezone)
+
+    def identity(self, user_id: str | None) -> str:
+        """The person behind a Slack id, a Teams object id or a [[people]] id: their
+        [[people]] id when listed (`person:ana`), else the id itself."""
+        if not user_id:
+            return ""
+        for person in self.people:
+            if user_id in (person.id, person.slack) or (
+                person.teams and user_id.lower() == person.teams.lower()
+            ):
+                return f"person:{person.id}"
+        return user_id.lower() if re.fullmatch(_GUID, user_id) else user_id
+
+    def same_person(self, a: str | None, b: str | None) -> bool:
+        return bool(a) and bool(b) and self.identity(a) == self.identity(b)
+
+    def listed(self, user_id: str, entries: list[str]) -> bool:
+        """Whether the person behind `user_id` is among `entries` (any kind of id)."""
+        who = self.identity(user_id)
+        return any(self.identity(entry) == who for entry in entries)
+
+    def person(self, user_id: str | None) -> Person | None:
+        who = self.identity(user_id)
+        return next((p for p in self.people if f"person:{p.id}" == who), None)
+
+    def display_name(self, user_id: str | None) -> str | None:
+        """A person's name from [[people]], if the config gives one."""
+        found = self.person(user_id)
+        return found.name if found and found.name else None
+
+    def account_on(self, user_id: str, surface: str) -> str | None:
+        """The same person's account on another surface (`slack` or `teams`), if known."""
+        found = self.person(user_id)
+        if found is not None:
+            return found.slack if surface == "slack" else found.teams
+        if surface == "slack" and re.fullmatch(_SLACK_USER, user_id):
+            return user_id
+        if surface == "teams" and re.fullmatch(_GUID, user_id):
+            return user_id
+        return None
 
 
 @dataclass(frozen=True, repr=False)
@@ -399,6 +460,7 @@ def _cross_field_problems(data: Mapping[str, Any]) -> list[_Problem]:
         *_duplicate_department_ids(departments),
         *_extra_default_departments(departments),
         *_missing_slack_channels(data, departments),
+        *_unknown_people(data),
         *_x_source_without_target(data),
     ]
 
@@ -438,16 +500,47 @@ def _extra_default_departments(
 def _missing_slack_channels(
     data: Mapping[str, Any], departments: list[tuple[int, Mapping[str, Any]]]
 ) -> list[_Problem]:
-    if _setting(data, ("slack",), SlackSection, "enabled") is not True:
+    slack = _setting(data, ("slack",), SlackSection, "enabled") is True
+    teams = _setting(data, ("teams",), TeamsSection, "enabled") is True
+    if not slack:
         return []
+    # With Teams on too, a department may live in Teams only.
     return [
         _Problem(
             f"departments[{index}].slack_channel",
-            "required while [slack] enabled = true (the channel ID where its cards go)",
+            "required while [slack] enabled = true (the channel ID where its cards go)"
+            + (", unless the department has a teams_channel" if teams else ""),
         )
         for index, dept in departments
-        if "slack_channel" not in dept
+        if "slack_channel" not in dept and not (teams and "teams_channel" in dept)
     ]
+
+
+def _unknown_people(data: Mapping[str, Any]) -> list[_Problem]:
+    """A members/managers/admins entry that looks like a [[people]] id must be one."""
+    known = {p.get("id") for _, p in _tables(data.get("people"))}
+    places: list[tuple[str, Any]] = [
+        ("slack.admins", _table(data, "slack").get("admins")),
+        ("teams.admins", _table(data, "teams").get("admins")),
+    ]
+    for index, dept in _tables(data.get("departments")):
+        places += [
+            (f"departments[{index}].members", dept.get("members")),
+            (f"departments[{index}].managers", dept.get("managers")),
+        ]
+    problems = []
+    for path, entries in places:
+        for n, entry in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(entry, str) and re.fullmatch(_PERSON_ID, entry) and entry not in known:
+                problems.append(
+                    _Problem(
+                        f"{path}[{n}]",
+                        f"{entry!r} is not a [[people]] id (nor a Slack user id U…/W…, nor a"
+                        " Teams object id); add a [[people]] entry with id = "
+                        f"{entry!r}, or use the account id",
+                    )
+                )
+    return problems
 
 
 def _x_source_without_target(data: Mapping[str, Any]) -> list[_Problem]:

@@ -395,7 +395,9 @@ class CareService:
     def claim(self, actor: Actor, ref: str | int) -> Case:
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.CLAIM, case.department)
-            if case.state is CaseState.CLAIMED and case.claimed_by == actor.user_id:
+            if case.state is CaseState.CLAIMED and self.config.same_person(
+                case.claimed_by, actor.user_id
+            ):
                 raise Refusal(f"You have already claimed case #{case.id}.", code="no_change")
             if case.state is CaseState.CLAIMED and case.claimed_by:
                 raise InvalidTransition(
@@ -532,7 +534,7 @@ class CareService:
     def _require_owner_or_manager(self, case: Case, actor: Actor) -> None:
         if (
             case.claimed_by
-            and case.claimed_by != actor.user_id
+            and not self.config.same_person(case.claimed_by, actor.user_id)
             and role_of(self.config, actor, case.department) < Role.MANAGER
         ):
             raise NotAllowed(
@@ -618,7 +620,10 @@ class CareService:
                 " to give it a card of its own, then review it there.",
                 code="not_shown",
             )
-        if case.draft_by == actor.user_id and not self.config.publish.allow_self_approval:
+        if (
+            self.config.same_person(case.draft_by, actor.user_id)
+            and not self.config.publish.allow_self_approval
+        ):
             raise NotAllowed("You wrote this reply, so another manager has to approve it.")
         return text_hash(case.draft_text)
 
@@ -645,9 +650,8 @@ class CareService:
 
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.APPROVE, case.department)
-            if (
-                case.state in {CaseState.APPROVED, CaseState.PUBLISHED}
-                and case.approved_by == actor.user_id
+            if case.state in {CaseState.APPROVED, CaseState.PUBLISHED} and self.config.same_person(
+                case.approved_by, actor.user_id
             ):
                 raise Refusal(
                     f"You already approved case #{case.id}; it is {case.state.value}.",

@@ -88,35 +88,41 @@ def advance(state: CaseState, action: Action) -> CaseState:
 
 
 def role_of(config: Config, actor: Actor, department_id: str) -> Role:
-    """The actor's role for one department, from config IDs only (never display names)."""
+    """The actor's role for one department, from config IDs only (never display names).
+
+    Roles follow the person ([[people]]), whichever surface they act from.
+    """
     if actor.surface == "system":
         return Role.SYSTEM
-    if actor.surface == "slack" and not _workspace_ok(config, actor):
+    if not _home_ok(config, actor):
         return Role.NONE
-    admins = config.slack.admins if actor.surface == "slack" else config.teams.admins
-    if actor.user_id in admins:
+    if config.listed(actor.user_id, [*config.slack.admins, *config.teams.admins]):
         return Role.ADMIN
     dept = config.department(department_id)
     if dept is None:
         return Role.NONE
-    if actor.user_id in dept.managers:
+    if config.listed(actor.user_id, dept.managers):
         return Role.MANAGER
-    if actor.user_id in dept.members:
+    if config.listed(actor.user_id, dept.members):
         return Role.MEMBER
     return Role.NONE
 
 
-def _workspace_ok(config: Config, actor: Actor) -> bool:
-    # When the config pins a workspace (or an Enterprise Grid org), a user ID from any
-    # other one is a stranger: user IDs are only unique within their workspace.
+def _home_ok(config: Config, actor: Actor) -> bool:
+    # When the config pins a Slack workspace (or an Enterprise Grid org), a user ID from
+    # any other one is a stranger: user IDs are only unique within their workspace.
+    # (Teams object ids are unique; the Teams edge refuses other tenants itself.)
+    if actor.surface != "slack":
+        return True
     team_ok = config.slack.team_id is None or actor.team_id == config.slack.team_id
     org = config.slack.enterprise_id
     return team_ok and (org is None or actor.enterprise_id == org)
 
 
 def is_admin(config: Config, actor: Actor) -> bool:
-    admins = config.slack.admins if actor.surface == "slack" else config.teams.admins
-    return actor.user_id in admins and (actor.surface != "slack" or _workspace_ok(config, actor))
+    return _home_ok(config, actor) and config.listed(
+        actor.user_id, [*config.slack.admins, *config.teams.admins]
+    )
 
 
 def authorize(config: Config, actor: Actor, action: Action, department_id: str) -> Role:

@@ -8,11 +8,11 @@ import pytest
 
 from bot.delivery import PublishWorker
 from bot.errors import InvalidTransition, NotAllowed, PublishError, Refusal, UnknownCase
-from bot.models import CaseState, text_hash
+from bot.models import Actor, CaseState, text_hash
 from bot.ports import PublishedReply, PublishRequest
 from bot.service import CareService
 from bot.workflow import TRANSITIONS, Action, advance
-from tests.conftest import ADMIN, AGENT, AGENT2, LEAD, LEAD2, MKT, STRANGER, new_case
+from tests.conftest import ADMIN, AGENT, AGENT2, LEAD, LEAD2, MKT, STRANGER, mention, new_case
 
 S = CaseState
 REPLY = "Sorry about the delay, DM us your booking reference and we will sort the refund."
@@ -289,3 +289,65 @@ def test_an_enterprise_grid_org_can_be_pinned_too(config, store, clock) -> None:
     with pytest.raises(NotAllowed):
         service.claim(Actor("U0AGENT1", enterprise_id="E0OTHER"), case_id)
     assert service.claim(Actor("U0AGENT1", enterprise_id="E0ACME"), case_id).state is S.CLAIMED
+
+
+ANA_TEAMS = "6b1a2c3d-0000-4000-8000-00000000a001"
+
+
+def people_service(tmp_path, clock) -> CareService:  # type: ignore[no-untyped-def]
+    from bot.config import parse_config
+    from bot.store import Store
+    from tests.conftest import config_data
+
+    data = config_data()
+    data["people"] = [{"id": "ana", "name": "Ana", "slack": "U0ANA", "teams": ANA_TEAMS}]
+    data["departments"][0]["managers"] = ["ana", "U0LEAD"]
+    data["teams"] = {"enabled": True, "admins": []}
+    config = parse_config(data, base_dir=tmp_path)
+    return CareService(config, Store(config.database_path), clock=clock)
+
+
+def test_a_person_keeps_their_role_on_both_surfaces(tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.workflow import Role, role_of
+
+    service = people_service(tmp_path, clock)
+    on_slack, on_teams = Actor("U0ANA"), Actor(ANA_TEAMS.upper(), surface="teams")
+    assert role_of(service.config, on_slack, "care") is Role.MANAGER
+    assert role_of(service.config, on_teams, "care") is Role.MANAGER
+    assert role_of(service.config, Actor(ANA_TEAMS, surface="teams"), "marketing") is Role.NONE
+
+
+def test_a_draft_written_on_slack_cannot_be_approved_by_its_author_on_teams(
+    tmp_path, clock
+) -> None:  # type: ignore[no-untyped-def]
+    service = people_service(tmp_path, clock)
+    case_id = service.ingest(mention()).case_ids[0]
+    service.reply(Actor("U0ANA"), case_id, "Sorry about that, we are on it.")
+    with pytest.raises(NotAllowed, match="another manager has to approve"):
+        service.approve(Actor(ANA_TEAMS, surface="teams"), case_id)
+    assert service.approve(LEAD, case_id).state is CaseState.APPROVED
+
+
+def test_a_claim_on_slack_is_the_same_persons_claim_on_teams(tmp_path, clock) -> None:  # type: ignore[no-untyped-def]
+    service = people_service(tmp_path, clock)
+    case_id = service.ingest(mention()).case_ids[0]
+    service.claim(Actor("U0ANA"), case_id)
+    with pytest.raises(Refusal, match="already claimed"):
+        service.claim(Actor(ANA_TEAMS, surface="teams"), case_id)
+    # Her Teams account may write the reply of the case she claimed on Slack.
+    service.set_draft(Actor(ANA_TEAMS, surface="teams"), case_id, "We are on it, sorry!")
+
+
+def test_an_unknown_people_id_in_a_role_list_is_a_config_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bot.config import parse_config
+    from bot.errors import ConfigError
+    from tests.conftest import config_data
+
+    data = config_data()
+    data["departments"][0]["members"] = ["U0AGENT1", "bob"]
+    with pytest.raises(ConfigError) as error:
+        parse_config(data, base_dir=tmp_path)
+    assert any(
+        p.startswith("departments[0].members[1]: 'bob' is not a [[people]] id")
+        for p in error.value.problems
+    )
