@@ -11,8 +11,11 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from bot import outbox
+from bot.outbox import CARD, NOTE
 
-CARD, NOTE, PUBLISH = "card", "note", "publish"
+__all__ = ["CARD", "NOTE", "PUBLISH", "queue_card"]
+
+PUBLISH = "publish"
 
 
 def queue_card(db: Database, case_id: int, now: datetime, *, note: str | None = None) -> None:
@@ -25,12 +28,7 @@ def queue_card(db: Database, case_id: int, now: datetime, *, note: str | None = 
     ).fetchone()
     card_case = group or case_id
     # One pending card item per case is enough: it renders the latest state when sent.
-    pending = db.execute(
-        "SELECT 1 FROM outbox WHERE kind = 'card' AND case_id = ? AND state = 'pending'",
-        (card_case,),
-    ).fetchone()
-    if not pending:
-        outbox.enqueue(db, kind=CARD, now=now, case_id=card_case, channel=dept)
+    outbox.enqueue(db, kind=CARD, now=now, case_id=card_case, channel=dept, unless_pending=True)
     if note:
         text = f"#{case_id}: {note}" if group else note
         outbox.enqueue(

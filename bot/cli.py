@@ -307,8 +307,6 @@ def _check_config(config: Config, *, strict: bool) -> int:
     warnings: list[str] = []
     if config.llm.enabled and not secrets.openai_api_key:
         warnings.append("llm.enabled: OPENAI_API_KEY is not set; the bot will run offline")
-    if config.teams.enabled:
-        warnings.append("teams.enabled: Microsoft Teams is not supported yet; it will be ignored")
     for index, dept in enumerate(config.departments):
         if not dept.managers:
             warnings.append(
@@ -463,8 +461,9 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
 def _digest(config: Config, department: str | None) -> int:
     """Build the digest of the last 24 hours and send it now (every call sends)."""
     from bot.config import Secrets
-    from bot.delivery import DIGEST, ChatWorker
+    from bot.delivery import ChatWorker
     from bot.followup import FollowUp
+    from bot.outbox import DIGEST
     from bot.ports import ChatSurface
 
     if department and config.department(department) is None:

@@ -36,6 +36,8 @@ _GUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-
 _PERSON_ID = r"^[a-z][a-z0-9_.-]{0,39}$"
 # Who may act: a Slack user id, a Teams user's Entra object id, or a [[people]] id.
 PersonRef = Annotated[str, StringConstraints(pattern=f"{_SLACK_USER}|{_GUID}|{_PERSON_ID}")]
+# A Teams channel id, e.g. 19:0a1b2c3d4e5f@thread.tacv2
+TeamsChannel = Annotated[str, StringConstraints(pattern=r"^19:[^\s;]{3,200}$")]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -103,6 +105,8 @@ class TeamsSection(_Section):
     service_url: str | None = None
     # Cards per second per channel (Teams allows about 7 per second per bot).
     messages_per_second: float = Field(default=1.0, gt=0, le=7)
+    # The managers' channel in Teams: cross-department digest, escalations, spike alerts.
+    managers_channel: TeamsChannel | None = None
 
 
 class Person(_Section):
@@ -120,7 +124,7 @@ class Department(_Section):
     id: Annotated[str, StringConstraints(pattern=_DEPARTMENT_ID)]
     name: str = Field(min_length=1)
     slack_channel: SlackId | None = None
-    teams_channel: Annotated[str, StringConstraints(pattern=r"^19:[^\s]{3,200}$")] | None = None
+    teams_channel: TeamsChannel | None = None
     intents: list[Intent] = Field(default_factory=list)
     keywords: list[Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=list)
     authors: list[str] = Field(default_factory=list)
@@ -311,6 +315,9 @@ class Secrets:
     teams_app_id: str | None = None
     teams_app_password: str | None = None
     teams_tenant_id: str | None = None
+    teams_openid_metadata_url: str | None = None
+    teams_login_url: str | None = None
+    teams_service_url: str | None = None
     slack_api_url: str | None = None
     x_api_url: str | None = None
     openai_base_url: str | None = None
@@ -322,7 +329,16 @@ class Secrets:
 
     def values(self) -> list[str]:
         """Every secret value present, so logs and cards can be scrubbed of them."""
-        endpoints = {"slack_api_url", "x_api_url", "openai_base_url", "teams_tenant_id"}
+        endpoints = {
+            "slack_api_url",
+            "x_api_url",
+            "openai_base_url",
+            "teams_tenant_id",
+            "teams_app_id",
+            "teams_openid_metadata_url",
+            "teams_login_url",
+            "teams_service_url",
+        }
         return [
             value
             for name, value in self.__dict__.items()
@@ -748,6 +764,11 @@ def _environment_needs(config: Config) -> list[_Need]:
             "SLACK_APP_TOKEN" if config.slack.mode == "socket" else "SLACK_SIGNING_SECRET"
         )
         needs.append(_Need(mode_variable, "slack.mode", f'[slack] mode = "{config.slack.mode}"'))
+    if config.teams.enabled:
+        needs += [
+            _Need(variable, "teams.enabled", "[teams] enabled = true")
+            for variable in ("TEAMS_APP_ID", "TEAMS_APP_PASSWORD", "TEAMS_TENANT_ID")
+        ]
     if config.sources.x.enabled:
         needs.append(_Need("X_BEARER_TOKEN", "sources.x", "[sources.x] enabled = true"))
     if not config.publish.dry_run:

@@ -11,21 +11,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from bot.cards import CARD, NOTE, PUBLISH
+from bot.cards import PUBLISH
 from bot.digest import Digest
 from bot.errors import DeliveryError, PublishError
 from bot.health import Health
 from bot.metrics import Metrics
 from bot.models import CaseState, text_hash
-from bot.outbox import OutboxItem, backoff_seconds
+from bot.outbox import CARD, CHAT_KINDS, NOTE, NOTIFY, OutboxItem, backoff_seconds
 from bot.ports import ChatSurface, Clock, MessageRef, PublishedReply, PublishRequest, ReplyPublisher
 from bot.service import CareService
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-NOTIFY, DIGEST = "notify", "digest"
-CHAT_KINDS = (CARD, NOTE, NOTIFY, DIGEST)
 
 MAX_PUBLISH_ATTEMPTS = 8
 
@@ -55,12 +53,16 @@ class ChatWorker:
         metrics: Metrics | None = None,
         kinds: tuple[str, ...] = CHAT_KINDS,
         health: Health | None = None,
+        shared: bool = False,
     ) -> None:
+        """`shared`: other surfaces serve the same outbox, so take only this surface's
+        items (the outbox queues one per surface, see bot.outbox.chat_surfaces)."""
         self.service = service
         self.surface = surface
         self.metrics = metrics
         self.health = health
         self.kinds = kinds
+        self.only = surface.name if shared else None
         self.clock: Clock = service.clock
         self.min_gap = 1.0 / messages_per_second
         self._last_sent: dict[str, datetime] = {}
@@ -75,7 +77,9 @@ class ChatWorker:
 
     def run_once(self) -> bool:
         """Deliver one item if one is due; False when there was nothing to do now."""
-        item = self.service.outbox.claim(self.kinds, skip_channels=self._cooling())
+        item = self.service.outbox.claim(
+            self.kinds, skip_channels=self._cooling(), surface=self.only
+        )
         if item is None:
             return False
         with _released_on_error(self.service, item):

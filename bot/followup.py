@@ -17,8 +17,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot import audit, outbox
-from bot.delivery import DIGEST, NOTIFY
 from bot.digest import build_digest
+from bot.outbox import DIGEST, NOTIFY
 from bot.service import CareService
 
 log = logging.getLogger(__name__)

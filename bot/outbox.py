@@ -24,6 +24,18 @@ from bot.ports import Clock
 from bot.store import Store
 
 PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
+CARD, NOTE, NOTIFY, DIGEST = "card", "note", "notify", "digest"
+CHAT_KINDS = (CARD, NOTE, NOTIFY, DIGEST)
+# settings key: the chat surfaces a running bot serves (JSON list), written at start-up.
+SURFACES_KEY = "chat_surfaces"
+
+
+def chat_surfaces(db: Database) -> list[str | None]:
+    """The surfaces a chat item is queued for: one row each when several are on (each
+    surface delivers, paces and retries on its own); a single untagged row otherwise."""
+    row = db.execute("SELECT value FROM settings WHERE key = ?", (SURFACES_KEY,)).fetchone()
+    surfaces = json.loads(row[0]) if row else []
+    return list(surfaces) if len(surfaces) > 1 else [None]
 
 
 @dataclass(frozen=True)
@@ -46,24 +58,45 @@ def enqueue(
     channel: str | None = None,
     payload: dict[str, Any] | None = None,
     dedupe_key: str | None = None,
+    unless_pending: bool = False,
 ) -> int | None:
-    """Add an item inside the caller's transaction; None if `dedupe_key` was already queued."""
-    cursor = db.execute(
-        "INSERT OR IGNORE INTO outbox"
-        " (kind, case_id, channel, dedupe_key, payload, next_attempt_at, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            kind,
-            case_id,
-            channel,
-            dedupe_key,
-            json.dumps(payload or {}, ensure_ascii=False),
-            now.isoformat(),
-            now.isoformat(),
-            now.isoformat(),
-        ),
-    )
-    return cursor.lastrowid if cursor.rowcount else None
+    """Add an item inside the caller's transaction; None if `dedupe_key` was already queued.
+
+    Chat items go once to each surface (see `chat_surfaces`). `unless_pending`: skip a
+    surface that already has a pending item of this kind for the case (a card renders the
+    case's latest state when sent, so one pending update is enough).
+    """
+    first: int | None = None
+    for surface in chat_surfaces(db) if kind in CHAT_KINDS else [None]:
+        if (
+            unless_pending
+            and db.execute(
+                "SELECT 1 FROM outbox WHERE kind = ? AND case_id = ? AND state = 'pending'"
+                " AND surface IS ?",
+                (kind, case_id, surface),
+            ).fetchone()
+        ):
+            continue
+        key = f"{dedupe_key}@{surface}" if dedupe_key and surface else dedupe_key
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO outbox (kind, case_id, channel, surface, dedupe_key,"
+            " payload, next_attempt_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                kind,
+                case_id,
+                channel,
+                surface,
+                key,
+                json.dumps(payload or {}, ensure_ascii=False),
+                now.isoformat(),
+                now.isoformat(),
+                now.isoformat(),
+            ),
+        )
+        if cursor.rowcount and first is None:
+            first = cursor.lastrowid
+    return first
 
 
 def backoff_seconds(attempts: int, *, base: float = 2.0, cap: float = 300.0) -> float:
@@ -77,11 +110,19 @@ class Outbox:
         self.clock = clock
 
     def claim(
-        self, kinds: Collection[str], *, skip_channels: Collection[str] = ()
+        self,
+        kinds: Collection[str],
+        *,
+        skip_channels: Collection[str] = (),
+        surface: str | None = None,
     ) -> OutboxItem | None:
-        """Take the oldest due item whose channel has nothing older queued or in flight."""
+        """Take the oldest due item whose channel has nothing older queued or in flight.
+
+        `surface`: only items queued for that surface (or for any surface).
+        """
         now = self.clock.now().isoformat()
         marks = ",".join("?" for _ in kinds)
+        mine = "AND (surface = ? OR surface IS NULL)" if surface else ""
         with self.store.write() as db:
             rows = list(
                 db.query(
@@ -89,13 +130,13 @@ class Outbox:
                     SELECT o.* FROM outbox o
                     WHERE o.id IN (
                         SELECT MIN(id) FROM outbox
-                        WHERE state IN ('pending', 'sending') AND kind IN ({marks})
-                        GROUP BY coalesce(channel, '')
+                        WHERE state IN ('pending', 'sending') AND kind IN ({marks}) {mine}
+                        GROUP BY coalesce(surface, ''), coalesce(channel, '')
                     )
                     AND o.state = 'pending' AND o.next_attempt_at <= ?
                     ORDER BY o.id
                     """,
-                    [*kinds, now],
+                    [*kinds, *([surface] if surface else []), now],
                 )
             )
             row = next((r for r in rows if (r["channel"] or "") not in skip_channels), None)

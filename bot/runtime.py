@@ -108,13 +108,15 @@ class Runtime:
         self.health.track("scheduler", critical=False)
         if not self.config.publish.dry_run:
             self.health.track("x", critical=True)
+        self.teams: Any = None
+        self.teams_api: Any = None
         if self.config.slack.enabled:
             self._setup_slack()
+        if self.config.teams.enabled:
+            self._setup_teams()
         self.x_source: Any = None
         if self.config.sources.x.enabled:
             self._setup_x_source()
-        if self.config.teams.enabled:
-            log.warning("[teams] is enabled, but Microsoft Teams is not supported yet: ignored")
 
     # -- wiring
 
@@ -314,6 +316,8 @@ class Runtime:
             checks["x"] = lambda: self._check_x(user_context=needs_publisher)
         if self.ai_client is not None and hasattr(self.ai_client, "check"):
             checks["llm"] = self.ai_client.check
+        if self.teams_api is not None:
+            checks["teams"] = self.teams_api.check
         return checks
 
     def _check_slack(self) -> str:
@@ -366,6 +370,49 @@ class Runtime:
             read_client=read, user_client=user, brand_user_id=self.config.sources.x.user_id
         )
 
+    def _setup_teams(self) -> None:
+        from handlers.teams import TeamsHandlers, TeamsSurface, TeamsTokenValidator
+        from integrations.charts import digest_chart
+        from integrations.teams_api import TeamsApi
+
+        s = self.secrets
+        assert s.teams_app_id and s.teams_app_password and s.teams_tenant_id  # checked by run()
+        self.health.track("teams", critical=True)
+        self.teams_api = TeamsApi(
+            app_id=s.teams_app_id,
+            password=s.teams_app_password,
+            tenant_id=s.teams_tenant_id,
+            login_url=s.teams_login_url,
+        )
+        surface = TeamsSurface(
+            self.teams_api,
+            self.service,
+            service_url_override=s.teams_service_url,
+            chart=digest_chart,
+        )
+        both = self.config.slack.enabled
+        for worker in self.chat_workers:
+            worker.only = worker.surface.name if both else None
+        self.chat_workers.append(
+            ChatWorker(
+                self.service,
+                surface,
+                messages_per_second=self.config.teams.messages_per_second,
+                metrics=self.metrics,
+                health=self.health,
+                shared=both,
+            )
+        )
+        self.teams = TeamsHandlers(
+            self.service,
+            surface,
+            TeamsTokenValidator(
+                app_id=s.teams_app_id, metadata_url=s.teams_openid_metadata_url, clock=self.clock
+            ),
+            tenant_id=s.teams_tenant_id,
+            health=self.health,
+        )
+
     # -- HTTP
 
     def web_app(self) -> web.Application:
@@ -378,11 +425,12 @@ class Runtime:
         return app
 
     async def _teams_messages(self, request: web.Request) -> web.Response:
-        # The route of the contract exists; the Teams surface does not yet.
-        return web.json_response(
-            {"error": "Microsoft Teams is not supported by this version of socialcare"},
-            status=501,
-        )
+        if self.teams is None:
+            return web.json_response(
+                {"error": "Microsoft Teams is not enabled ([teams] enabled = false)"}, status=404
+            )
+        response: web.Response = await self.teams.on_request(request)
+        return response
 
     async def _healthz(self, request: web.Request) -> web.Response:
         ok, body = await asyncio.to_thread(self.health_report)
@@ -467,11 +515,13 @@ class Runtime:
 
     async def start(self) -> None:
         self.publish_worker.recover()
-        from bot.delivery import CHAT_KINDS
+        from bot.outbox import CHAT_KINDS
 
         # Whatever a dead process left `sending` goes back to the queue (else it would
         # block its channel for good).
         self.service.outbox.release_in_flight(CHAT_KINDS)
+        # Chat items are queued once per surface served (by this and any other process).
+        self.service.serve_surfaces([w.surface.name for w in self.chat_workers])
         for worker in self.chat_workers:
             self.workers.append(
                 WorkerLoop(f"chat-{worker.surface.name}", worker.run_once, self.stop_event)

@@ -8,6 +8,7 @@ but is itself audited (in its own transaction) and raised for the surface to sho
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -908,6 +909,47 @@ class CareService:
                 " ON CONFLICT (source) DO UPDATE SET value = excluded.value,"
                 " updated_at = excluded.updated_at",
                 (source, value, self.clock.now().isoformat()),
+            )
+
+    # ---------------------------------------------------------------- chat references
+
+    def remember(self, surface: str, key: str, data: dict[str, Any]) -> None:
+        """Keep where a surface's conversation lives (e.g. a Teams channel's service URL
+        and tenant), merged into what was known, for proactive posts later."""
+        with self.store.write() as db:
+            row = db.execute(
+                "SELECT data FROM chat_references WHERE surface = ? AND key = ?", (surface, key)
+            ).fetchone()
+            merged = {**(json.loads(row[0]) if row else {}), **data}
+            db.execute(
+                "INSERT INTO chat_references (surface, key, data, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (surface, key) DO UPDATE SET data = excluded.data,"
+                " updated_at = excluded.updated_at",
+                (surface, key, json.dumps(merged), self.clock.now().isoformat()),
+            )
+
+    def reference(self, surface: str, key: str) -> dict[str, Any] | None:
+        value = self.store.scalar(
+            "SELECT data FROM chat_references WHERE surface = ? AND key = ?", [surface, key]
+        )
+        return dict(json.loads(value)) if value else None
+
+    def serve_surfaces(self, surfaces: list[str]) -> None:
+        """Record which chat surfaces the running bot serves: chat items are then queued
+        once per surface (by any process: `ingest` too)."""
+        with self.store.write() as db:
+            db.execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (outbox.SURFACES_KEY, json.dumps(surfaces), self.clock.now().isoformat()),
+            )
+            # Items queued for a surface no longer served would wait forever.
+            marks = ",".join("?" for _ in surfaces) or "NULL"
+            db.execute(
+                f"UPDATE outbox SET state = 'done', result = '{{\"skipped\": \"surface off\"}}'"
+                f" WHERE state = 'pending' AND surface IS NOT NULL AND surface NOT IN ({marks})",
+                surfaces,
             )
 
     # ---------------------------------------------------------------- inbound dedupe

@@ -270,6 +270,25 @@ def _publish_uncertain(db: Database) -> None:
     )
 
 
+@migrations(name="0009_surfaces")
+def _surfaces(db: Database) -> None:
+    db.executescript(
+        """
+        -- With Slack and Teams both on, each chat item is queued once per surface.
+        ALTER TABLE outbox ADD COLUMN surface TEXT;
+        -- Where a surface's conversations live (Teams: service URL, tenant, channel and
+        -- personal conversation ids captured from its activities), for proactive posts.
+        CREATE TABLE chat_references (
+            surface TEXT NOT NULL,
+            key TEXT NOT NULL,
+            data TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (surface, key)
+        );
+        """
+    )
+
+
 def _connect(path: str) -> Database:
     # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves; sqlite-utils
     # joins an open transaction instead of committing on its own.

@@ -517,7 +517,7 @@ def test_healthz_and_metrics(harness: Harness) -> None:
     assert "socialcare_ack_latency_seconds_count 1.0" in text
     assert "socialcare_mentions_stored 1.0" in text
     status, body = harness.server.request("/api/messages", b"{}")
-    assert status == 501 and "not supported" in body
+    assert status == 404 and "not enabled" in body
 
 
 def test_a_forged_request_is_refused_before_the_bot_calls_slack(harness: Harness) -> None:

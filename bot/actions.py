@@ -1,0 +1,85 @@
+"""Card buttons, surface-neutral: a verb and its data become one use case.
+
+Slack buttons and Teams `Action.Execute` verbs name the same actions; each adapter only
+translates its payload into `(verb, data)` and shows the answer. Refusals are raised
+(bot.errors.Refusal) for the adapter to show to the person who acted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bot.errors import Refusal
+from bot.models import Actor, Case
+from bot.service import CareService
+
+VERBS = (
+    "claim",
+    "use_reply",
+    "edit",
+    "submit",
+    "approve",
+    "reject",
+    "dismiss",
+    "reassign",
+    "retry",
+)
+
+
+def _text(data: Mapping[str, Any], key: str, what: str) -> str:
+    value = data.get(key)
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        raise Refusal(f"Write {what} first.", code="usage")
+    return text
+
+
+def _position(data: Mapping[str, Any]) -> int:
+    value = data.get("n")
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3:
+        raise Refusal("This button does not name a suggested reply.", code="bad_payload")
+    return value
+
+
+def _hash(data: Mapping[str, Any]) -> str:
+    value = data.get("hash")
+    if not isinstance(value, str) or not value:
+        # Unbound approvals are never taken from a button: the words must be the ones seen.
+        raise Refusal(
+            "This Approve button does not say which words it approves.", code="bad_payload"
+        )
+    return value
+
+
+_ACTIONS: dict[str, Callable[[CareService, Actor, int, Mapping[str, Any]], Case]] = {
+    "claim": lambda s, a, c, d: s.claim(a, c),
+    "use_reply": lambda s, a, c, d: s.use_suggestion(a, c, _position(d)),
+    "edit": lambda s, a, c, d: s.set_draft(a, c, _text(d, "reply_text", "a reply")),
+    "submit": lambda s, a, c, d: s.submit(a, c),
+    "approve": lambda s, a, c, d: s.approve(a, c, expected_hash=_hash(d)),
+    "reject": lambda s, a, c, d: s.reject(a, c, _text(d, "reason", "a reason")),
+    "dismiss": lambda s, a, c, d: s.dismiss(a, c, _text(d, "reason", "a reason")),
+    "reassign": lambda s, a, c, d: s.reassign(a, c, _text(d, "department", "a department")),
+    "retry": lambda s, a, c, d: s.retry(a, c),
+}
+
+
+def case_of(data: Mapping[str, Any]) -> int:
+    """The case a button names (`case`: a number); a refusal if it names none."""
+    value = data.get("case")
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise Refusal("This button does not name a case.", code="bad_payload")
+    return value
+
+
+def perform(service: CareService, actor: Actor, verb: str, data: Mapping[str, Any]) -> Case:
+    """Run the action a button names; raise Refusal for anything not allowed or malformed."""
+    action = _ACTIONS.get(verb)
+    if action is None:
+        raise Refusal("Sorry, this bot does not know that action.", code="bad_payload")
+    return action(service, actor, case_of(data), data)
