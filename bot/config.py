@@ -258,6 +258,11 @@ class Config(_Section):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.bot.timezone)
 
+    @property
+    def has_managers_channel(self) -> bool:
+        """A managers' channel on some surface (Slack's [digest] or [teams])."""
+        return bool(self.digest.managers_channel or self.teams.managers_channel)
+
     def identity(self, user_id: str | None) -> str:
         """The person behind a Slack id, a Teams object id or a [[people]] id: their
         [[people]] id when listed (`person:ana`), else the id itself."""

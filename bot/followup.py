@@ -123,7 +123,7 @@ class FollowUp:
                     f" ({row['state'].replace('_', ' ')}). {managers}".rstrip()
                 )
                 self._thread_note(db, case_id, row["department"], now, text)
-                if self.config.digest.managers_channel:
+                if self.config.has_managers_channel:
                     queue_notice(db, now, to=MANAGERS, text=text, case_id=case_id)
                 else:
                     for manager in dept.managers if dept else []:
@@ -195,7 +195,7 @@ class FollowUp:
             (d.id, build_digest(self.config, self.store, until=until, department=d.id))
             for d in departments
         ]
-        if department is None and self.config.digest.managers_channel:
+        if department is None and self.config.has_managers_channel:
             digests.append((MANAGERS, build_digest(self.config, self.store, until=until)))
         with self.store.write() as db:
             if period is not None:
@@ -277,7 +277,7 @@ class FollowUp:
                 "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)",
                 (SPIKE_KEY, now.isoformat(), now.isoformat()),
             )
-            if self.config.digest.managers_channel:
+            if self.config.has_managers_channel:
                 queue_notice(db, now, to=MANAGERS, text=text)
             else:
                 for dept in self.config.departments:

@@ -121,7 +121,9 @@ class SlackSurface:
         if to == "managers":
             return self.config.digest.managers_channel
         if to.startswith("user:"):
-            return to.removeprefix("user:")  # a user ID posts to the app's DM with them
+            # A user ID posts to the app's DM with them; a [[people]] id or a Teams id
+            # reaches the same person's Slack account, if they have one.
+            return self.config.account_on(to.removeprefix("user:"), "slack")
         return self.channel_for(to)
 
     def notify(self, channel: str, text: str) -> None:

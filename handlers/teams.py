@@ -58,7 +58,8 @@ MAX_CARD_BYTES = 80_000
 # Bot Framework tokens allow five minutes of clock skew.
 LEEWAY = timedelta(minutes=5)
 _AT = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
-_USER_MARKUP = re.compile(r"<@([UW][A-Z0-9]+|[0-9a-fA-F-]{36})>")
+# The domain names people as <@id> (Slack's markup): any id, shown by name in Teams.
+_USER_MARKUP = re.compile(r"<@([A-Za-z0-9_.:-]{1,64})>")
 
 
 # ------------------------------------------------------------------ inbound: tokens
@@ -257,11 +258,11 @@ class TeamsSurface:
         self.api.send(
             self.service_url(ref.channel),
             ref.channel,
-            _card_activity(notice_card(self.readable(text)), self.readable(text)),
+            _card_activity(notice_card(self.readable(text))),
         )
 
     def notify(self, channel: str, text: str) -> None:
-        activity = _card_activity(notice_card(self.readable(text)), self.readable(text))
+        activity = _card_activity(notice_card(self.readable(text)))
         if channel.startswith("user:"):
             self._send_personal(channel[len("user:") :], activity)
         else:

@@ -160,7 +160,7 @@ class TeamsApi:
             {
                 "isGroup": True,
                 "channelData": {"channel": {"id": channel_id}, "tenant": {"id": self.tenant_id}},
-                "activity": activity,
+                "activity": {"type": "message", **activity},
                 "tenantId": self.tenant_id,
                 "bot": {"id": f"28:{self.app_id}"},
             }
