@@ -356,10 +356,21 @@ class TeamsHandlers:
             self.service.first_delivery, f"teams:{activity.id}"
         ):
             return await self._replayed(activity)
-        if activity.type == "invoke" and activity.name == "adaptiveCard/action":
-            return web.json_response(await asyncio.to_thread(self._invoke, activity))
-        if activity.type == "message":
-            await asyncio.to_thread(self._message, activity)
+        try:
+            if activity.type == "invoke" and activity.name == "adaptiveCard/action":
+                return web.json_response(await asyncio.to_thread(self._invoke, activity))
+            if activity.type == "message":
+                await asyncio.to_thread(self._message, activity)
+        except Exception:
+            # A bug must not become a 500 that Teams retries (nor the SDK's "The bot
+            # encountered an error" in a channel): the transaction rolled back, say so.
+            log.exception("a Teams %s could not be handled", activity.type)
+            if activity.type == "invoke":
+                return web.json_response(
+                    self._card_response(
+                        refusal_card("Something went wrong on our side; nothing was changed.")
+                    )
+                )
         return web.Response(status=200)
 
     # -- references, identity

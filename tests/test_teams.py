@@ -331,3 +331,69 @@ def test_a_department_on_slack_and_teams_gets_both_cards_and_acts_from_either(
             server.stop()
             runtime.teams_api.close()
             runtime.store.close()
+
+
+def test_a_reminder_reaches_the_claimants_1_1_chat_and_the_digest_the_channel(
+    teams: Teams,
+) -> None:
+    from datetime import timedelta
+
+    from bot.followup import FollowUp
+
+    teams.x.add_tweet("7", "@AcmeAir my refund never arrived", mentions_user=BRAND)
+    teams.runtime.poll_sources()
+    teams.deliver()
+    assert teams.press("claim", MEMBER)[0] == 200  # Teams now knows Ana's Teams id
+    teams.deliver()
+    due = teams.service.get_case(1).sla_due_at
+    assert due is not None
+    followup = FollowUp(teams.service)
+    clock = teams.runtime.clock
+    assert isinstance(clock, FixedClock)
+    clock.advance((due - timedelta(minutes=5) - clock.now()).total_seconds())
+    followup.check_sla(clock.now())
+    teams.deliver()
+    [reminder] = teams.connector.personal_messages(USER_ID)
+    assert "Reminder: case #1 is due" in json.dumps(reminder.card)
+
+    followup.send_digests(until=clock.now())
+    teams.deliver()
+    digests = [
+        m for m in teams.connector.card_messages(CHANNEL_ID) if "Daily digest" in json.dumps(m.card)
+    ]
+    assert digests, "the department's digest was posted in its Teams channel"
+    report = teams.runtime.health_report()[1]
+    assert report["parts"]["teams"]["state"] == "ok"
+
+
+def test_a_throttled_connector_is_retried_and_the_card_still_posts(teams: Teams) -> None:
+    teams.connector.queue("POST", "/v3/conversations", 429, headers={"Retry-After": "0"})
+    teams.x.add_tweet("7", "@AcmeAir my bag is lost", mentions_user=BRAND)
+    teams.runtime.poll_sources()
+    teams.deliver()
+    assert len(teams.connector.card_messages(CHANNEL_ID)) == 1
+    assert [c.status for c in teams.connector.calls_to("POST", "/v3/conversations")] == [429, 201]
+
+
+def test_check_config_strict_names_the_teams_variables(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "socialcare.toml"
+    config.write_text(
+        '[bot]\nbrand = "Acme"\n[slack]\nenabled = false\n[teams]\nenabled = true\n'
+        '[publish]\ndry_run = true\n[[departments]]\nid = "care"\nname = "Care"\n'
+        f'teams_channel = "{CHANNEL_ID}"\nmembers = ["{USER_AAD_ID}"]\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEAMS_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "check-config", "--strict", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    for variable in ("TEAMS_APP_ID", "TEAMS_APP_PASSWORD", "TEAMS_TENANT_ID"):
+        assert f"{variable} is not set" in done.stderr
