@@ -27,12 +27,10 @@ VERBS = (
 )
 
 
-def _text(data: Mapping[str, Any], key: str, what: str) -> str:
+def _text(data: Mapping[str, Any], key: str) -> str:
+    # An empty value goes on to the use case, which refuses it with its reason (audited).
     value = data.get(key)
-    text = value.strip() if isinstance(value, str) else ""
-    if not text:
-        raise Refusal(f"Write {what} first.", code="usage")
-    return text
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _position(data: Mapping[str, Any]) -> int:
@@ -57,12 +55,12 @@ def _hash(data: Mapping[str, Any]) -> str:
 _ACTIONS: dict[str, Callable[[CareService, Actor, int, Mapping[str, Any]], Case]] = {
     "claim": lambda s, a, c, d: s.claim(a, c),
     "use_reply": lambda s, a, c, d: s.use_suggestion(a, c, _position(d)),
-    "edit": lambda s, a, c, d: s.set_draft(a, c, _text(d, "reply_text", "a reply")),
+    "edit": lambda s, a, c, d: s.set_draft(a, c, _text(d, "reply_text")),
     "submit": lambda s, a, c, d: s.submit(a, c),
     "approve": lambda s, a, c, d: s.approve(a, c, expected_hash=_hash(d)),
-    "reject": lambda s, a, c, d: s.reject(a, c, _text(d, "reason", "a reason")),
-    "dismiss": lambda s, a, c, d: s.dismiss(a, c, _text(d, "reason", "a reason")),
-    "reassign": lambda s, a, c, d: s.reassign(a, c, _text(d, "department", "a department")),
+    "reject": lambda s, a, c, d: s.reject(a, c, _text(d, "reason")),
+    "dismiss": lambda s, a, c, d: s.dismiss(a, c, _text(d, "reason")),
+    "reassign": lambda s, a, c, d: s.reassign(a, c, _text(d, "department")),
     "retry": lambda s, a, c, d: s.retry(a, c),
 }
 

@@ -32,6 +32,7 @@ from slack_sdk.signature import Clock as SlackClock
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.actions import perform
 from bot.commands import run_command
 from bot.config import Config
 from bot.digest import Digest
@@ -300,13 +301,8 @@ class SlackHandlers:
         self.health = health
 
     def register(self, app: AsyncApp) -> None:
-        simple: dict[str, Callable[[Actor, int], object]] = {
-            "claim": self.service.claim,
-            "submit": self.service.submit,
-            "retry": self.service.retry,
-        }
-        for action_id, use_case in simple.items():
-            app.action(action_id)(self._simple_action(action_id, use_case))
+        for verb in ("claim", "submit", "retry"):
+            app.action(verb)(self._simple_action(verb))
         app.action(re.compile(r"^use_reply_[1-3]$"))(self.on_use_reply)
         app.action("approve")(self.on_approve)
         app.action("edit_reply")(self.on_edit_reply)
@@ -387,18 +383,19 @@ class SlackHandlers:
             return
         self._count(kind, "ok")
 
-    def _simple_action(
-        self, kind: str, use_case: Callable[[Actor, int], object]
-    ) -> Callable[..., Awaitable[None]]:
+    def _simple_action(self, verb: str) -> Callable[..., Awaitable[None]]:
         async def listener(
             ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
         ) -> None:
             await self._ack(ack, context)
             await self._run_action(
-                kind, body, client, lambda p, a: use_case(a, _case_id(p.actions[0].value))
+                verb,
+                body,
+                client,
+                lambda p, a: perform(self.service, a, verb, {"case": p.actions[0].value}),
             )
 
-        listener.__name__ = f"on_{kind}"
+        listener.__name__ = f"on_{verb}"
         return listener
 
     # -- buttons
@@ -409,8 +406,9 @@ class SlackHandlers:
         await self._ack(ack, context)
 
         def work(payload: ActionPayload, actor: Actor) -> object:
-            position = int(payload.actions[0].action_id.rsplit("_", 1)[1])
-            return self.service.use_suggestion(actor, _case_id(payload.actions[0].value), position)
+            position = payload.actions[0].action_id.rsplit("_", 1)[1]
+            data = {"case": payload.actions[0].value, "n": position}
+            return perform(self.service, actor, "use_reply", data)
 
         await self._run_action("use_reply", body, client, work)
 
@@ -424,7 +422,7 @@ class SlackHandlers:
             if parsed is None:
                 raise Refusal("This button does not name a case.", code="bad_payload")
             case_id, seen_hash = parsed
-            return self.service.approve(actor, case_id, expected_hash=seen_hash)
+            return perform(self.service, actor, "approve", {"case": case_id, "hash": seen_hash})
 
         await self._run_action("approve", body, client, work)
 
@@ -553,10 +551,8 @@ class SlackHandlers:
         self, ack: AsyncAck, body: dict[str, Any], context: dict[str, Any]
     ) -> None:
         def work(actor: Actor, case_id: int, values: dict[str, Any]) -> object:
-            text = (values.get("reply", {}).get("reply_text", {}).get("value") or "").strip()
-            if not text:
-                raise Refusal("Write a reply first.", code="bad_reply")
-            return self.service.set_draft(actor, case_id, text)
+            text = values.get("reply", {}).get("reply_text", {}).get("value") or ""
+            return perform(self.service, actor, "edit", {"case": case_id, "reply_text": text})
 
         await self._submitted("edit_reply", ack, body, context, "reply", work)
 
@@ -564,9 +560,7 @@ class SlackHandlers:
         async def listener(ack: AsyncAck, body: dict[str, Any], context: dict[str, Any]) -> None:
             def work(actor: Actor, case_id: int, values: dict[str, Any]) -> object:
                 reason = values.get("reason", {}).get("reason_text", {}).get("value") or ""
-                if kind == "reject":
-                    return self.service.reject(actor, case_id, reason)
-                return self.service.dismiss(actor, case_id, reason)
+                return perform(self.service, actor, kind, {"case": case_id, "reason": reason})
 
             await self._submitted(kind, ack, body, context, "reason", work)
 
@@ -579,7 +573,8 @@ class SlackHandlers:
         def work(actor: Actor, case_id: int, values: dict[str, Any]) -> object:
             selected = values.get("department", {}).get("department_select", {})
             department = (selected.get("selected_option") or {}).get("value") or ""
-            return self.service.reassign(actor, case_id, department)
+            data = {"case": case_id, "department": department}
+            return perform(self.service, actor, "reassign", data)
 
         await self._submitted("reassign", ack, body, context, "department", work)
 

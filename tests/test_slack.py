@@ -359,7 +359,7 @@ def test_unknown_actions_and_malformed_payloads_get_a_clear_refusal(harness: Har
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ("", "Write a reply first"),
+        ("", "it is empty"),
         ("x" * 400, "over the limit"),
         ("thanks @someoneelse", "other accounts"),
     ],

@@ -366,7 +366,7 @@ def test_a_modal_submission_error_travels_back_in_the_ack(running: SocketHarness
     ack = running.socket.wait_ack(envelope_id)
     assert ack["envelope_id"] == envelope_id
     assert ack["payload"]["response_action"] == "errors"
-    assert "Write a reply first" in ack["payload"]["errors"]["reply"]
+    assert "it is empty" in ack["payload"]["errors"]["reply"]
     assert running.service.get_case(case_id).draft_text is None
     assert running.socket.protocol_errors == []
 
