@@ -460,7 +460,7 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
 
 def _digest(config: Config, department: str | None) -> int:
     """Build the digest of the last 24 hours and send it now (every call sends)."""
-    from bot.config import Secrets
+    from bot.config import Secrets, missing_environment
     from bot.delivery import ChatWorker
     from bot.followup import FollowUp
     from bot.outbox import DIGEST
@@ -470,26 +470,52 @@ def _digest(config: Config, department: str | None) -> int:
         known = ", ".join(d.id for d in config.departments)
         raise UsageError(f"unknown department {department!r}; departments: {known}")
     secrets = Secrets.from_env()
-    surface: ChatSurface
+    # Sending needs the chat surfaces' tokens only (not X's).
+    missing = [m for m in missing_environment(config, secrets) if "SLACK_" in m or "TEAMS_" in m]
+    if missing:
+        raise ConfigError(missing)
+    surfaces: list[ChatSurface] = []
+    service = _open_service(config)
     if config.slack.enabled:
-        if not secrets.slack_bot_token:
-            raise ConfigError(["slack.enabled: SLACK_BOT_TOKEN is not set (needed to send)"])
         from handlers.slack import SlackSurface
         from integrations.charts import digest_chart
         from integrations.slack_api import SlackApi, make_web_client
 
+        assert secrets.slack_bot_token is not None
         api = SlackApi(make_web_client(secrets.slack_bot_token, secrets.slack_api_url))
-        surface = SlackSurface(api, config, SystemClock(), chart=digest_chart)
-    else:
+        surfaces.append(SlackSurface(api, config, SystemClock(), chart=digest_chart))
+    if config.teams.enabled:
+        from handlers.teams import TeamsSurface
+        from integrations.charts import digest_chart
+        from integrations.teams_api import TeamsApi
+
+        assert secrets.teams_app_id and secrets.teams_app_password and secrets.teams_tenant_id
+        teams_api = TeamsApi(
+            app_id=secrets.teams_app_id,
+            password=secrets.teams_app_password,
+            tenant_id=secrets.teams_tenant_id,
+            login_url=secrets.teams_login_url,
+        )
+        surfaces.append(
+            TeamsSurface(
+                teams_api,
+                service,
+                service_url_override=secrets.teams_service_url,
+                chart=digest_chart,
+            )
+        )
+    if not surfaces:
         from rich.console import Console
 
         from handlers.console import ConsoleSurface
 
-        surface = ConsoleSurface(Console(), SystemClock().now)
-    service = _open_service(config)
+        surfaces.append(ConsoleSurface(Console(), SystemClock().now))
     FollowUp(service).send_digests(service.clock.now(), department=department)
-    worker = ChatWorker(service, surface, kinds=(DIGEST,))
-    sent = worker.drain()
+    sent = 0
+    for surface in surfaces:
+        # With several surfaces, each takes only the digests queued for it.
+        worker = ChatWorker(service, surface, kinds=(DIGEST,), shared=len(surfaces) > 1)
+        sent += worker.drain()
     left = service.store.scalar(
         "SELECT count(*) FROM outbox WHERE kind = 'digest' AND state = 'pending'"
     )
@@ -500,7 +526,7 @@ def _digest(config: Config, department: str | None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILURE
-    verb = "sent" if config.slack.enabled else "printed"
+    verb = "sent" if config.slack.enabled or config.teams.enabled else "printed"
     print(f"{verb} {sent} digest(s)", file=sys.stderr)
     return EXIT_OK
 
