@@ -575,10 +575,11 @@ class Runtime:
             else:
                 await self._socket_handler.connect_async()
         log.info(
-            "socialcare running: http://%s:%s (slack: %s)",
+            "socialcare running: http://%s:%s (slack: %s, teams: %s)",
             self.config.server.host,
             self.port,
             self.config.slack.mode if self.bolt_app else "off",
+            "POST /api/messages" if self.teams else "off",
         )
 
     async def _connect_socket_mode_later(self) -> None:

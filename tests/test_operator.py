@@ -383,3 +383,34 @@ def test_sigterm_during_a_hung_llm_call_exits_fast_and_the_work_is_redone(
 
             until(suggested, what="the AI suggestion after the restart")
             assert again.stop()[0] == 0
+
+
+def test_a_teams_password_the_login_refuses_stops_the_bot(tmp_path: Path) -> None:
+    from tests.fakes.teams import BOT_APP_ID, CHANNEL_ID, TENANT_ID, FakeEntraLogin
+
+    config = write_config(
+        tmp_path,
+        SLACK_OFF,
+        DRY_RUN,
+        "\n[teams]\nenabled = true\n",
+    )
+    config.write_text(
+        config.read_text().replace(
+            'slack_channel = "C0CARE"', f'slack_channel = "C0CARE"\nteams_channel = "{CHANNEL_ID}"'
+        )
+    )
+    with FakeEntraLogin() as login:
+        assert login.ca_file is not None
+        env = {
+            **os.environ,
+            "TEAMS_APP_ID": BOT_APP_ID,
+            "TEAMS_APP_PASSWORD": "a-wrong-password-not-real",
+            "TEAMS_TENANT_ID": TENANT_ID,
+            "TEAMS_LOGIN_URL": login.url,
+            "REQUESTS_CA_BUNDLE": login.ca_file,
+        }
+        done = run_to_exit(config, env)
+    assert done.returncode == 2, done.stderr
+    assert "TEAMS_APP_PASSWORD" in done.stderr and "invalid_client" in done.stderr
+    assert "a-wrong-password-not-real" not in done.stderr
+    assert "Traceback" not in done.stderr
