@@ -146,12 +146,12 @@ class AIEnricher:
             ).fetchone()[0]
             if used >= self.config.llm.max_calls_per_hour:
                 return None
-            cursor = db.execute(
+            row = db.execute(
                 "INSERT INTO llm_calls (at, case_id, kind, model, prompt_version, cached)"
-                " VALUES (?, ?, ?, ?, ?, 0)",
+                " VALUES (?, ?, ?, ?, ?, 0) RETURNING id",
                 (now.isoformat(), case_id, kind, self.client.model, prompt_version),
-            )
-            return int(cursor.lastrowid or 0)
+            ).fetchone()
+            return int(row[0])
 
     def _record_usage(self, call_id: int, usage: Usage) -> None:
         with self.store.write() as db:
@@ -210,8 +210,9 @@ class AIEnricher:
         self._record_usage(call_id, usage)
         with self.store.write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO llm_cache (key, kind, result, created_at)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT INTO llm_cache (key, kind, result, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET kind = excluded.kind,"
+                " result = excluded.result, created_at = excluded.created_at",
                 (key, kind, answer.model_dump_json(), self.clock.now().isoformat()),
             )
         return answer

@@ -43,7 +43,7 @@ def append(
     text_hash: str | None = None,
 ) -> str:
     """Append one entry; call inside `Store.write()` so the chain cannot fork."""
-    last = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    last = db.execute("SELECT hash, seq FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     row: dict[str, Any] = {
         "at": at.isoformat(),
         "actor": actor,
@@ -55,11 +55,13 @@ def append(
         "prev_hash": last[0] if last else GENESIS,
     }
     row["hash"] = _digest(row)
+    # The number is given, not left to the engine: a sequence (PostgreSQL) skips numbers
+    # on rollback, and a gap would read as a deleted entry.
     db.execute(
-        "INSERT INTO audit (at, actor, action, case_id, outcome, detail, text_hash,"
-        " prev_hash, hash) VALUES (:at, :actor, :action, :case_id, :outcome, :detail,"
+        "INSERT INTO audit (seq, at, actor, action, case_id, outcome, detail, text_hash,"
+        " prev_hash, hash) VALUES (:seq, :at, :actor, :action, :case_id, :outcome, :detail,"
         " :text_hash, :prev_hash, :hash)",
-        row,
+        {**row, "seq": (last[1] if last else 0) + 1},
     )
     # The head is kept beside the chain so a truncated tail is detected too.
     db.execute(

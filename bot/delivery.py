@@ -159,9 +159,10 @@ class ChatWorker:
         ref = self.surface.post_card(channel, view)
         with self.service.store.write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO chat_messages"
-                " (case_id, surface, channel, message_id, posted_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO chat_messages (case_id, surface, channel, message_id, posted_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (case_id, surface) DO UPDATE SET"
+                " channel = excluded.channel, message_id = excluded.message_id,"
+                " posted_at = excluded.posted_at",
                 (
                     case_id,
                     self.surface.name,
@@ -340,9 +341,8 @@ class DryRunPublisher:
     def publish(self, request: PublishRequest) -> PublishedReply:
         with self.store.write() as db:
             db.execute(
-                "INSERT OR IGNORE INTO dry_run_posts"
-                " (attempt_key, network, in_reply_to_id, text, posted_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO dry_run_posts (attempt_key, network, in_reply_to_id, text, posted_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     request.attempt_key,
                     request.network,

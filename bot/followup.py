@@ -101,7 +101,8 @@ class FollowUp:
         local_due = due.astimezone(self.config.tz).strftime("%H:%M %Z")
         with self.store.write() as db:
             fresh = db.execute(
-                "INSERT OR IGNORE INTO sla_events (case_id, kind, at) VALUES (?, ?, ?)",
+                "INSERT INTO sla_events (case_id, kind, at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 (case_id, kind, now.isoformat()),
             ).rowcount
             if not fresh:
@@ -169,7 +170,8 @@ class FollowUp:
             # A new installation missed nothing: its first digest is the next scheduled one.
             with self.store.write() as db:
                 db.execute(
-                    "INSERT OR IGNORE INTO job_runs (job, period, at) VALUES ('digest', ?, ?)",
+                    "INSERT INTO job_runs (job, period, at) VALUES ('digest', ?, ?)"
+                    " ON CONFLICT DO NOTHING",
                     (period, now.isoformat()),
                 )
             return False
@@ -200,7 +202,8 @@ class FollowUp:
         with self.store.write() as db:
             if period is not None:
                 claimed = db.execute(
-                    "INSERT OR IGNORE INTO job_runs (job, period, at) VALUES ('digest', ?, ?)",
+                    "INSERT INTO job_runs (job, period, at) VALUES ('digest', ?, ?)"
+                    " ON CONFLICT DO NOTHING",
                     (period, now.isoformat()),
                 ).rowcount
                 if not claimed:

@@ -72,16 +72,16 @@ def enqueue(
             unless_pending
             and db.execute(
                 "SELECT 1 FROM outbox WHERE kind = ? AND case_id = ? AND state = 'pending'"
-                " AND surface IS ?",
+                " AND surface IS NOT DISTINCT FROM ?",
                 (kind, case_id, surface),
             ).fetchone()
         ):
             continue
         key = f"{dedupe_key}@{surface}" if dedupe_key and surface else dedupe_key
-        cursor = db.execute(
-            "INSERT OR IGNORE INTO outbox (kind, case_id, channel, surface, dedupe_key,"
+        row = db.execute(
+            "INSERT INTO outbox (kind, case_id, channel, surface, dedupe_key,"
             " payload, next_attempt_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
             (
                 kind,
                 case_id,
@@ -93,9 +93,9 @@ def enqueue(
                 now.isoformat(),
                 now.isoformat(),
             ),
-        )
-        if cursor.rowcount and first is None:
-            first = cursor.lastrowid
+        ).fetchone()
+        if row is not None and first is None:
+            first = int(row[0])
     return first
 
 

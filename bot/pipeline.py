@@ -219,6 +219,7 @@ class IngestPipeline:
                 intent, sentiment, priority, needs_reply, language, classifier, route_reason,
                 mention_at, created_at, updated_at, sla_due_at, fingerprint, group_id)
             VALUES (?, ?, ?, ?, ?, 'new', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            RETURNING id
             """,
             (
                 mention.network,
@@ -241,7 +242,7 @@ class IngestPipeline:
                 leader,
             ),
         )
-        case_id = int(cursor.lastrowid or 0)
+        case_id = int(cursor.fetchone()[0])
         self._insert_mention(db, mention, case_id, now)
         audit.append(
             db,

@@ -490,11 +490,11 @@ class CareService:
                 f"The draft of case #{case.id} already says exactly that; nothing changed.",
                 code="no_change",
             )
-        cursor = db.execute(
+        draft_id = db.execute(
             "INSERT INTO drafts (case_id, text, text_hash, author, source, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (case.id, text, text_hash(text), actor.user_id, source, now.isoformat()),
-        )
+        ).fetchone()[0]
         voided = db.execute(
             "UPDATE approvals SET voided_at = ?, void_reason = 'draft edited'"
             " WHERE case_id = ? AND voided_at IS NULL",
@@ -511,7 +511,7 @@ class CareService:
                 actor=_actor_key(actor),
                 action=Action.DRAFT.value,
                 case_id=case.id,
-                detail={"draft_id": cursor.lastrowid, "source": source},
+                detail={"draft_id": draft_id, "source": source},
                 text_hash=text_hash(text),
             )
             queue_card(db, case.id, now, note=note)
@@ -523,7 +523,7 @@ class CareService:
                 Action.DRAFT,
                 now,
                 detail={
-                    "draft_id": cursor.lastrowid,
+                    "draft_id": draft_id,
                     "source": source,
                     "approval_voided": bool(voided),
                 },
@@ -677,9 +677,9 @@ class CareService:
             ).fetchone()[0]
             approval_id = db.execute(
                 "INSERT INTO approvals (case_id, draft_id, text_hash, approver, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (case.id, draft_id, current, actor.user_id, now.isoformat()),
-            ).lastrowid
+            ).fetchone()[0]
             self._transition(
                 db,
                 case,
@@ -916,17 +916,27 @@ class CareService:
     def remember(self, surface: str, key: str, data: dict[str, Any]) -> None:
         """Keep where a surface's conversation lives (e.g. a Teams channel's service URL
         and tenant), merged into what was known, for proactive posts later."""
+        self.remember_all(surface, {key: data})
+
+    def remember_all(self, surface: str, entries: dict[str, dict[str, Any]]) -> None:
+        """`remember` for several keys; writes (one transaction) only what changed, so
+        every inbound activity costs a read, not a write."""
+        known = {key: self.reference(surface, key) or {} for key in entries}
+        changed = {
+            key: {**known[key], **data}
+            for key, data in entries.items()
+            if {**known[key], **data} != known[key]
+        }
+        if not changed:
+            return
         with self.store.write() as db:
-            row = db.execute(
-                "SELECT data FROM chat_references WHERE surface = ? AND key = ?", (surface, key)
-            ).fetchone()
-            merged = {**(json.loads(row[0]) if row else {}), **data}
-            db.execute(
-                "INSERT INTO chat_references (surface, key, data, updated_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (surface, key) DO UPDATE SET data = excluded.data,"
-                " updated_at = excluded.updated_at",
-                (surface, key, json.dumps(merged), self.clock.now().isoformat()),
-            )
+            for key, merged in changed.items():
+                db.execute(
+                    "INSERT INTO chat_references (surface, key, data, updated_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (surface, key) DO UPDATE SET"
+                    " data = excluded.data, updated_at = excluded.updated_at",
+                    (surface, key, json.dumps(merged), self.clock.now().isoformat()),
+                )
 
     def reference(self, surface: str, key: str) -> dict[str, Any] | None:
         value = self.store.scalar(
@@ -963,7 +973,7 @@ class CareService:
                 ((now - timedelta(hours=keep_hours)).isoformat(),),
             )
             cursor = db.execute(
-                "INSERT OR IGNORE INTO inbound_seen (key, seen_at) VALUES (?, ?)",
+                "INSERT INTO inbound_seen (key, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 (key[:200], now.isoformat()),
             )
             return bool(cursor.rowcount)

@@ -97,7 +97,9 @@ class TeamsTokenValidator:
                 jwks = await response.json(content_type=None)
         keys = {}
         for key in jwks.get("keys", []):
-            if key.get("kid"):
+            # Bot Framework endorses each key for the channels it may sign for.
+            endorsed = key.get("endorsements")
+            if key.get("kid") and (endorsed is None or "msteams" in endorsed):
                 keys[key["kid"]] = jwt.PyJWK(key).key
         self._keys, self._fetched_at = keys, time.monotonic()
 
@@ -368,7 +370,10 @@ class TeamsHandlers:
             if activity.type == "invoke":
                 return web.json_response(
                     self._card_response(
-                        refusal_card("Something went wrong on our side; nothing was changed.")
+                        refusal_card(
+                            "Something went wrong on our side. The card shows what happened"
+                            " once it refreshes; try again if nothing did."
+                        )
                     )
                 )
         return web.Response(status=200)
@@ -388,19 +393,22 @@ class TeamsHandlers:
         tenant = self._tenant(activity)
         if not service_url or (self.tenant_id and tenant != self.tenant_id):
             return
-        self.service.remember("teams", "tenant", {"service_url": service_url, "tenant": tenant})
+        entries: dict[str, dict[str, Any]] = {
+            "tenant": {"service_url": service_url, "tenant": tenant}
+        }
         channel = (channel_data.get("channel") or {}).get("id") or channel_data.get(
             "teamsChannelId"
         )
         if channel:
-            self.service.remember("teams", f"channel:{channel}", {"service_url": service_url})
+            entries[f"channel:{channel}"] = {"service_url": service_url}
         sender = activity.from_property
         if sender is not None and sender.aad_object_id:
             data = {"teams_id": sender.id, "service_url": service_url, "name": sender.name}
             conversation = activity.conversation
             if conversation is not None and conversation.conversation_type == "personal":
                 data["personal_conversation"] = conversation.id
-            self.service.remember("teams", f"user:{sender.aad_object_id.lower()}", data)
+            entries[f"user:{sender.aad_object_id.lower()}"] = data
+        self.service.remember_all("teams", entries)
 
     def _actor(self, activity: Activity) -> Actor | None:
         sender = activity.from_property
