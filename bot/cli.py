@@ -18,10 +18,10 @@ from typing import Any
 
 from bot import __version__, audit
 from bot.config import Config, load_config
-from bot.errors import ConfigError, SocialcareError
+from bot.errors import AlreadyRunning, ConfigError, SocialcareError
 from bot.ports import SystemClock
 from bot.service import CareService
-from bot.store import Store
+from bot.storage import open_store
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -250,8 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args, parser)
     except ConfigError as exc:
+        prefix = "error" if isinstance(exc, AlreadyRunning) else "config error"
         for problem in exc.problems:
-            print(f"config error: {problem}", file=sys.stderr)
+            print(f"{prefix}: {problem}", file=sys.stderr)
         return EXIT_USAGE
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -331,7 +332,9 @@ def _open_service(config: Config) -> CareService:
 
     # Mentions stored here get LLM work queued when the running bot has an LLM.
     ai = config.llm.enabled and bool(os.environ.get("OPENAI_API_KEY"))
-    return CareService(config, Store(config.database_path), clock=SystemClock(), ai_enabled=ai)
+    return CareService(
+        config, open_store(config.database_target()), clock=SystemClock(), ai_enabled=ai
+    )
 
 
 def _require_file(path: Path) -> None:
@@ -656,9 +659,10 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _audit_result(config: Config, expect: audit.Head | None) -> audit.VerifyResult:
     """Verify the chain (and that it extends `expect`, a witnessed head, if given)."""
-    if not config.database_path.exists():
-        raise UsageError(f"{config.database_path}: database not found")
-    store = Store(config.database_path)
+    target = config.database_target()
+    if isinstance(target, Path) and not target.exists():
+        raise UsageError(f"{target}: database not found")
+    store = open_store(target)
     try:
         return audit.verify(store.db, expect=expect)
     finally:

@@ -242,6 +242,16 @@ class Config(_Section):
     # Where the file was read from; relative paths (the database) resolve against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
+    def database_target(self, env: Mapping[str, str] | None = None) -> str | Path:
+        """Where the store lives: `DATABASE_URL` (which may carry a password), else
+        `[bot].database` (a PostgreSQL URL, or a SQLite path relative to this file)."""
+        url = (os.environ if env is None else env).get("DATABASE_URL")
+        if url:
+            return url
+        if self.bot.database.startswith(("postgresql://", "postgres://")):
+            return self.bot.database
+        return self.database_path
+
     @property
     def database_path(self) -> Path:
         path = Path(self.bot.database)

@@ -23,6 +23,13 @@ class CredentialRejected(ConfigError):
         super().__init__([problem])
 
 
+class AlreadyRunning(ConfigError):
+    """Another `socialcare run` holds this SQLite database (exit 2)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__([problem])
+
+
 class DependencyUnreachable(SocialcareError):
     """A service could not be reached (or answered oddly) at start-up: the bot starts
     degraded and keeps retrying."""

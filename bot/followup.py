@@ -9,7 +9,6 @@ runs them, so two bots on one database do not both send.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -61,20 +60,7 @@ class FollowUp:
         self, owner: str, now: datetime, *, ttl: timedelta = timedelta(minutes=3)
     ) -> bool:
         """Take or renew the one-scheduler-per-database lease; False if another holds it."""
-        with self.store.write() as db:
-            row = db.execute("SELECT value FROM settings WHERE key = ?", (LEASE_KEY,)).fetchone()
-            if row:
-                lease = json.loads(row[0])
-                if lease["owner"] != owner and datetime.fromisoformat(lease["until"]) > now:
-                    return False
-            value = json.dumps({"owner": owner, "until": (now + ttl).isoformat()})
-            db.execute(
-                "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
-                " updated_at = excluded.updated_at",
-                (LEASE_KEY, value, now.isoformat()),
-            )
-        return True
+        return self.service.hold_lease(LEASE_KEY, owner, now, ttl=ttl)
 
     # ------------------------------------------------------------------ SLA
 

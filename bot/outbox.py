@@ -13,6 +13,9 @@ messages keep their order even across an outage.
 from __future__ import annotations
 
 import json
+import os
+import socket
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -104,10 +107,23 @@ def backoff_seconds(attempts: int, *, base: float = 2.0, cap: float = 300.0) -> 
     return float(min(cap, base ** max(1, attempts)))
 
 
+def process_name() -> str:
+    """This process, as lease holders are named: host, pid and a random tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class Outbox:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    """The queue. An item taken is leased to this process (`owner`) for `lease_seconds`,
+    renewed while the work runs (`renew`); with several processes on one database, only
+    an expired lease is taken over, so a living process's work is never done twice."""
+
+    def __init__(
+        self, store: Store, clock: Clock, *, owner: str | None = None, lease_seconds: float = 30
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.owner = owner or process_name()
+        self.lease = timedelta(seconds=lease_seconds)
 
     def claim(
         self,
@@ -124,6 +140,7 @@ class Outbox:
         marks = ",".join("?" for _ in kinds)
         mine = "AND (surface = ? OR surface IS NULL)" if surface else ""
         with self.store.write() as db:
+            self._take_over_expired(db, kinds, now)
             rows = list(
                 db.query(
                     f"""
@@ -143,9 +160,9 @@ class Outbox:
             if row is None:
                 return None
             db.execute(
-                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?"
-                " WHERE id = ?",
-                (now, row["id"]),
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?,"
+                " claimed_by = ?, lease_until = ? WHERE id = ?",
+                (now, self.owner, self._lease_end(), row["id"]),
             )
         return OutboxItem(
             id=row["id"],
@@ -192,14 +209,42 @@ class Outbox:
     def release_in_flight(self, kinds: Collection[str]) -> int:
         """At start-up: items left `sending` by a dead process go back to pending.
 
-        Their attempt counter stays, so the worker knows to reconcile first.
+        With one process per database (SQLite) that is every item in flight; with
+        several, only those whose lease expired (another process may be sending the
+        rest right now). Their attempt counter stays, so the worker reconciles first.
         """
+        now = self.clock.now().isoformat()
+        with self.store.write() as db:
+            if not self.store.single_process:
+                return self._take_over_expired(db, kinds, now)
+            marks = ",".join("?" for _ in kinds)
+            cursor = db.execute(
+                f"UPDATE outbox SET state = 'pending', updated_at = ?, claimed_by = NULL"
+                f" WHERE state = 'sending' AND kind IN ({marks})",
+                [now, *kinds],
+            )
+            return int(cursor.rowcount)
+
+    def _lease_end(self) -> str:
+        return (self.clock.now() + self.lease).isoformat()
+
+    @staticmethod
+    def _take_over_expired(db: Database, kinds: Collection[str], now: str) -> int:
+        """Items whose holder stopped renewing (it died) go back to the queue."""
         marks = ",".join("?" for _ in kinds)
+        cursor = db.execute(
+            f"UPDATE outbox SET state = 'pending', updated_at = ?, claimed_by = NULL"
+            f" WHERE state = 'sending' AND lease_until < ? AND kind IN ({marks})",
+            [now, now, *kinds],
+        )
+        return int(cursor.rowcount)
+
+    def renew(self) -> int:
+        """Extend the leases of everything this process is sending (called periodically)."""
         with self.store.write() as db:
             cursor = db.execute(
-                f"UPDATE outbox SET state = 'pending', updated_at = ?"
-                f" WHERE state = 'sending' AND kind IN ({marks})",
-                [self.clock.now().isoformat(), *kinds],
+                "UPDATE outbox SET lease_until = ? WHERE state = 'sending' AND claimed_by = ?",
+                (self._lease_end(), self.owner),
             )
             return int(cursor.rowcount)
 

@@ -11,26 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any
 
 import aiohttp
 from aiohttp import web
 
 from bot.config import Config, Secrets, missing_environment
 from bot.delivery import ChatWorker, DryRunPublisher, PublishWorker
-from bot.errors import ConfigError, DependencyUnreachable
+from bot.errors import AlreadyRunning, ConfigError, DependencyUnreachable
 from bot.health import Health
 from bot.metrics import Metrics
 from bot.ports import Clock, ReplyPublisher, SystemClock
 from bot.service import CareService
-from bot.store import Store
+from bot.storage import open_store
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +82,7 @@ class Runtime:
     publisher: ReplyPublisher | None = None
 
     def __post_init__(self) -> None:
-        self.store = Store(self.config.database_path)
+        self.store = open_store(self.config.database_target())
         self.health = Health(self.clock)
         self.started_at = self.clock.now()
         self.slack_identity: Any = None
@@ -191,8 +195,17 @@ class Runtime:
         )
 
     def poll_sources(self) -> bool:
-        """One step of the source worker: poll whatever is due and ingest it."""
+        """One step of the source worker: poll whatever is due and ingest it.
+
+        With several processes on one database, one polls a source at a time (a lease),
+        so the network's rate limit is not spent once per process.
+        """
         if self.x_source is None:
+            return False
+        ttl = timedelta(seconds=max(60, 3 * self.config.sources.x.poll_seconds))
+        if not self.service.hold_lease(
+            "lease:source:x", self.service.outbox.owner, self.clock.now(), ttl=ttl
+        ):
             return False
         return bool(self.x_source.poll_due(self._ingest_logged))
 
@@ -527,6 +540,17 @@ class Runtime:
                 WorkerLoop(f"chat-{worker.surface.name}", worker.run_once, self.stop_event)
             )
         self.workers.append(WorkerLoop("publish", self.publish_worker.run_once, self.stop_event))
+        # Leases of items in hand are renewed while their work runs (a dead process's
+        # lapse and are taken over by another process).
+        lease = self.service.outbox.lease.total_seconds()
+        self.workers.append(
+            WorkerLoop(
+                "leases",
+                lambda: bool(self.service.outbox.renew()) and False,
+                self.stop_event,
+                idle=lease / 3,
+            )
+        )
         self._start_scheduler()
         if self.x_source is not None:
             self.workers.append(WorkerLoop("x-poller", self.poll_sources, self.stop_event))
@@ -691,6 +715,8 @@ def run(config: Config, secrets: Secrets) -> int:
     missing = missing_environment(config, secrets)
     if missing:
         raise ConfigError(missing)
+    target = config.database_target()
+    guard = single_process_guard(target) if isinstance(target, Path) else None
 
     async def main() -> None:
         runtime = Runtime(config, secrets)
@@ -700,5 +726,31 @@ def run(config: Config, secrets: Secrets) -> int:
         await runtime.serve()
         log.info("socialcare stopped cleanly")
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        if guard is not None:
+            guard.close()
     return 0
+
+
+def single_process_guard(database: Path) -> IO[str]:
+    """One `socialcare run` per SQLite file: an OS lock on `<file>.lock`, which a crash
+    releases with the process. A second run exits 2 naming the first's pid."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(f"{database}.lock", "a+")  # noqa: SIM115 (held for the process's life)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        pid = handle.read().strip() or "unknown"
+        handle.close()
+        raise AlreadyRunning(
+            f"another socialcare run (pid {pid}) is using {database.name};"
+            " for several processes use PostgreSQL"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

@@ -962,6 +962,26 @@ class CareService:
                 surfaces,
             )
 
+    # ---------------------------------------------------------------- leases
+
+    def hold_lease(self, key: str, owner: str, now: datetime, *, ttl: timedelta) -> bool:
+        """Take or renew a named lease (one scheduler, one poller per source, across all
+        processes on this database); False while another owner holds it unexpired."""
+        with self.store.write() as db:
+            row = db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+            if row:
+                lease = json.loads(row[0])
+                if lease["owner"] != owner and datetime.fromisoformat(lease["until"]) > now:
+                    return False
+            value = json.dumps({"owner": owner, "until": (now + ttl).isoformat()})
+            db.execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (key, value, now.isoformat()),
+            )
+        return True
+
     # ---------------------------------------------------------------- inbound dedupe
 
     def first_delivery(self, key: str, *, keep_hours: int = 24) -> bool:

@@ -289,6 +289,19 @@ def _surfaces(db: Database) -> None:
     )
 
 
+@migrations(name="0010_leases")
+def _leases(db: Database) -> None:
+    db.executescript(
+        """
+        -- Which process holds an item it is sending, and until when: with several
+        -- processes only an expired lease is taken over (the holder died).
+        ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+        ALTER TABLE outbox ADD COLUMN lease_until TEXT;
+        CREATE INDEX outbox_lease ON outbox (state, lease_until);
+        """
+    )
+
+
 def _connect(path: str) -> Database:
     # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves; sqlite-utils
     # joins an open transaction instead of committing on its own.
@@ -305,7 +318,13 @@ def _connect(path: str) -> Database:
 
 
 class Store:
-    """The one database of a bot. Safe to share between threads (see module docstring)."""
+    """The one database of a bot. Safe to share between threads (see module docstring).
+
+    SQLite: one process per file (`socialcare run` holds a lock); bot.store_pg is the
+    engine for several.
+    """
+
+    single_process = True
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)

@@ -158,7 +158,7 @@ def test_each_refusal_says_why_changes_nothing_and_is_audited(
 
     def snapshot() -> list[object]:
         # The audit log (and its head in settings) is the one thing a refusal adds to.
-        return [service.store.query(f"SELECT * FROM {t} ORDER BY rowid") for t in tables] + [
+        return [service.store.query(f"SELECT * FROM {t} ORDER BY 1") for t in tables] + [
             service.store.query("SELECT * FROM settings WHERE key != 'audit_head'")
         ]
 
