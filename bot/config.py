@@ -86,6 +86,9 @@ class ServerSection(_Section):
     # /healthz answers 503 once a chat surface or the publisher has failed this long
     # without a success, or the oldest pending card has waited this long.
     unhealthy_after_seconds: int = Field(default=300, ge=1, le=86_400)
+    # Work a process holds (a card being sent, a reply being published) is leased for
+    # this long and renewed while it runs; another process takes it over once it lapses.
+    lease_seconds: int = Field(default=30, ge=2, le=600)
 
 
 class SlackSection(_Section):

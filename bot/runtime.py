@@ -92,6 +92,7 @@ class Runtime:
         self.service = CareService(
             self.config, self.store, clock=self.clock, ai_enabled=self.ai_client is not None
         )
+        self.service.outbox.lease = timedelta(seconds=self.config.server.lease_seconds)
         self.stop_event = threading.Event()
         self.stopped = asyncio.Event()
         self._socket_task: asyncio.Task[None] | None = None
