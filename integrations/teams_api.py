@@ -110,14 +110,10 @@ class TeamsApi:
     async def _token(self) -> str:
         try:
             return await self.auth.get_access_token(BOT_RESOURCE, [BOT_SCOPE])
-        except Exception as exc:  # MSAL reports a refused secret as a plain exception
-            text = str(exc)
-            if "invalid_client" in text or "unauthorized_client" in text:
-                raise DeliveryError(
-                    "Teams login refused TEAMS_APP_ID/TEAMS_APP_PASSWORD (invalid_client)",
-                    permanent=True,
-                    outage=True,
-                ) from None
+        except Exception as exc:  # MSAL reports refusals as plain exceptions with a code
+            refused = _refusal(str(exc))
+            if refused:
+                raise DeliveryError(refused, permanent=True, outage=True) from None
             raise DeliveryError(f"cannot get a Teams token ({exc.__class__.__name__})") from None
 
     def check(self) -> str:
@@ -126,10 +122,7 @@ class TeamsApi:
             self._run(self._token(), "token")
         except DeliveryError as exc:
             if exc.permanent:
-                raise CredentialRejected(
-                    "TEAMS_APP_PASSWORD: the Microsoft login refused TEAMS_APP_ID /"
-                    " TEAMS_APP_PASSWORD for tenant TEAMS_TENANT_ID (invalid_client)"
-                ) from None
+                raise CredentialRejected(str(exc)) from None
             raise DependencyUnreachable(str(exc)) from None
         return f"app {self.app_id} in tenant {self.tenant_id}"
 
@@ -213,6 +206,21 @@ class TeamsApi:
         self._run(self._call(service_url, "update", call), "update")
 
 
+def _refusal(text: str) -> str | None:
+    """Which variable the Microsoft login refused, from its error code; None if none."""
+    if "invalid_client" in text or "AADSTS7000215" in text:
+        return "TEAMS_APP_PASSWORD: the Microsoft login refused the secret (invalid_client)"
+    if "unauthorized_client" in text or "AADSTS700016" in text:
+        return (
+            "TEAMS_APP_ID: the Microsoft login knows no such app in the tenant"
+            " (unauthorized_client)"
+        )
+    # MSAL's tenant discovery answered, and knows no such tenant.
+    if "AADSTS90002" in text or "Unable to get authority configuration" in text:
+        return "TEAMS_TENANT_ID: the Microsoft login knows no such tenant (AADSTS90002)"
+    return None
+
+
 def _delivery_error(what: str, exc: aiohttp.ClientResponseError) -> DeliveryError:
     status = exc.status
     retry_after = None
@@ -225,8 +233,13 @@ def _delivery_error(what: str, exc: aiohttp.ClientResponseError) -> DeliveryErro
             retry_after = None
     if status in TRANSIENT_STATUS:
         return DeliveryError(f"{what}: HTTP {status}", retry_after=retry_after)
+    body = str(exc.message or "")
+    if status == 403 and "BotNotInConversationRoster" in body:
+        # This chat or team does not have the app: one message refused, not an outage.
+        return DeliveryError(f"{what}: the app is not installed there (HTTP 403)", permanent=True)
     if status in (401, 403):
+        code = next((c for c in ("BotDisabledByAdmin", "BotNotRegistered") if c in body), "refused")
         return DeliveryError(
-            f"{what}: Teams refused the bot's token (HTTP {status})", permanent=True, outage=True
+            f"{what}: Teams refused the bot (HTTP {status}, {code})", permanent=True, outage=True
         )
     return DeliveryError(f"{what}: HTTP {status}", permanent=True)

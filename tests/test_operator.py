@@ -414,3 +414,35 @@ def test_a_teams_password_the_login_refuses_stops_the_bot(tmp_path: Path) -> Non
     assert "TEAMS_APP_PASSWORD" in done.stderr and "invalid_client" in done.stderr
     assert "a-wrong-password-not-real" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("case", "variable"),
+    [("wrong app", "TEAMS_APP_ID"), ("wrong tenant", "TEAMS_TENANT_ID")],
+)
+def test_teams_ids_the_login_refuses_are_named(tmp_path: Path, case: str, variable: str) -> None:
+    from tests.fakes.teams import BOT_APP_ID, CHANNEL_ID, CLIENT_SECRET, TENANT_ID, FakeEntraLogin
+
+    config = write_config(tmp_path, SLACK_OFF, DRY_RUN, "\n[teams]\nenabled = true\n")
+    config.write_text(
+        config.read_text().replace(
+            'slack_channel = "C0CARE"', f'slack_channel = "C0CARE"\nteams_channel = "{CHANNEL_ID}"'
+        )
+    )
+    with FakeEntraLogin() as login:
+        assert login.ca_file is not None
+        env = {
+            **os.environ,
+            "TEAMS_APP_ID": "11111111-2222-4333-8444-555555555555"
+            if case == "wrong app"
+            else BOT_APP_ID,
+            "TEAMS_APP_PASSWORD": CLIENT_SECRET,
+            "TEAMS_TENANT_ID": "99999999-9999-4999-8999-999999999999"
+            if case == "wrong tenant"
+            else TENANT_ID,
+            "TEAMS_LOGIN_URL": login.url,
+            "REQUESTS_CA_BUNDLE": login.ca_file,
+        }
+        done = run_to_exit(config, env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"config error: {variable}:")
