@@ -95,7 +95,14 @@ def leaks_prompt(text: str, system_prompt: str, *, shingle: int = 6) -> bool:
 
 
 def safe_suggestions(
-    raw: list[str], *, handle: str, forbidden: list[str], system_prompt: str, limit: int
+    raw: list[str],
+    *,
+    handle: str,
+    forbidden: list[str],
+    system_prompt: str,
+    limit: int,
+    network: str = "x",
+    max_length: int | None = None,
 ) -> list[str]:
     """Each suggestion on its own: personalised, then kept only if it passes every check."""
     kept: list[str] = []
@@ -104,7 +111,9 @@ def safe_suggestions(
         text = re.sub(rf"@{NEUTRAL_HANDLE}\b", f"@{handle}", text, flags=re.I)
         if f"@{handle}".lower() not in text.lower():
             text = f"@{handle} {text}"
-        problems = check_reply(text, author_handle=handle, forbidden=forbidden)
+        problems = check_reply(
+            text, author_handle=handle, forbidden=forbidden, network=network, limit=max_length
+        )
         if problems or has_link(text) or _PLACEHOLDER.search(text):
             log.info("dropped a suggestion: %s", "; ".join(problems) or "link or placeholder")
             continue
@@ -290,6 +299,8 @@ class AIEnricher:
                     forbidden=list(brand_cfg.forbidden_phrases),
                     system_prompt=system,
                     limit=count,
+                    network=case.network,
+                    max_length=self.service.reply_limits.get(case.network),
                 )
                 self._store_suggestions(case.id, kept, draft_prompt.version)
                 outcome["suggestions"] = len(kept)

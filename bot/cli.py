@@ -34,6 +34,7 @@ AUDIT_USAGE = (
     "usage: socialcare audit verify [-c PATH] [--expect-head N:HASH]\n"
     "       socialcare audit head [-c PATH]"
 )
+STORE_USAGE = "usage: socialcare store copy --to URL [-c PATH]"
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -238,6 +239,37 @@ def build_parser() -> argparse.ArgumentParser:
         "Verifies the chain first: exit 1, printing nothing on stdout, if tampered.",
     )
     _config_arg(h)
+
+    p = _command(
+        sub,
+        "store",
+        "database tools: copy a SQLite database into PostgreSQL",
+        "SQLite serves one `socialcare run`; PostgreSQL serves several. `store copy`\n"
+        "moves a deployment's history from the one to the other.",
+    )
+    store_sub = p.add_subparsers(
+        dest="store_command", metavar="ACTION", help="`socialcare store ACTION --help`"
+    )
+    c = _command(
+        store_sub,
+        "copy",
+        "copy this SQLite database into an empty PostgreSQL database",
+        "The source is the config's [bot].database (DATABASE_URL is not read here). Stop\n"
+        "`socialcare run` first: the copy refuses a file a running bot holds. The target\n"
+        "must hold no socialcare data; its schema is created if missing. Every table is\n"
+        "copied in one transaction, values unchanged; numbering continues after the\n"
+        "copied ids; row counts and the audit chain (same head) are checked before\n"
+        "committing. On any failure nothing is committed (exit 1). Then point\n"
+        "DATABASE_URL (or [bot].database) at the target.",
+    )
+    c.add_argument(
+        "--to",
+        metavar="URL",
+        required=True,
+        help="the empty target, postgresql://user@host:5432/dbname; a password in it is"
+        " never printed (PGPASSWORD or ~/.pgpass keep it off the command line)",
+    )
+    _config_arg(c)
     return parser
 
 
@@ -274,6 +306,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return run_demo(script=args.script)
     if command == "audit":
         return _audit(args)
+    if command == "store":
+        return _store(args)
     config = load_config(args.config)
     if command == "check-config":
         return _check_config(config, strict=args.strict)
@@ -667,3 +701,41 @@ def _audit_result(config: Config, expect: audit.Head | None) -> audit.VerifyResu
         return audit.verify(store.db, expect=expect)
     finally:
         store.close()
+
+
+def _store(args: argparse.Namespace) -> int:
+    if args.store_command is None:
+        print(STORE_USAGE, file=sys.stderr)
+        return EXIT_USAGE
+    from bot.store_copy import (
+        CopyFailed,
+        CopyRefused,
+        copy_sqlite_to_postgres,
+        mask_url,
+    )
+    from bot.store_pg import is_postgres_url
+
+    if not is_postgres_url(args.to):
+        raise UsageError(
+            f"--to {mask_url(args.to)}: not a PostgreSQL URL (postgresql://user@host/db)"
+        )
+    config = load_config(args.config)
+    if is_postgres_url(config.bot.database):
+        raise UsageError(
+            "[bot].database is already a PostgreSQL URL; `store copy` copies a SQLite file"
+        )
+    try:
+        result = copy_sqlite_to_postgres(config.database_path, args.to)
+    except CopyRefused as exc:
+        raise UsageError(str(exc)) from None
+    except CopyFailed as exc:
+        if args.debug:
+            raise
+        print(f"error: store copy failed, nothing committed: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"copied {result.source} into {result.target}")
+    width = max((len(t.name) for t in result.tables), default=0)
+    for table in result.tables:
+        print(f"  {table.name:<{width}}  {table.rows:>9,} rows")
+    print(f"copied {result.rows} rows; audit chain intact, head {result.head}")
+    return EXIT_OK

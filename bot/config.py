@@ -134,6 +134,9 @@ class Department(_Section):
     languages: list[Annotated[str, StringConstraints(pattern=_LANGUAGE)]] = Field(
         default_factory=list
     )
+    networks: list[Literal["x", "bluesky", "mastodon", "facebook", "instagram"]] = Field(
+        default_factory=list
+    )
     members: list[PersonRef] = Field(default_factory=list)
     managers: list[PersonRef] = Field(default_factory=list)
     first_response_minutes: int = Field(default=60, ge=1, le=60 * 24 * 14)
@@ -152,8 +155,31 @@ class XSource(_Section):
     poll_seconds: int = Field(default=60, ge=10, le=3600)
 
 
+class BlueskySource(_Section):
+    enabled: bool = False
+    handle: str | None = None  # the brand account, e.g. acmeair.bsky.social
+    queries: list[str] = Field(default_factory=list)  # searchPosts, for talk without a mention
+    poll_seconds: int = Field(default=30, ge=10, le=3600)
+
+
+class MastodonSource(_Section):
+    enabled: bool = False
+    instance: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(:\d+)?/?$")] | None = (
+        None
+    )
+    hashtags: list[str] = Field(default_factory=list)  # no full-text search on Mastodon
+    poll_seconds: int = Field(default=30, ge=10, le=3600)
+
+    @field_validator("hashtags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        return [tag.lstrip("#") for tag in value]
+
+
 class SourcesSection(_Section):
     x: XSource = Field(default_factory=XSource)
+    bluesky: BlueskySource = Field(default_factory=BlueskySource)
+    mastodon: MastodonSource = Field(default_factory=MastodonSource)
 
 
 class BrandSection(_Section):
@@ -336,6 +362,10 @@ class Secrets:
     teams_openid_metadata_url: str | None = None
     teams_login_url: str | None = None
     teams_service_url: str | None = None
+    bluesky_app_password: str | None = None
+    bluesky_api_url: str | None = None
+    mastodon_access_token: str | None = None
+    database_url: str | None = None
     slack_api_url: str | None = None
     x_api_url: str | None = None
     openai_base_url: str | None = None
@@ -356,6 +386,7 @@ class Secrets:
             "teams_openid_metadata_url",
             "teams_login_url",
             "teams_service_url",
+            "bluesky_api_url",
         }
         return [
             value
@@ -789,7 +820,17 @@ def _environment_needs(config: Config) -> list[_Need]:
         ]
     if config.sources.x.enabled:
         needs.append(_Need("X_BEARER_TOKEN", "sources.x", "[sources.x] enabled = true"))
-    if not config.publish.dry_run:
+    if config.sources.bluesky.enabled:
+        needs.append(
+            _Need("BLUESKY_APP_PASSWORD", "sources.bluesky", "[sources.bluesky] enabled = true")
+        )
+    if config.sources.mastodon.enabled:
+        needs.append(
+            _Need("MASTODON_ACCESS_TOKEN", "sources.mastodon", "[sources.mastodon] enabled = true")
+        )
+    # X publishes when X is watched, or (as before other networks) when nothing else is.
+    other_networks = config.sources.bluesky.enabled or config.sources.mastodon.enabled
+    if not config.publish.dry_run and (config.sources.x.enabled or not other_networks):
         needs += [
             _Need(variable, "publish", "[publish] dry_run = false")
             for variable in _X_PUBLISH_VARIABLES

@@ -1,7 +1,8 @@
 """Which department owns a mention, and why. Pure functions over the config.
 
 Rules are tried in this order, first match wins, departments in config order within
-each rule: listed author (VIPs, journalists) > language > keyword > intent > default.
+each rule: listed author (VIPs, journalists) > network > language > keyword > intent >
+default.
 The most specific signal wins: a listed journalist complaining goes to the press desk,
 a Spanish complaint to the Spanish team, a "refund" keyword beats a bare intent.
 """
@@ -36,6 +37,7 @@ def route(config: Config, mention: Mention, reading: Classification) -> Route:
     handle = mention.author_handle.lower()
     rules: list[Callable[[Department], str | None]] = [
         lambda d: f"author @{mention.author_handle} is listed" if handle in d.authors else None,
+        lambda d: f"network {mention.network}" if mention.network in d.networks else None,
         lambda d: f"language {reading.language!r}" if reading.language in d.languages else None,
         lambda d: f"keyword {kw!r}" if (kw := keyword_hit(d, mention.text)) else None,
         lambda d: f"intent {reading.intent.value}" if reading.intent in d.intents else None,

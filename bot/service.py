@@ -123,6 +123,8 @@ class CareService:
         self.clock = clock
         self.classifier = classifier or OfflineClassifier()
         self.outbox = outbox.Outbox(store, clock)
+        # A network's own length limit where it says so (a Mastodon instance's).
+        self.reply_limits: dict[str, int] = {}
         self.calendar = BusinessCalendar.from_config(config)
         self.pipeline = IngestPipeline(
             config,
@@ -553,7 +555,11 @@ class CareService:
         if text and f"@{handle}".lower() not in text.lower():
             text = f"@{handle} {text}"
         problems = check_reply(
-            text, author_handle=handle, forbidden=self.config.brand.forbidden_phrases
+            text,
+            author_handle=handle,
+            forbidden=self.config.brand.forbidden_phrases,
+            network=case.network,
+            limit=self.reply_limits.get(case.network),
         )
         if problems:
             raise Refusal(

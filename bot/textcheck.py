@@ -129,34 +129,95 @@ def weighted_length(text: str) -> int:
     return int(parse_tweet(text).weightedLength)
 
 
+# Bluesky handles are domain names; Mastodon's are user or user@instance.
+_BLUESKY_MENTION = re.compile(
+    r"(?:^|(?<=[\s(\[{\"']))@([a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9-]+)*\.[a-zA-Z]{2,})"
+)
+_MASTODON_MENTION = re.compile(
+    r"(?:^|(?<=[^\w/@]))@([a-zA-Z0-9_]+(?:@[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?)?)"
+)
+_URL = re.compile(r"https?://\S+", re.IGNORECASE)
+DEFAULT_LIMITS = {"x": MAX_WEIGHTED, "bluesky": 300, "mastodon": 500}
+_NAMES = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}
+
+
+def graphemes(text: str) -> int:
+    """User-perceived characters (extended grapheme clusters), as Bluesky counts them."""
+    import regex
+
+    return len(regex.findall(r"\X", text))
+
+
+def mastodon_length(text: str) -> int:
+    """Mastodon's count: every URL is 23 characters, a mention counts only `@user`."""
+    text = _URL.sub("x" * 23, text)
+    text = _MASTODON_MENTION.sub(lambda m: "@" + m.group(1).split("@")[0], text)
+    return len(text)
+
+
+def reply_length(text: str, network: str) -> int:
+    if network == "bluesky":
+        return graphemes(text)
+    if network == "mastodon":
+        return mastodon_length(text)
+    return weighted_length(text)
+
+
+def _same_account(mentioned: str, author: str, network: str) -> bool:
+    mentioned, author = mentioned.lower(), author.lower()
+    if network == "mastodon" and "@" not in mentioned:
+        # @maya on maya's own instance; an account is user@instance.
+        return mentioned == author.split("@")[0]
+    return mentioned == author
+
+
+def mentioned_accounts(text: str, network: str) -> list[str]:
+    """Accounts a reply would mention on `network`, by that network's own rules."""
+    if network == "bluesky":
+        return _BLUESKY_MENTION.findall(text)
+    if network == "mastodon":
+        return _MASTODON_MENTION.findall(text)
+    # A list (@owner/slug) notifies nobody but still points at another account.
+    return [m.screen_name for m in extract_mentions_or_lists(text)]
+
+
 def check_reply(
-    text: str, *, author_handle: str, forbidden: list[str] | tuple[str, ...] = ()
+    text: str,
+    *,
+    author_handle: str,
+    forbidden: list[str] | tuple[str, ...] = (),
+    network: str = "x",
+    limit: int | None = None,
 ) -> list[str]:
-    """Problems with a reply text, each a short phrase; empty when it may be approved."""
+    """Problems with a reply text on `network`, each a short phrase; empty when it may be
+    approved. `limit` overrides the network's length limit (a Mastodon instance's own)."""
     problems: list[str] = []
     if not text.strip() or text.strip().lower() == f"@{author_handle}".lower():
         return ["it is empty"]
-    # Cards show the text without these, but X posts them: what a manager approved could
-    # read differently (a right-to-left override turns 15 into 51) or carry hidden text.
+    # Cards show the text without these, but the network posts them: what a manager
+    # approved could read differently (a right-to-left override turns 15 into 51) or
+    # carry hidden text.
     hidden = invisible_characters(text)
     if len(hidden) == 1:
         problems.append(f"it contains an invisible character {hidden[0]}; remove it")
     elif hidden:
         problems.append(f"it contains invisible characters {', '.join(hidden)}; remove them")
-    length = weighted_length(text)
-    if length > MAX_WEIGHTED:
+    most = limit or DEFAULT_LIMITS.get(network, MAX_WEIGHTED)
+    length = reply_length(text, network)
+    if length > most:
+        name = _NAMES.get(network, network)
         problems.append(
-            f"it is {length} characters as X counts them, {length - MAX_WEIGHTED} over the"
-            f" limit of {MAX_WEIGHTED}"
+            f"it is {length} characters as {name} counts them, {length - most} over the"
+            f" limit of {most}"
         )
-    author = author_handle.lower()
-    # A list (@owner/slug) notifies nobody but still points at another account.
-    others = sorted(
-        {m.screen_name for m in extract_mentions_or_lists(text) if m.screen_name.lower() != author}
-    )
+    mentioned = mentioned_accounts(text, network)
+    others = sorted({h for h in mentioned if not _same_account(h, author_handle, network)})
     if others:
         problems.append("it mentions other accounts (" + ", ".join(f"@{h}" for h in others) + ")")
-    if author not in {h.lower() for h in extract_mentions(text)}:
+    addressed = (
+        extract_mentions(text) if network == "x" else mentioned
+    )  # on X, a list is not an address
+    if not any(_same_account(h, author_handle, network) for h in addressed):
         problems.append(f"it does not address @{author_handle}")
     lowered = text.lower()
     hits = [phrase for phrase in forbidden if phrase.strip() and phrase.lower() in lowered]
