@@ -736,6 +736,7 @@ def _store(args: argparse.Namespace) -> int:
     print(f"copied {result.source} into {result.target}")
     width = max((len(t.name) for t in result.tables), default=0)
     for table in result.tables:
-        print(f"  {table.name:<{width}}  {table.rows:>9,} rows")
+        unit = "row" if table.rows == 1 else "rows"
+        print(f"  {table.name:<{width}}  {table.rows:>9,} {unit}")
     print(f"copied {result.rows} rows; audit chain intact, head {result.head}")
     return EXIT_OK

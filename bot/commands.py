@@ -61,7 +61,7 @@ def _case_line(case: Case, now: datetime) -> str:
     owner = f"<@{case.claimed_by}>" if case.claimed_by else "unclaimed"
     return (
         f"{'#' + str(case.id):>5}  {case.state.value:<17} {case.priority.value:<6}"
-        f" {case.intent.value:<10}"
+        f" {case.intent.value:<10} {case.network:<8}"
         f" {_age(case, now):>12}  {owner}"
     )
 

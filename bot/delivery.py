@@ -7,7 +7,7 @@ event loop, a thread, or the demo), so tests step them deterministically.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -16,7 +16,7 @@ from bot.digest import Digest
 from bot.errors import DeliveryError, PublishError
 from bot.health import Health
 from bot.metrics import Metrics
-from bot.models import CaseState, text_hash
+from bot.models import CaseState, network_name, text_hash
 from bot.outbox import CARD, CHAT_KINDS, NOTE, NOTIFY, OutboxItem, backoff_seconds
 from bot.ports import ChatSurface, Clock, MessageRef, PublishedReply, PublishRequest, ReplyPublisher
 from bot.service import CareService
@@ -329,6 +329,31 @@ class PublishWorker:
         while done < limit and self.run_once():
             done += 1
         return done
+
+
+class PublisherRouter:
+    """One ReplyPublisher per network: a case is answered on the network it came from,
+    through that network's one service credential."""
+
+    def __init__(self, publishers: Mapping[str, ReplyPublisher]) -> None:
+        self.publishers = dict(publishers)
+
+    def _for(self, request: PublishRequest) -> ReplyPublisher:
+        publisher = self.publishers.get(request.network)
+        if publisher is None:
+            raise PublishError(
+                f"socialcare does not publish to {network_name(request.network)}: enable"
+                f" [sources.{request.network}] with its credential, or set dry_run = true",
+                permanent=True,
+                outage=False,
+            )
+        return publisher
+
+    def publish(self, request: PublishRequest) -> PublishedReply:
+        return self._for(request).publish(request)
+
+    def find_existing(self, request: PublishRequest) -> PublishedReply | None:
+        return self._for(request).find_existing(request)
 
 
 class DryRunPublisher:

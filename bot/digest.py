@@ -124,6 +124,7 @@ class DepartmentFigures:
     sla_breaches: int
     by_intent: dict[str, int]
     by_sentiment: dict[str, int]
+    by_network: dict[str, int] = field(default_factory=dict)  # absent in older digests
 
     @classmethod
     def of(cls, k: Kpis, name: str) -> DepartmentFigures:
@@ -141,6 +142,7 @@ class DepartmentFigures:
             median_first_response_business_s=k.median_first_response_business_s,
             sla_breaches=k.sla_breaches,
             by_intent=dict(k.by_intent),
+            by_network=dict(k.by_network),
             by_sentiment=dict(k.by_sentiment),
         )
 

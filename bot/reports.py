@@ -34,6 +34,7 @@ class Kpis:
     median_first_response_business_s: float | None = None
     sla_breaches: int = 0
     by_intent: dict[str, int] = field(default_factory=dict)
+    by_network: dict[str, int] = field(default_factory=dict)
     by_sentiment: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -84,9 +85,11 @@ def kpis_of(
     business_s: list[float] = []
     breaches = 0
     by_intent: dict[str, int] = {}
+    by_network: dict[str, int] = {}
     by_sentiment: dict[str, int] = {}
     for row in rows:
         by_intent[row["intent"]] = by_intent.get(row["intent"], 0) + 1
+        by_network[row["network"]] = by_network.get(row["network"], 0) + 1
         by_sentiment[row["sentiment"]] = by_sentiment.get(row["sentiment"], 0) + 1
         mention_at = datetime.fromisoformat(row["mention_at"])
         first = (
@@ -113,6 +116,7 @@ def kpis_of(
         median_first_response_business_s=statistics.median(business_s) if business_s else None,
         sla_breaches=breaches,
         by_intent=by_intent,
+        by_network=by_network,
         by_sentiment=by_sentiment,
     )
 

@@ -270,7 +270,12 @@ def digest_blocks(digest: Digest) -> list[dict[str, Any]]:
                 "breakdown",
                 clip(
                     f"*By intent:* {_counts(totals.by_intent)}\n"
-                    f"*By sentiment:* {_counts(totals.by_sentiment)}",
+                    f"*By sentiment:* {_counts(totals.by_sentiment)}"
+                    + (
+                        f"\n*By network:* {_counts(totals.by_network)}"
+                        if len(totals.by_network) > 1
+                        else ""
+                    ),
                     BREAKDOWN_CHARS,
                 ),
             )
@@ -401,6 +406,8 @@ def digest_text(digest: Digest) -> str:
     out.append("")
     out.append(f"By intent: {_counts(t.by_intent, label=_plain_label, sep=', ')}")
     out.append(f"By sentiment: {_counts(t.by_sentiment, label=_plain_label, sep=', ')}")
+    if len(t.by_network) > 1:
+        out.append(f"By network: {_counts(t.by_network, label=_plain_label, sep=', ')}")
     if digest.scope == "all" and digest.departments:
         out += ["", "By department:"]
         for f in digest.departments:

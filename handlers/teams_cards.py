@@ -800,6 +800,17 @@ def _section(element_id: str, heading: str, lines: list[Card], more: int = 0) ->
     return {"type": "Container", "id": element_id, "items": items, "separator": True}
 
 
+def _network_breakdown(by_network: dict[str, int]) -> list[str | dict[str, Any]]:
+    """"By network: …" when the period saw more than one network."""
+    if len(by_network) < 2:
+        return []
+    return [
+        "\n",
+        _run("By network: ", weight="Bolder"),
+        _counts(by_network, label=_one_label, limit=DIGEST_ITEMS),
+    ]
+
+
 def digest_card(digest: Digest, *, chart_url: str | None = None) -> Card:
     """A daily digest: the same content as the Slack digest, with the chart as an Image
     when `chart_url` (a `data:image/…;base64,` URI or an https URL) is given."""
@@ -825,6 +836,7 @@ def digest_card(digest: Digest, *, chart_url: str | None = None) -> Card:
                 _counts(totals.by_intent, label=_one_label, limit=DIGEST_ITEMS) + "\n",
                 _run("By sentiment: ", weight="Bolder"),
                 _counts(totals.by_sentiment, label=_one_label, limit=DIGEST_ITEMS),
+                *_network_breakdown(totals.by_network),
             )
         )
     chart = None
