@@ -801,7 +801,7 @@ def _section(element_id: str, heading: str, lines: list[Card], more: int = 0) ->
 
 
 def _network_breakdown(by_network: dict[str, int]) -> list[str | dict[str, Any]]:
-    """"By network: …" when the period saw more than one network."""
+    """The "By network" line, when the period saw more than one network."""
     if len(by_network) < 2:
         return []
     return [
