@@ -28,7 +28,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.config import Config, Secrets, missing_environment
-from bot.delivery import ChatWorker, DryRunPublisher, PublishWorker
+from bot.delivery import ChatWorker, DryRunPublisher, PublisherRouter, PublishWorker
 from bot.errors import AlreadyRunning, ConfigError, DependencyUnreachable
 from bot.health import Health
 from bot.metrics import Metrics
@@ -82,6 +82,8 @@ class Runtime:
     publisher: ReplyPublisher | None = None
 
     def __post_init__(self) -> None:
+        self._bluesky: Any = None
+        self.sources: list[Any] = []
         self.store = open_store(self.config.database_target())
         self.health = Health(self.clock)
         self.started_at = self.clock.now()
@@ -111,8 +113,6 @@ class Runtime:
             health=None if self.config.publish.dry_run else self.health,
         )
         self.health.track("scheduler", critical=False)
-        if not self.config.publish.dry_run:
-            self.health.track("x", critical=True)
         self.teams: Any = None
         self.teams_api: Any = None
         if self.config.slack.enabled:
@@ -122,6 +122,7 @@ class Runtime:
         self.x_source: Any = None
         if self.config.sources.x.enabled:
             self._setup_x_source()
+        self._setup_other_sources()
 
     # -- wiring
 
@@ -143,8 +144,58 @@ class Runtime:
         )
 
     def _make_publisher(self) -> ReplyPublisher:
+        """Dry run, or one publisher per network the bot answers on (PublisherRouter)."""
         if self.config.publish.dry_run:
             return DryRunPublisher(self.store, self.clock)
+        sources = self.config.sources
+        publishers: dict[str, ReplyPublisher] = {}
+        if sources.x.enabled or not (sources.bluesky.enabled or sources.mastodon.enabled):
+            publishers["x"] = self._make_x_publisher()
+        if sources.bluesky.enabled:
+            from integrations.bluesky import BlueskyPublisher
+
+            assert sources.bluesky.handle is not None
+            publishers["bluesky"] = BlueskyPublisher(
+                self._bluesky_client(), handle=sources.bluesky.handle
+            )
+        if sources.mastodon.enabled:
+            from integrations.mastodon_api import MastodonPublisher
+
+            publishers["mastodon"] = MastodonPublisher(self._mastodon_client())
+        for network in publishers:
+            self.health.track(network, critical=True)
+        return PublisherRouter(publishers)
+
+    def _bluesky_client(self) -> Any:
+        """One Bluesky client (one login: createSession is rate limited), shared."""
+        if self._bluesky is None:
+            from integrations.bluesky import make_client
+
+            bluesky = self.config.sources.bluesky
+            if not bluesky.handle:
+                raise ConfigError(["sources.bluesky.handle: the brand account's handle is needed"])
+            assert self.secrets.bluesky_app_password is not None  # checked by run()
+            self._bluesky = make_client(
+                base_url=self.secrets.bluesky_api_url,
+                handle=bluesky.handle,
+                app_password=self.secrets.bluesky_app_password,
+            )
+        return self._bluesky
+
+    def _mastodon_client(self) -> Any:
+        """A Mastodon client; the source and the publisher each get their own (the SDK's
+        rate-limit state is per client and not thread-safe)."""
+        from integrations.mastodon_api import make_client
+
+        mastodon = self.config.sources.mastodon
+        if not mastodon.instance:
+            raise ConfigError(["sources.mastodon.instance: the brand account's instance is needed"])
+        assert self.secrets.mastodon_access_token is not None  # checked by run()
+        return make_client(
+            instance=mastodon.instance, access_token=self.secrets.mastodon_access_token
+        )
+
+    def _make_x_publisher(self) -> ReplyPublisher:
         from integrations.x import XPublisher, make_client
 
         s = self.secrets
@@ -195,25 +246,66 @@ class Runtime:
             health=self.health,
         )
 
+    def _setup_other_sources(self) -> None:
+        sources = self.config.sources
+        if sources.bluesky.enabled:
+            from integrations.bluesky import BlueskyMentionSource
+
+            self.health.track("bluesky", critical=True)
+            assert sources.bluesky.handle is not None
+            self.sources.append(
+                BlueskyMentionSource(
+                    self._bluesky_client(),
+                    handle=sources.bluesky.handle,
+                    queries=list(sources.bluesky.queries),
+                    poll_seconds=sources.bluesky.poll_seconds,
+                    clock=self.clock,
+                    cursors=self.service,
+                    health=self.health,
+                )
+            )
+        if sources.mastodon.enabled:
+            from integrations.mastodon_api import MastodonMentionSource
+
+            self.health.track("mastodon", critical=True)
+            assert sources.mastodon.instance is not None
+            client = self._mastodon_client()
+            self.sources.append(
+                MastodonMentionSource(
+                    client,
+                    instance=sources.mastodon.instance,
+                    hashtags=list(sources.mastodon.hashtags),
+                    poll_seconds=sources.mastodon.poll_seconds,
+                    clock=self.clock,
+                    cursors=self.service,
+                    health=self.health,
+                )
+            )
+
     def poll_sources(self) -> bool:
         """One step of the source worker: poll whatever is due and ingest it.
 
         With several processes on one database, one polls a source at a time (a lease),
         so the network's rate limit is not spent once per process.
         """
-        if self.x_source is None:
-            return False
-        ttl = timedelta(seconds=max(60, 3 * self.config.sources.x.poll_seconds))
-        if not self.service.hold_lease(
-            "lease:source:x", self.service.outbox.owner, self.clock.now(), ttl=ttl
-        ):
-            return False
-        return bool(self.x_source.poll_due(self._ingest_logged))
+        polled = False
+        every = [s for s in [self.x_source, *self.sources] if s is not None]
+        for source in every:
+            seconds = getattr(source, "poll_seconds", 60)
+            ttl = timedelta(seconds=max(60, 3 * seconds))
+            if not self.service.hold_lease(
+                f"lease:source:{source.name}", self.service.outbox.owner, self.clock.now(), ttl=ttl
+            ):
+                continue
+            polled = bool(source.poll_due(self._ingest_logged)) or polled
+        return polled
 
     def _ingest_logged(self, mentions: list[Any]) -> None:
         stats = self.service.ingest_many(mentions)
+        network = mentions[0].network if mentions else "source"
         log.info(
-            "x: %d new cases, %d joined conversations, %d already stored",
+            "%s: %d new cases, %d joined conversations, %d already stored",
+            network,
             stats.created,
             stats.joined,
             stats.duplicates,
@@ -325,13 +417,20 @@ class Runtime:
         checks: dict[str, Callable[[], str]] = {}
         if self.slack_identity is not None:
             checks["slack"] = self._check_slack
-        needs_publisher = not self.config.publish.dry_run and self.publisher is None
+        publisher = self.publish_worker.publisher
+        needs_publisher = isinstance(publisher, PublisherRouter) and "x" in publisher.publishers
         if self.x_source is not None or needs_publisher:
             checks["x"] = lambda: self._check_x(user_context=needs_publisher)
         if self.ai_client is not None and hasattr(self.ai_client, "check"):
             checks["llm"] = self.ai_client.check
         if self.teams_api is not None:
             checks["teams"] = self.teams_api.check
+        if self.config.sources.bluesky.enabled:
+            from integrations.bluesky import check_credentials as bluesky_check
+
+            checks["bluesky"] = lambda: bluesky_check(self._bluesky_client)
+        if self.config.sources.mastodon.enabled:
+            checks["mastodon"] = self._check_mastodon
         return checks
 
     def _check_slack(self) -> str:
@@ -358,6 +457,15 @@ class Runtime:
         identity.team_id, identity.enterprise_id = found.team_id, found.enterprise_id
         identity.bot_user_id, identity.bot_id = found.bot_user_id, found.bot_id
         return f"bot {found.bot_user_id} in {found.team_name or found.team_id}"
+
+    def _check_mastodon(self) -> str:
+        from integrations.mastodon_api import check_credentials, max_characters
+
+        client = self._mastodon_client()
+        who = check_credentials(client)
+        # Reply checks use the instance's own limit.
+        self.service.reply_limits["mastodon"] = max_characters(client)
+        return f"{who}, {self.service.reply_limits['mastodon']} characters per post"
 
     def _check_x(self, *, user_context: bool) -> str:
         from integrations.x import check_credentials, make_client
@@ -553,8 +661,8 @@ class Runtime:
             )
         )
         self._start_scheduler()
-        if self.x_source is not None:
-            self.workers.append(WorkerLoop("x-poller", self.poll_sources, self.stop_event))
+        if self.x_source is not None or self.sources:
+            self.workers.append(WorkerLoop("poller", self.poll_sources, self.stop_event))
         if self.ai_client is not None:
             from bot.ai import AI, AIEnricher
 
