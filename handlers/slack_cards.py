@@ -535,7 +535,7 @@ def _author_line(view: CaseView) -> str:
         parts.append(f"{max(author.followers, 0):,} followers")
     if author.verified:
         parts.append(":heavy_check_mark: verified")
-    network = escape_mrkdwn(case.network, limit=20, max_lines=1) or "post"
+    network = escape_mrkdwn(network_name(case.network), limit=20, max_lines=1) or "post"
     link = _link(view.url, f"View on {network}")
     if link:
         parts.append(link)

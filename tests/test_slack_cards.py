@@ -526,7 +526,7 @@ def test_card_shows_everything() -> None:
     assert "Jane Doe @jane" in blob
     assert "12,345 followers" in blob
     assert "verified" in blob
-    assert "<https://x.com/jane_doe/status/1860000000000000001|View on x>" in blob
+    assert "<https://x.com/jane_doe/status/1860000000000000001|View on X>" in blob
     assert "complaint · negative · priority high · en · needs reply" in blob
     assert "Routed: reassigned by <@U0LEAD>" in blob  # the bot's own mention is kept
     assert "Claimed by <@U0AGENT1>" in blob

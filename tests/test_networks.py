@@ -1,0 +1,81 @@
+"""One bot watching X, Bluesky and Mastodon at once: mentions from all three land in one
+department's queue, and each is answered on its own network, exactly once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.commands import run_command
+from bot.config import Secrets, parse_config
+from bot.models import CaseState
+from bot.ports import FixedClock
+from bot.runtime import Runtime
+from tests.conftest import AGENT, LEAD, START, config_data
+from tests.fakes.bluesky import start_fake_bluesky
+from tests.fakes.mastodon import start_fake_mastodon
+from tests.fakes.x import start_fake_x
+
+X_BRAND = "100"
+BSKY_BRAND = "acmeair.bsky.social"
+
+
+def test_mentions_from_three_networks_are_answered_each_on_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with (
+        start_fake_x(brand_user_id=X_BRAND) as x,
+        start_fake_bluesky(BSKY_BRAND) as bluesky,
+        start_fake_mastodon() as mastodon,
+    ):
+        x.add_user("7", "maya", "Maya Okafor")
+        x.add_tweet("7", "@AcmeAir my refund never arrived", mentions_user=X_BRAND)
+        bluesky.add_user("bo.bsky.social", "Bo")
+        bluesky.add_post("bo.bsky.social", f"@{BSKY_BRAND} my bag is lost, help")
+        ana = mastodon.add_account("ana", "Ana")
+        mastodon.add_mention(ana, "my flight was cancelled, refund please")
+
+        data = config_data()
+        data["slack"] = {"enabled": False}
+        data["departments"][0].pop("slack_channel", None)
+        data["departments"][1].pop("slack_channel", None)
+        data["sources"] = {
+            "x": {"enabled": True, "user_id": X_BRAND, "poll_seconds": 60},
+            "bluesky": {"enabled": True, "handle": BSKY_BRAND, "poll_seconds": 30},
+            "mastodon": {"enabled": True, "instance": mastodon.url, "poll_seconds": 30},
+        }
+        data["departments"][0]["keywords"] = ["refund", "lost", "cancelled"]
+        data["publish"] = {"dry_run": False}
+        config = parse_config(data, base_dir=tmp_path)
+        secrets = Secrets(
+            x_bearer_token="test-bearer-not-real",
+            x_consumer_key="k",
+            x_consumer_secret="s",
+            x_access_token=f"{X_BRAND}-t",
+            x_access_token_secret="ts",
+            x_api_url=x.url,
+            bluesky_app_password=bluesky.app_password,
+            bluesky_api_url=bluesky.url,
+            mastodon_access_token=mastodon.token,
+        )
+        runtime = Runtime(config, secrets, clock=FixedClock(START))
+        try:
+            runtime.poll_sources()
+            service = runtime.service
+            queue = run_command(service, LEAD, "queue care").text
+            for network in ("x", "bluesky", "mastodon"):
+                assert network in queue
+            cases = service.queue("care")
+            assert sorted(c.network for c in cases) == ["bluesky", "mastodon", "x"]
+            for case in cases:
+                service.reply(AGENT, case.id, "We are sorry! Please DM us and we will sort it out.")
+                service.approve(LEAD, case.id)
+            assert runtime.publish_worker.drain() == 3
+            assert all(service.get_case(c.id).state is CaseState.PUBLISHED for c in cases)
+            assert len(x.posted()) == 1
+            assert len(bluesky.posts()) == 1
+            assert len(mastodon.posted()) == 1
+            assert runtime.publish_worker.drain() == 0  # nothing more, anywhere
+        finally:
+            runtime.store.close()
