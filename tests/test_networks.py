@@ -79,3 +79,28 @@ def test_mentions_from_three_networks_are_answered_each_on_its_own(
             assert runtime.publish_worker.drain() == 0  # nothing more, anywhere
         finally:
             runtime.store.close()
+
+
+def test_check_config_strict_names_the_network_credentials(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "socialcare.toml"
+    config.write_text(
+        '[bot]\nbrand = "Acme"\n[slack]\nenabled = false\n[publish]\ndry_run = true\n'
+        '[[departments]]\nid = "care"\nname = "Care"\n'
+        '[sources.bluesky]\nenabled = true\nhandle = "acme.bsky.social"\n'
+        '[sources.mastodon]\nenabled = true\ninstance = "https://mastodon.social"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BLUESKY_", "MASTODON_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "check-config", "--strict", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "BLUESKY_APP_PASSWORD is not set" in done.stderr
+    assert "MASTODON_ACCESS_TOKEN is not set" in done.stderr

@@ -127,3 +127,85 @@ def test_sigkill_around_the_publish_post_still_gives_exactly_one_reply(
         [posted] = fake.posted()
         assert posted["text"] == REPLY
         assert len(fake.calls_to("POST", "/2/tweets")) == (1 if kill_point == "after_post" else 2)
+
+
+MASTODON_CONFIG = """
+[bot]
+brand = "Acme Air"
+database = "crash.db"
+
+[server]
+port = 0
+
+[slack]
+enabled = false
+
+[[departments]]
+id = "care"
+name = "Customer Care"
+members = ["U0AGENT1"]
+managers = ["U0LEAD"]
+
+[sources.mastodon]
+enabled = true
+instance = "{instance}"
+poll_seconds = 10
+
+[publish]
+dry_run = false
+"""
+
+
+def test_sigkill_after_mastodon_stored_the_reply_still_gives_exactly_one(tmp_path: Path) -> None:
+    from tests.fakes.mastodon import start_fake_mastodon
+
+    with start_fake_mastodon() as fake:
+        ana = fake.add_account("ana", "Ana")
+        fake.add_mention(ana, "my refund is late, please help")
+        config_path = tmp_path / "socialcare.toml"
+        config_path.write_text(MASTODON_CONFIG.format(instance=fake.url))
+        env = {**os.environ, "MASTODON_ACCESS_TOKEN": fake.token}
+        command = [sys.executable, "-m", "bot", "run", "-c", str(config_path)]
+        bot = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if Path(tmp_path / "crash.db").exists():
+                    store = Store(load_config(config_path).database_path)
+                    found = store.scalar("SELECT count(*) FROM cases")
+                    store.close()
+                    if found:
+                        break
+                time.sleep(0.05)
+            config = load_config(config_path)
+            service = CareService(config, Store(config.database_path), clock=SystemClock())
+            case = service.get_case(1)
+            handle = service.view(1).author.handle
+
+            def kill(_: object) -> None:
+                os.kill(bot.pid, signal.SIGKILL)
+                bot.wait(10)
+
+            fake.on_post_status(after=kill)
+            service.reply(Actor("U0AGENT1"), 1, f"@{handle} Sorry! Please DM us your booking ref.")
+            service.approve(Actor("U0LEAD"), 1)
+            service.store.close()
+            assert bot.wait(timeout=60) == -signal.SIGKILL
+            assert len(fake.posted()) == 1
+            assert case.network == "mastodon"
+        finally:
+            if bot.poll() is None:
+                bot.kill()
+        fake.on_post_status(None)
+        restarted = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while _state(config_path)[0] != "published" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            restarted.send_signal(signal.SIGTERM)
+            assert restarted.wait(timeout=30) == 0
+        finally:
+            if restarted.poll() is None:
+                restarted.kill()
+        assert _state(config_path) == (CaseState.PUBLISHED.value, "done")
+        assert len(fake.posted()) == 1, "the restart found the reply instead of posting again"
