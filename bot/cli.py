@@ -12,6 +12,7 @@ import io
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -204,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="table",
         help="table (default), csv or json",
     )
+    p.add_argument(
+        "--by",
+        choices=["department", "network"],
+        default="department",
+        help="one row per department (default) or per network",
+    )
     _config_arg(p)
 
     p = _command(
@@ -316,7 +323,7 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if command == "classify":
         return _classify(config, args.file, args.format)
     if command == "report":
-        return _report(config, args.since, args.format)
+        return _report(config, args.since, args.format, args.by)
     if command == "run":
         from bot.config import Secrets
         from bot.logs import setup_logging
@@ -583,7 +590,8 @@ def _parse_since(value: str | None, tz: Any) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=tz)).astimezone(UTC)
 
 
-def _report(config: Config, since_arg: str | None, fmt: str) -> int:
+def _report(config: Config, since_arg: str | None, fmt: str, by: str = "department") -> int:
+    from bot.jsonl import SOURCE_NETWORKS
     from bot.reports import format_duration, kpis
     from bot.sla import BusinessCalendar
 
@@ -591,14 +599,23 @@ def _report(config: Config, since_arg: str | None, fmt: str) -> int:
     service = _open_service(config)
     until = datetime.now(UTC) + timedelta(seconds=1)
     calendar = BusinessCalendar.from_config(config)
-    rows = [
-        kpis(service.store, since=since, until=until, department=d.id, calendar=calendar)
-        for d in config.departments
-    ]
+    if by == "network":
+        rows = [
+            replace(
+                kpis(service.store, since=since, until=until, network=n, calendar=calendar),
+                department=n,
+            )
+            for n in SOURCE_NETWORKS
+        ]
+    else:
+        rows = [
+            kpis(service.store, since=since, until=until, department=d.id, calendar=calendar)
+            for d in config.departments
+        ]
     service.store.close()
     records = [
         {
-            "department": k.department,
+            by: k.department,
             "received": k.received,
             "needs_reply": k.needs_reply,
             "replied": k.replied,
@@ -613,7 +630,8 @@ def _report(config: Config, since_arg: str | None, fmt: str) -> int:
         for k in rows
     ]
     if fmt == "json":
-        payload = {"since": since.isoformat(), "until": until.isoformat(), "departments": records}
+        key = "departments" if by == "department" else "networks"
+        payload = {"since": since.isoformat(), "until": until.isoformat(), key: records}
         print(json.dumps(payload))
     elif fmt == "csv":
         buffer = io.StringIO()
@@ -625,7 +643,7 @@ def _report(config: Config, since_arg: str | None, fmt: str) -> int:
         from rich.table import Table
 
         table = Table(
-            "department",
+            by,
             "received",
             "needs reply",
             "replied",

@@ -62,8 +62,10 @@ def case_rows(
     until: datetime,
     department: str | None = None,
     departments: Collection[str] | None = None,
+    network: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Cases whose mention arrived in [since, until): one department, several, or all."""
+    """Cases whose mention arrived in [since, until): one department, several, or all;
+    one network or all."""
     # Stored times are UTC ISO strings: compare like with like.
     where = "mention_at >= ? AND mention_at < ?"
     params: list[object] = [since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat()]
@@ -71,6 +73,9 @@ def case_rows(
     if wanted is not None:
         where += f" AND department IN ({', '.join('?' for _ in wanted) or 'NULL'})"
         params.extend(wanted)
+    if network:
+        where += " AND network = ?"
+        params.append(network)
     return store.query(f"SELECT * FROM cases WHERE {where} ORDER BY id", params)
 
 
@@ -128,11 +133,17 @@ def kpis(
     until: datetime,
     department: str | None = None,
     departments: Collection[str] | None = None,
+    network: str | None = None,
     calendar: BusinessCalendar | None = None,
 ) -> Kpis:
     """KPIs of the cases whose mention arrived in [since, until)."""
     rows = case_rows(
-        store, since=since, until=until, department=department, departments=departments
+        store,
+        since=since,
+        until=until,
+        department=department,
+        departments=departments,
+        network=network,
     )
     return kpis_of(rows, department=department or "all", until=until, calendar=calendar)
 

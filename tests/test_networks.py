@@ -104,3 +104,44 @@ def test_check_config_strict_names_the_network_credentials(tmp_path: Path) -> No
     assert done.returncode == 2
     assert "BLUESKY_APP_PASSWORD is not set" in done.stderr
     assert "MASTODON_ACCESS_TOKEN is not set" in done.stderr
+
+
+def test_report_by_network(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from bot.cli import main
+    from bot.models import Mention
+    from bot.ports import SystemClock
+    from bot.service import CareService
+    from bot.store import Store
+
+    config_path = tmp_path / "socialcare.toml"
+    config_path.write_text(
+        '[bot]\nbrand = "Acme"\ndatabase = "r.db"\n[slack]\nenabled = false\n'
+        '[[departments]]\nid = "care"\nname = "Care"\n'
+    )
+    from bot.config import load_config
+
+    config = load_config(config_path)
+    service = CareService(config, Store(config.database_path), clock=SystemClock())
+    now = datetime.now(UTC)
+    for i, network in enumerate(["x", "x", "bluesky", "mastodon"]):
+        handle = {"x": "maya", "bluesky": "maya.bsky.social", "mastodon": "maya@m.example"}
+        service.ingest(
+            Mention.model_validate(
+                {
+                    "network": network,
+                    "id": f"m{i}",
+                    "author_id": f"a{i}",
+                    "author_handle": handle[network],
+                    "text": "my bag is lost",
+                    "created_at": now,
+                }
+            )
+        )
+    service.store.close()
+    assert main(["report", "-c", str(config_path), "--by", "network", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    received = {row["network"]: row["received"] for row in report["networks"]}
+    assert received["x"] == 2 and received["bluesky"] == 1 and received["mastodon"] == 1
