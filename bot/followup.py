@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from bot import audit, outbox
 from bot.digest import build_digest
+from bot.models import network_name
 from bot.outbox import DIGEST, NOTIFY
 from bot.service import CareService
 
@@ -255,9 +256,21 @@ class FollowUp:
         lines = [
             f"#{r['id']}: {' '.join(r['text'].split())[:140].replace('<', '‹')}" for r in examples
         ]
+        by_network = self.store.query(
+            "SELECT network, count(*) AS n FROM cases WHERE mention_at >= ?"
+            " GROUP BY network ORDER BY n DESC, network",
+            [(now - timedelta(hours=1)).isoformat()],
+        )
+        where = (
+            " By network: "
+            + ", ".join(f"{network_name(r['network'])} {r['n']}" for r in by_network)
+            + "."
+            if len(by_network) > 1
+            else ""
+        )
         text = (
             f"Spike alert: {last} mentions in the last hour ({negative} negative),"
-            f" against about {baseline:.1f} an hour usually.\n" + "\n".join(lines)
+            f" against about {baseline:.1f} an hour usually.{where}\n" + "\n".join(lines)
         )
         with self.store.write() as db:
             if db.execute("SELECT 1 FROM settings WHERE key = ?", (SPIKE_KEY,)).fetchone():

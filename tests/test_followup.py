@@ -216,6 +216,7 @@ def test_a_spike_is_alerted_once_per_episode(tmp_path: Path) -> None:
     assert not followup.check_spike(clock.now())
     alerts = [p for k, c, p in notices(service) if c == "managers"]
     assert len(alerts) == 1 and "Spike alert: 40 mentions" in alerts[0] and "cancelled" in alerts[0]
+    assert "By network" not in alerts[0]  # one network: no breakdown to show
     clock.advance(3 * 3600)  # calm again: the episode ends, a new spike alerts again
     assert not followup.check_spike(clock.now())
     service.ingest_many(
@@ -336,3 +337,22 @@ def test_a_failed_chart_upload_does_not_post_the_digest_twice(tmp_path: Path) ->
         clock.advance(600)
         assert worker.drain() == 0
         assert len(fake.calls_to("chat.postMessage")) == 1
+
+
+def test_a_spike_across_networks_says_where_it_comes_from(tmp_path: Path) -> None:
+    clock = FixedClock(MONDAY_9)
+    service, followup = make(tmp_path, clock)
+    handles = {"x": "maya", "bluesky": "maya.bsky.social", "mastodon": "maya@m.example"}
+    service.ingest_many(
+        mention(
+            f"@AcmeAir my flight {i} is cancelled, worst airline",
+            created_at=clock.now() - timedelta(minutes=i + 1),
+            author_id=f"s{i}",
+            network=network,
+            author_handle=handles[network],
+        )
+        for i, network in enumerate(["x"] * 25 + ["bluesky"] * 10 + ["mastodon"] * 5)
+    )
+    assert followup.check_spike(clock.now())
+    [alert] = [p for k, c, p in notices(service) if c == "managers"]
+    assert "By network: X 25, Bluesky 10, Mastodon 5." in alert
