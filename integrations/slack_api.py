@@ -183,8 +183,9 @@ def check_token(token: str, base_url: str | None, *, timeout: int = 5) -> SlackI
             ) from None
         raise DependencyUnreachable(f"Slack auth.test failed ({error})") from None
     except (SlackClientError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc.__class__.__name__
         raise DependencyUnreachable(
-            f"cannot reach Slack at {api_url(base_url)} ({exc.__class__.__name__})"
+            f"cannot reach Slack at {api_url(base_url)} ({reason})"[:300]
         ) from None
     return SlackIdentity(
         team_id=response.get("team_id"),
