@@ -45,6 +45,7 @@ from bot.errors import CredentialRejected, DependencyUnreachable, PublishError
 from bot.health import Health
 from bot.models import Mention
 from bot.ports import Clock, PublishedReply, PublishRequest
+from integrations.polling import back_off, due
 
 log = logging.getLogger(__name__)
 
@@ -303,11 +304,10 @@ class BlueskyMentionSource:
         self._skipped: set[str] = set()  # malformed items already logged
 
     def poll_due(self, ingest: Callable[[list[Mention]], object]) -> bool:
-        now = self.clock.now()
-        due = [s for s in self.streams if s.next_at is None or s.next_at <= now]
-        for stream in due:
+        ready = due(self.streams, self.clock.now())
+        for stream in ready:
             self.poll(stream, ingest)
-        return bool(due)
+        return bool(ready)
 
     def poll(self, stream: Stream, ingest: Callable[[list[Mention]], object]) -> int:
         """Fetch what is new since the stream's cursor; returns mentions handed over."""
@@ -457,16 +457,14 @@ class BlueskyMentionSource:
         log.info("%s: rate limit reached; next poll at %s", stream.key, at.isoformat())
 
     def _back_off(self, stream: Stream, exc: Exception) -> None:
-        stream.failures += 1
-        delay = min(900, self.poll_seconds * 2**stream.failures)
-        stream.next_at = self.clock.now() + timedelta(seconds=delay)
-        problem = _describe(exc)
-        if self.health is not None:
-            # The health registry logs the start and the end of an outage, once each.
-            self.health.failed(self.name, f"reading {stream.key}: {problem}")
-            log.debug("%s: poll failed (%s); retrying in %ss", stream.key, problem, delay)
-        else:
-            log.warning("%s: poll failed (%s); retrying in %ss", stream.key, problem, delay)
+        back_off(
+            stream,
+            network=self.name,
+            problem=_describe(exc),
+            poll_seconds=self.poll_seconds,
+            clock=self.clock,
+            health=self.health,
+        )
 
 
 # ------------------------------------------------------------------ publisher

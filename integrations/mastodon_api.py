@@ -59,6 +59,7 @@ from bot.errors import CredentialRejected, DependencyUnreachable, PublishError
 from bot.health import Health
 from bot.models import Mention
 from bot.ports import Clock, PublishedReply, PublishRequest
+from integrations.polling import back_off, due
 
 log = logging.getLogger(__name__)
 
@@ -338,12 +339,12 @@ class MastodonMentionSource:
         now = self.clock.now()
         if self.held_until is not None and now < self.held_until:
             return False
-        due = [s for s in self.streams if s.next_at is None or s.next_at <= now]
-        for stream in due:
+        ready = due(self.streams, now)
+        for stream in ready:
             self.poll(stream, ingest)
             if self.held_until is not None and self.clock.now() < self.held_until:
                 break  # the rest waits for the window (they stay due)
-        return bool(due)
+        return bool(ready)
 
     def poll(self, stream: Stream, ingest: Callable[[list[Mention]], object]) -> int:
         """Read everything newer than the stream's cursor; returns mentions handed over."""
@@ -466,18 +467,17 @@ class MastodonMentionSource:
         )
 
     def _back_off(self, stream: Stream, exc: MastodonError) -> None:
-        stream.failures += 1
-        delay = min(900, self.poll_seconds * 2**stream.failures)
-        stream.next_at = self.clock.now() + timedelta(seconds=delay)
         what = _describe(exc)
         if _refused_token(exc):
             what += "; check MASTODON_ACCESS_TOKEN"
-        if self.health is not None:
-            # The health registry logs the start and the end of an outage, once each.
-            self.health.failed(NETWORK, f"reading {stream.key}: {what}")
-            log.debug("%s: poll failed (%s); retrying in %ss", stream.key, what, delay)
-        else:
-            log.warning("%s: poll failed (%s); retrying in %ss", stream.key, what, delay)
+        back_off(
+            stream,
+            network=NETWORK,
+            problem=what,
+            poll_seconds=self.poll_seconds,
+            clock=self.clock,
+            health=self.health,
+        )
 
 
 # ------------------------------------------------------------------ publisher

@@ -27,6 +27,7 @@ from bot.errors import ConfigError, CredentialRejected, DependencyUnreachable, P
 from bot.health import Health
 from bot.models import Mention
 from bot.ports import Clock, PublishedReply, PublishRequest
+from integrations.polling import back_off, due
 
 log = logging.getLogger(__name__)
 
@@ -215,11 +216,10 @@ class XMentionSource:
             self.streams.append(Stream(f"x:search:{query}", "search", query))
 
     def poll_due(self, ingest: Callable[[list[Mention]], object]) -> bool:
-        now = self.clock.now()
-        due = [s for s in self.streams if s.next_at is None or s.next_at <= now]
-        for stream in due:
+        ready = due(self.streams, self.clock.now())
+        for stream in ready:
             self.poll(stream, ingest)
-        return bool(due)
+        return bool(ready)
 
     def poll(self, stream: Stream, ingest: Callable[[list[Mention]], object]) -> int:
         """Fetch everything newer than the stream's cursor; returns mentions handed over.
@@ -327,15 +327,14 @@ class XMentionSource:
         log.info("%s: rate limit reached; next poll at %s", stream.key, at.isoformat())
 
     def _back_off(self, stream: Stream, exc: Exception) -> None:
-        stream.failures += 1
-        delay = min(900, self.poll_seconds * 2**stream.failures)
-        stream.next_at = self.clock.now() + timedelta(seconds=delay)
-        if self.health is not None:
-            # The health registry logs the start and the end of an outage, once each.
-            self.health.failed("x", f"reading {stream.key}: {_describe(exc)}")
-            log.debug("%s: poll failed (%s); retrying in %ss", stream.key, _describe(exc), delay)
-        else:
-            log.warning("%s: poll failed (%s); retrying in %ss", stream.key, _describe(exc), delay)
+        back_off(
+            stream,
+            network="x",
+            problem=_describe(exc),
+            poll_seconds=self.poll_seconds,
+            clock=self.clock,
+            health=self.health,
+        )
 
 
 # ------------------------------------------------------------------ publisher
