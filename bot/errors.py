@@ -30,6 +30,11 @@ class AlreadyRunning(ConfigError):
         super().__init__([problem])
 
 
+class AlreadyDelivered(SocialcareError):
+    """The action's delivery id was handled before (a chat platform retrying): nothing
+    was done again. Not a refusal: nobody is told, nothing is audited."""
+
+
 class DependencyUnreachable(SocialcareError):
     """A service could not be reached (or answered oddly) at start-up: the bot starts
     degraded and keeps retrying."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -21,7 +23,7 @@ from bot import audit, outbox
 from bot.cards import NOTE, PUBLISH, queue_card
 from bot.classify import Classifier, OfflineClassifier
 from bot.config import Config
-from bot.errors import InvalidTransition, NotAllowed, Refusal, UnknownCase
+from bot.errors import AlreadyDelivered, InvalidTransition, NotAllowed, Refusal, UnknownCase
 from bot.models import (
     Actor,
     Case,
@@ -125,6 +127,7 @@ class CareService:
         self.outbox = outbox.Outbox(store, clock)
         # A network's own length limit where it says so (a Mastodon instance's).
         self.reply_limits: dict[str, int] = {}
+        self._delivery = threading.local()
         self.calendar = BusinessCalendar.from_config(config)
         self.pipeline = IngestPipeline(
             config,
@@ -334,6 +337,7 @@ class CareService:
         try:
             case_id = parse_case_ref(ref)
             with self.store.write() as db:
+                self._mark_delivered(db, now)
                 case = self._load(db, case_id)
                 return work(db, case, now)
         except Refusal as refusal:
@@ -989,6 +993,29 @@ class CareService:
         return True
 
     # ---------------------------------------------------------------- inbound dedupe
+
+    @contextmanager
+    def delivery(self, key: str | None) -> Iterator[None]:
+        """Within this block (one thread), the next action records `key` (a platform's
+        delivery id) in its own transaction: a retried delivery then raises
+        AlreadyDelivered, and a crash can never record the delivery without the action."""
+        self._delivery.key = key
+        try:
+            yield
+        finally:
+            self._delivery.key = None
+
+    def _mark_delivered(self, db: Database, now: datetime) -> None:
+        key = getattr(self._delivery, "key", None)
+        if not key:
+            return
+        self._delivery.key = None  # one action per delivery
+        added = db.execute(
+            "INSERT INTO inbound_seen (key, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (key[:200], now.isoformat()),
+        ).rowcount
+        if not added:
+            raise AlreadyDelivered(key)
 
     def first_delivery(self, key: str, *, keep_hours: int = 24) -> bool:
         """True the first time `key` (an event or trigger id) is seen; False for a retry."""

@@ -33,7 +33,7 @@ from bot.actions import case_of, perform
 from bot.commands import run_command
 from bot.config import Config
 from bot.digest import Digest
-from bot.errors import DeliveryError, Refusal
+from bot.errors import AlreadyDelivered, DeliveryError, Refusal
 from bot.health import Health
 from bot.models import Actor
 from bot.ports import Clock, MessageRef
@@ -354,8 +354,13 @@ class TeamsHandlers:
         if activity is None or not isinstance(body, dict):
             return web.json_response({"error": "not an activity"}, status=400)
         await asyncio.to_thread(self._remember, activity)
-        if activity.id and not await asyncio.to_thread(
-            self.service.first_delivery, f"teams:{activity.id}"
+        invoke = activity.type == "invoke" and activity.name == "adaptiveCard/action"
+        # A card action records its delivery in its own transaction (see _invoke); other
+        # activities are deduplicated here.
+        if (
+            not invoke
+            and activity.id
+            and not await asyncio.to_thread(self.service.first_delivery, f"teams:{activity.id}")
         ):
             return await self._replayed(activity)
         try:
@@ -427,8 +432,12 @@ class TeamsHandlers:
         try:
             if actor is None:
                 raise Refusal("socialcare only takes actions from people of this organisation.")
-            case = perform(self.service, actor, verb, data)
+            with self.service.delivery(f"teams:{activity.id}" if activity.id else None):
+                case = perform(self.service, actor, verb, data)
             return self._card_response(self.surface._case_card(self.service.view(case.id)))
+        except AlreadyDelivered:
+            # Teams retried the click: answer with the card as it is, change nothing.
+            return self._card_response(self._current_card(data))
         except Refusal as refusal:
             return self._card_response(self._refused(data, str(refusal)))
 
@@ -450,15 +459,15 @@ class TeamsHandlers:
         """A delivery seen before changes nothing; an invoke still gets the card."""
         if activity.type == "invoke":
             _, data = _verb_and_data(activity)
-
-            def card() -> dict[str, Any]:
-                try:
-                    return self.surface._case_card(self.service.view(case_of(data)))
-                except Refusal as refusal:
-                    return refusal_card(str(refusal))
-
-            return web.json_response(self._card_response(await asyncio.to_thread(card)))
+            card = await asyncio.to_thread(self._current_card, data)
+            return web.json_response(self._card_response(card))
         return web.Response(status=200)
+
+    def _current_card(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            return self.surface._case_card(self.service.view(case_of(data)))
+        except Refusal as refusal:
+            return refusal_card(str(refusal))
 
     # -- commands
 
