@@ -318,7 +318,9 @@ class AIEnricher:
         with self.store.write() as db:
             db.execute(
                 "UPDATE cases SET intent = ?, sentiment = ?, priority = ?,"
-                " needs_reply = max(needs_reply, ?), language = ?, summary = ?, classifier = ?,"
+                # (a portable max(): PostgreSQL has no two-argument max)
+                " needs_reply = CASE WHEN ? > needs_reply THEN 1 ELSE needs_reply END,"
+                " language = ?, summary = ?, classifier = ?,"
                 " sla_due_at = coalesce(?, sla_due_at), updated_at = ? WHERE id = ?",
                 (
                     reading.intent.value,

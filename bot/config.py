@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -388,11 +389,16 @@ class Secrets:
             "teams_service_url",
             "bluesky_api_url",
         }
-        return [
+        values = [
             value
             for name, value in self.__dict__.items()
             if value and name not in endpoints and len(value) >= 6
         ]
+        # libpq and the pool quote a bad URL's password on its own in their errors.
+        password = urlsplit(self.database_url or "").password
+        if password and len(password) >= 6:
+            values += [password, quote(password, safe="")]
+        return values
 
     def __repr__(self) -> str:
         present = [name for name, value in self.__dict__.items() if value]

@@ -317,7 +317,9 @@ class PublishWorker:
         )
         assert row is not None
         return PublishRequest(
-            attempt_key=f"case-{case_id}-item-{item_id}",
+            # Unique across databases too (a restored backup, a staging copy on the same
+            # brand account): networks dedupe and reconcile by this key.
+            attempt_key=f"{self.service.install_id()}-case-{case_id}-item-{item_id}",
             network=row["network"],
             in_reply_to_id=in_reply_to_id or row["latest"],
             author_handle=row["handle"],

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -971,6 +972,20 @@ class CareService:
                 f" WHERE state = 'pending' AND surface IS NOT NULL AND surface NOT IN ({marks})",
                 surfaces,
             )
+
+    def install_id(self) -> str:
+        """A random id of this database, made once: it keeps publish attempt keys unique
+        across databases (a backup restored, a staging copy on the same brand account)."""
+        value = self.store.scalar("SELECT value FROM settings WHERE key = 'install_id'")
+        if value:
+            return str(value)
+        with self.store.write() as db:
+            db.execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES ('install_id', ?, ?)"
+                " ON CONFLICT (key) DO NOTHING",
+                (uuid.uuid4().hex[:12], self.clock.now().isoformat()),
+            )
+        return str(self.store.scalar("SELECT value FROM settings WHERE key = 'install_id'"))
 
     # ---------------------------------------------------------------- leases
 

@@ -25,12 +25,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from sqlite_utils import Database
 
+from bot.errors import ConfigError
 from bot.store import Store, migrations
 
 # pg_advisory_xact_lock keys: one for writes, one for migrations.
@@ -137,12 +139,34 @@ class PostgresStore(Store):
             kwargs={"autocommit": True},
             open=True,
             name="socialcare",
+            check=ConnectionPool.check_connection,
         )
+        try:
+            # Fail fast with a clear line, not a 60 s PoolTimeout at the first query.
+            self.pool.wait(timeout=10)
+        except Exception as exc:
+            self.pool.close()
+            reason = str(exc)
+            password = urlsplit(url).password
+            for secret in [password, unquote(password or "")]:
+                if secret:
+                    reason = reason.replace(secret, "***")
+            raise ConfigError(
+                [f"DATABASE_URL / [bot].database: cannot connect to PostgreSQL ({reason})"[:300]]
+            ) from None
         self._migrate()
 
     def _connection(self) -> psycopg.Connection[Any]:
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
+        if conn is not None and (conn.closed or conn.broken):
+            # A restart, failover or idle timeout dropped it: give it back (the pool
+            # discards it) rather than leak its slot for good.
+            with self._lock:
+                if conn in self._held:
+                    self._held.remove(conn)
+            self.pool.putconn(conn)
+            conn = None
+        if conn is None:
             conn = self.pool.getconn()
             self._local.conn = conn
             with self._lock:

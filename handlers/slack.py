@@ -33,7 +33,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.actions import perform
-from bot.commands import run_command
+from bot.commands import SUBCOMMANDS, CommandReply, run_command
 from bot.config import Config
 from bot.digest import Digest
 from bot.errors import DeliveryError, Refusal
@@ -605,9 +605,18 @@ class SlackHandlers:
         done, _ = await asyncio.wait({running}, timeout=COMMAND_ANSWER_SECONDS)
         if not done:
             await self._ack(ack, context, text="Working on it…", response_type="ephemeral")
-        reply = await running
+        try:
+            reply = await running
+        except Exception:
+            # A bug must not leave the person with no answer at all.
+            log.exception("a slash command could not be handled")
+            reply = CommandReply("Something went wrong on our side; nothing was changed.", ok=False)
         name = (text.split() or ["help"])[0].lower()
-        self._count(f"command:{name}", "ok" if reply.ok else "refused")
+        # Known subcommands only: typed words must not mint new metric series.
+        known = {key.split()[0] for key in SUBCOMMANDS}
+        self._count(
+            f"command:{name if name in known else 'unknown'}", "ok" if reply.ok else "refused"
+        )
         answer: dict[str, Any] = {"text": note_text(reply.text), "response_type": "ephemeral"}
         if reply.approval is not None:
             answer["blocks"] = approval_prompt_blocks(reply.approval, reply.text)

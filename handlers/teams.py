@@ -81,12 +81,19 @@ class TeamsTokenValidator:
         self.metadata_url = metadata_url or DEFAULT_METADATA_URL
         self.clock = clock
         self._keys: dict[str, Any] = {}
-        self._fetched_at = 0.0
+        self._fetched_at: float | None = None
+        self._refreshing = asyncio.Lock()
 
     async def _refresh(self) -> None:
-        # At most once a minute: an unknown key id must not let anyone hammer the IdP.
-        if time.monotonic() - self._fetched_at < 60 and self._keys:
-            return
+        # One fetch at a time, at most once a minute, failures included: an unknown key id
+        # in forged requests must not let anyone hammer the identity provider.
+        async with self._refreshing:
+            if self._fetched_at is not None and time.monotonic() - self._fetched_at < 60:
+                return
+            self._fetched_at = time.monotonic()
+            await self._fetch()
+
+    async def _fetch(self) -> None:
         timeout = aiohttp.ClientTimeout(total=10)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             async with session.get(self.metadata_url) as response:
@@ -101,7 +108,7 @@ class TeamsTokenValidator:
             endorsed = key.get("endorsements")
             if key.get("kid") and (endorsed is None or "msteams" in endorsed):
                 keys[key["kid"]] = jwt.PyJWK(key).key
-        self._keys, self._fetched_at = keys, time.monotonic()
+        self._keys = keys
 
     async def validate(self, authorization: str | None, service_url: str | None) -> dict[str, Any]:
         if not authorization or not authorization.lower().startswith("bearer "):

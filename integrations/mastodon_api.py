@@ -547,7 +547,12 @@ class MastodonPublisher:
                 permanent=False,
                 maybe_posted=True,
             ) from None
-        return None
+        # The pages ran out before reaching the mention: not found is not "not posted".
+        raise PublishError(
+            "the brand posted too much since the mention to check all of it; checking again",
+            permanent=False,
+            maybe_posted=True,
+        )
 
 
 def _published(status: Any) -> PublishedReply | None:

@@ -438,6 +438,20 @@ class XPublisher:
                 return PublishedReply(
                     post_id=tweet.id, url=f"https://x.com/i/web/status/{tweet.id}"
                 )
+        oldest = min((int(t.id) for t in page.data if t.id.isdigit()), default=None)
+        target = request.in_reply_to_id
+        if (
+            len(page.data) >= 100
+            and oldest is not None
+            and target.isdigit()
+            and oldest > int(target)
+        ):
+            # The page ends before the mention was even said: not found is not "not posted".
+            raise PublishError(
+                "the brand posted too much since the mention to check all of it; checking again",
+                permanent=False,
+                maybe_posted=True,
+            )
         return None
 
 

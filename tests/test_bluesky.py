@@ -296,7 +296,7 @@ def test_claim_reply_approve_publishes_exactly_one_post_in_the_thread(
     assert span.decode() == "https://acme.example/refunds"
 
     attempt = service.store.scalar("SELECT id FROM outbox WHERE kind = 'publish'")
-    assert post["rkey"] == record_key(f"case-1-item-{attempt}")
+    assert post["rkey"] == record_key(f"{service.install_id()}-case-1-item-{attempt}")
     case = service.get_case(1)
     assert case.state is CaseState.PUBLISHED
     assert case.published_url == f"https://bsky.app/profile/{BRAND}/post/{post['rkey']}"

@@ -336,7 +336,7 @@ def test_an_approved_reply_is_posted_once_with_the_mentions_visibility(
     assert status["visibility"] == visibility  # a direct mention gets a direct reply
     [post] = fake.calls_to("POST", "/api/v1/statuses")
     assert post.headers["idempotency-key"] == status["idempotency_key"]
-    assert status["idempotency_key"].startswith(f"case-{case_id}-item-")
+    assert f"-case-{case_id}-item-" in status["idempotency_key"]
     assert post.headers["authorization"] == f"Bearer {fake.token}"
     case = service.get_case(case_id)
     assert case.state is CaseState.PUBLISHED

@@ -219,7 +219,8 @@ def test_a_crash_while_sending_is_reconciled_after_restart(
     assert item is not None
     service.begin_publish_attempt(case_id)
     target = service.get_case(case_id).mention_id
-    publisher.publish(PublishRequest(f"case-{case_id}-item-{item.id}", "x", target, "maya", REPLY))
+    key = f"{service.install_id()}-case-{case_id}-item-{item.id}"
+    publisher.publish(PublishRequest(key, "x", target, "maya", REPLY))
     restarted = PublishWorker(service, publisher)
     assert restarted.recover() == 1
     assert restarted.drain() == 1
