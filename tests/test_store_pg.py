@@ -98,3 +98,36 @@ def test_every_action_in_every_state_on_postgres(
     state: CaseState, action: str, pg_service: CareService, pg_publisher: PublishWorker
 ) -> None:
     action_check(state, action, pg_service, pg_publisher)
+
+
+def test_an_llm_reading_is_stored_on_postgres(pg_service: CareService) -> None:
+    """The reading update once used SQLite's two-argument max(), which PostgreSQL lacks."""
+    import json
+
+    from bot.ai import AIEnricher
+    from integrations.openai_llm import OpenAILLM
+    from tests.fakes.openai import start_fake_openai
+    from tests.test_ai import GOOD_READING, good_suggestions
+
+    with start_fake_openai() as fake:
+        fake.set_responder(
+            lambda body: json.dumps(
+                GOOD_READING if "LLMReading" in json.dumps(body) else good_suggestions()
+            )
+        )
+        client = OpenAILLM(
+            api_key="test-key-not-real", model="m", base_url=fake.base_url, max_retries=0
+        )
+        pg_service.ai_enabled = True
+        case_id = new_case(pg_service)
+        assert AIEnricher(pg_service, client).enrich(case_id).get("reading") is not None
+    case = pg_service.get_case(case_id)
+    assert str(case.extra["classifier"]).startswith("llm:")
+    assert pg_service.view(case_id).suggestions
+
+
+def test_publish_attempt_keys_differ_between_databases(
+    pg_service: CareService, service: CareService
+) -> None:
+    assert pg_service.install_id() != service.install_id()
+    assert pg_service.install_id() == pg_service.install_id()  # made once, then kept

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from bot.delivery import PublishWorker
-from bot.errors import Refusal
+from bot.errors import PublishError, Refusal
 from bot.models import CaseState
 from bot.ports import FixedClock, PublishRequest
 from bot.service import CareService
@@ -471,3 +471,14 @@ def test_a_refusal_after_an_unknown_outcome_does_not_fail_the_case(
     worker.run_once()
     assert service.get_case(case_id).state is CaseState.PUBLISHED
     assert len(fake.posted()) == 1
+
+
+def test_a_check_that_cannot_reach_the_mention_stays_undecided(fake: FakeX) -> None:
+    """A full page of newer brand posts without the reply says nothing about older ones:
+    'not found' there must not be taken for 'not posted'."""
+    mention = fake.add_tweet("7", "@AcmeAir hi", mentions_user=BRAND)
+    for i in range(100):
+        fake.add_tweet(BRAND, f"Flight update number {i}")
+    with pytest.raises(PublishError) as undecided:
+        publisher(fake).find_existing(PublishRequest("k", "x", mention, "maya", "@maya hi"))
+    assert undecided.value.maybe_posted and not undecided.value.permanent
