@@ -195,15 +195,17 @@ def _counts(
     return sep.join(parts)
 
 
-def _figure_fields(f: DepartmentFigures) -> list[dict[str, Any]]:
+def figure_pairs(f: DepartmentFigures, *, open_label: str = "Open") -> list[tuple[str, str]]:
+    """A digest's figures as (label, value) pairs: numbers and durations only, so every
+    surface may render them as it likes (Slack fields, Teams facts)."""
     replied = f"{f.replied} of {f.needs_reply}" if f.needs_reply else str(f.replied)
-    pairs = [
+    return [
         ("Received", str(f.received)),
         ("Needs reply", str(f.needs_reply)),
         ("Replied", replied),
         ("Response rate", percent(f.response_rate)),
         ("Dismissed", str(f.dismissed)),
-        ("Open", str(f.open)),
+        (open_label, str(f.open)),
         (
             "First response (median / p90)",
             f"{format_duration(f.median_first_response_s)}"
@@ -212,7 +214,12 @@ def _figure_fields(f: DepartmentFigures) -> list[dict[str, Any]]:
         ("Median in business time", format_duration(f.median_first_response_business_s)),
         ("SLA breaches", str(f.sla_breaches)),
     ]
-    return [_mrkdwn(clip(f"*{label}*\n{value}", MAX_FIELD_TEXT)) for label, value in pairs]
+
+
+def _figure_fields(f: DepartmentFigures) -> list[dict[str, Any]]:
+    return [
+        _mrkdwn(clip(f"*{label}*\n{value}", MAX_FIELD_TEXT)) for label, value in figure_pairs(f)
+    ]
 
 
 def _department_line(f: DepartmentFigures) -> str:

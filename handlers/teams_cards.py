@@ -84,6 +84,7 @@ from handlers.slack_digest import (
     age,
     audit_entries,
     breaches,
+    figure_pairs,
     percent,
     period,
 )
@@ -748,22 +749,7 @@ def card_bytes(card: Card) -> int:
 
 def _figures(f: DepartmentFigures) -> Card:
     # Fact values render Markdown in Teams: only numbers and durations go here.
-    replied = f"{f.replied} of {f.needs_reply}" if f.needs_reply else str(f.replied)
-    facts = [
-        ("Received", str(f.received)),
-        ("Needs reply", str(f.needs_reply)),
-        ("Replied", replied),
-        ("Response rate", percent(f.response_rate)),
-        ("Dismissed", str(f.dismissed)),
-        ("Open (unanswered)", str(f.open)),
-        (
-            "First response (median / p90)",
-            f"{format_duration(f.median_first_response_s)}"
-            f" / {format_duration(f.p90_first_response_s)}",
-        ),
-        ("Median in business time", format_duration(f.median_first_response_business_s)),
-        ("SLA breaches", str(f.sla_breaches)),
-    ]
+    facts = figure_pairs(f, open_label="Open (unanswered)")
     return {
         "type": "FactSet",
         "id": "figures",
