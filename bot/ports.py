@@ -56,6 +56,9 @@ class PublishRequest:
     in_reply_to_id: str
     author_handle: str
     text: str
+    # A private reply (Facebook Messenger / Instagram Direct) to the comment
+    # `in_reply_to_id`, instead of a public reply under it. Only Meta networks take it.
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,14 @@ class ReplyPublisher(Protocol):
     def find_existing(self, request: PublishRequest) -> PublishedReply | None:
         """After a crash mid-publish: was this attempt already posted? None if not."""
         ...
+
+
+class CommentModerator(Protocol):
+    """Hides (or shows again) a comment on the network it was made on, through the
+    network's one service credential. Raise bot.errors.PublishError on failure;
+    hiding an already hidden comment succeeds."""
+
+    def set_hidden(self, network: str, comment_id: str, hidden: bool) -> None: ...
 
 
 @dataclass(frozen=True)
