@@ -13,6 +13,7 @@ messages keep their order even across an outage.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import uuid
@@ -31,6 +32,11 @@ CARD, NOTE, NOTIFY, DIGEST = "card", "note", "notify", "digest"
 CHAT_KINDS = (CARD, NOTE, NOTIFY, DIGEST)
 # settings key: the chat surfaces a running bot serves (JSON list), written at start-up.
 SURFACES_KEY = "chat_surfaces"
+# An item this process may still settle: in flight and leased to it (or to nobody, as
+# after `release_in_flight` on a single-process database).
+_HELD = "state = 'sending' AND (claimed_by = ? OR claimed_by IS NULL)"
+
+log = logging.getLogger(__name__)
 
 
 def chat_surfaces(db: Database) -> list[str | None]:
@@ -186,25 +192,44 @@ class Outbox:
         with self.store.write() as db:
             self.finish(db, item_id, result)
 
-    def retry_later(self, item_id: int, error: str, delay_seconds: float) -> None:
-        now = self.clock.now()
+    def retry_later(self, item_id: int, error: str, delay_seconds: float) -> bool:
+        """Back to the queue after `delay_seconds`. False (and nothing changed) when this
+        process no longer holds the item: its lease lapsed and another process took it
+        over (and may have finished it), so putting it back would send it twice."""
         with self.store.write() as db:
-            db.execute(
-                "UPDATE outbox SET state = 'pending', last_error = ?, next_attempt_at = ?,"
-                " updated_at = ? WHERE id = ?",
-                (
-                    error[:500],
-                    (now + timedelta(seconds=delay_seconds)).isoformat(),
-                    now.isoformat(),
-                    item_id,
-                ),
-            )
+            return self.requeue(db, item_id, error, delay_seconds)
 
-    def fail(self, db: Database, item_id: int, error: str) -> None:
-        db.execute(
-            "UPDATE outbox SET state = 'failed', last_error = ?, updated_at = ? WHERE id = ?",
-            (error[:500], self.clock.now().isoformat(), item_id),
+    def requeue(self, db: Database, item_id: int, error: str, delay_seconds: float) -> bool:
+        """`retry_later` inside the caller's transaction."""
+        now = self.clock.now()
+        cursor = db.execute(
+            "UPDATE outbox SET state = 'pending', last_error = ?, next_attempt_at = ?,"
+            f" updated_at = ? WHERE id = ? AND {_HELD}",
+            (
+                error[:500],
+                (now + timedelta(seconds=delay_seconds)).isoformat(),
+                now.isoformat(),
+                item_id,
+                self.owner,
+            ),
         )
+        return self._held(cursor.rowcount, item_id)
+
+    def fail(self, db: Database, item_id: int, error: str) -> bool:
+        """Give up on the item, inside the caller's transaction; False as `retry_later`."""
+        cursor = db.execute(
+            f"UPDATE outbox SET state = 'failed', last_error = ?, updated_at = ?"
+            f" WHERE id = ? AND {_HELD}",
+            (error[:500], self.clock.now().isoformat(), item_id, self.owner),
+        )
+        return self._held(cursor.rowcount, item_id)
+
+    @staticmethod
+    def _held(rowcount: int, item_id: int) -> bool:
+        if rowcount:
+            return True
+        log.warning("outbox #%s was taken over by another process; leaving it to that one", item_id)
+        return False
 
     def release_in_flight(self, kinds: Collection[str]) -> int:
         """At start-up: items left `sending` by a dead process go back to pending.

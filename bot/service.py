@@ -1178,14 +1178,17 @@ class CareService:
     def record_not_posted(self, item_id: int, case_id: int, reason: str, delay: float) -> None:
         """Refused for now (a rate limit) and nothing of this case is out: try again later."""
         with self.store.write() as db:
-            db.execute("UPDATE cases SET publish_uncertain_since = NULL WHERE id = ?", (case_id,))
-        self.outbox.retry_later(item_id, reason, delay)
+            if self.outbox.requeue(db, item_id, reason, delay):
+                db.execute(
+                    "UPDATE cases SET publish_uncertain_since = NULL WHERE id = ?", (case_id,)
+                )
 
     def record_failed(self, item_id: int, case_id: int, reason: str) -> None:
         """Refused for good, and nothing of this case is out: the case fails, retryable."""
         now = self.clock.now()
         with self.store.write() as db:
-            self.outbox.fail(db, item_id, reason)
+            if not self.outbox.fail(db, item_id, reason):
+                return  # another process took the item over; its outcome is its own
             db.execute("UPDATE cases SET publish_uncertain_since = NULL WHERE id = ?", (case_id,))
             case = self._load(db, case_id)
             if case.state is not CaseState.APPROVED:

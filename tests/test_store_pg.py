@@ -131,3 +131,29 @@ def test_publish_attempt_keys_differ_between_databases(
 ) -> None:
     assert pg_service.install_id() != service.install_id()
     assert pg_service.install_id() == pg_service.install_id()  # made once, then kept
+
+
+def test_a_process_whose_lease_lapsed_cannot_requeue_or_fail_what_another_finished(
+    pg_config: Config, pg_store: Store
+) -> None:
+    """Process A takes a card and stalls past its lease; B takes it over and sends it.
+    When A wakes up, its retry or failure must not put the card back (a second post)."""
+    from bot import outbox as ob
+
+    clock = FixedClock(START)
+    a = ob.Outbox(pg_store, clock, owner="host:1:a", lease_seconds=5)
+    b = ob.Outbox(pg_store, clock, owner="host:2:b", lease_seconds=5)
+    with pg_store.write() as db:
+        ob.enqueue(db, kind=ob.CARD, now=START, channel="C0CARE")
+    taken = a.claim([ob.CARD])
+    assert taken is not None
+    clock.advance(6)  # A stalls; its lease lapses
+    again = b.claim([ob.CARD])
+    assert again is not None and again.id == taken.id
+    b.done(again.id)
+    assert a.retry_later(taken.id, "timeout", 2) is False
+    with pg_store.write() as db:
+        assert a.fail(db, taken.id, "refused") is False
+    row = pg_store.query("SELECT state, claimed_by FROM outbox WHERE id = ?", [taken.id])[0]
+    assert (row["state"], row["claimed_by"]) == ("done", "host:2:b")
+    assert b.claim([ob.CARD]) is None, "nothing is queued to be sent again"
