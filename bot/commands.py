@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.errors import Refusal
-from bot.models import Actor, Case, text_hash
+from bot.models import Actor, Case, CaseState, text_hash
 from bot.reports import format_duration, kpis
 from bot.service import SHOWN_HASH_PREFIX, CareService
 
@@ -26,6 +26,8 @@ SUBCOMMANDS: dict[str, str] = {
     "stats [today|week]": "volume, replies and response times",
     "pause": "stop all publishing at once (admins)",
     "resume": "publish again, queued replies first (admins)",
+    "settle N published URL|not-posted": "end the check of a publish whose outcome the"
+    " network will not tell: it is out at URL, or nothing was posted (admins)",
 }
 
 
@@ -153,6 +155,19 @@ def _dispatch(
             "Publishing paused: approved replies wait until `resume`."
             if name == "pause"
             else "Publishing resumed: queued replies go out now."
+        )
+    if name == "settle":
+        ref, tail = _split_case(rest, f"{command} settle N published URL|not-posted")
+        outcome, _, url = tail.strip().partition(" ")
+        case = service.settle(actor, ref, outcome, url)
+        return CommandReply(
+            f"Case #{case.id} settled: "
+            + (
+                f"published at {case.published_url}."
+                if case.state is CaseState.PUBLISHED
+                else "not posted; it is failed and can be retried."
+            ),
+            case_id=case.id,
         )
     raise Refusal(f"Unknown command {name!r}. Try `{command} help`.", code="usage")
 

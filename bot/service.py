@@ -469,7 +469,9 @@ class CareService:
                 f"A reply to case #{case.id} may already be on {network}: the answer to a"
                 f" publish attempt was lost. socialcare is checking {network} and will record"
                 " the reply it finds or post the approved one; until then the case cannot be"
-                " edited, dismissed, reassigned or approved again.",
+                " edited, dismissed, reassigned or approved again. If the network will never"
+                f" tell, an admin can settle it: `settle {case.id} published URL` or"
+                f" `settle {case.id} not-posted`.",
                 code="uncertain",
             )
 
@@ -1204,6 +1206,91 @@ class CareService:
                 note=f"Publishing failed: {reason}. Use Retry to try again.",
             )
 
+    def settle(self, actor: Actor, ref: str | int, outcome: str, url: str = "") -> Case:
+        """Admins only: settle by hand a publish whose outcome socialcare cannot learn
+        (the post was deleted, the brand was blocked, the network will not say).
+
+        `published` with the reply's URL records it as published; `not_posted` says
+        nothing went out: the case fails and can be retried. Either way the check stops.
+        """
+        outcome = outcome.strip().lower().replace("-", "_")
+        url = url.strip().strip("<>")
+
+        def work(db: Database, case: Case, now: datetime) -> Case:
+            if not is_admin(self.config, actor):
+                raise NotAllowed("Only admins can settle a publish by hand.")
+            if outcome not in {"published", "not_posted"}:
+                raise Refusal(
+                    f"Usage: settle {case.id} published URL, or settle {case.id} not-posted",
+                    code="usage",
+                )
+            if not case.publish_uncertain or case.state is not CaseState.APPROVED:
+                raise Refusal(
+                    f"Case #{case.id} has no publish of unknown outcome to settle.",
+                    code="no_change",
+                )
+            post_id = _post_id_from_url(url) if outcome == "published" else None
+            if outcome == "published" and post_id is None:
+                raise Refusal(
+                    "Give the link of the reply as it is on the network, e.g."
+                    f" `settle {case.id} published https://x.com/acme/status/123`.",
+                    code="usage",
+                )
+            item = db.execute(
+                "SELECT id, state FROM outbox WHERE kind = 'publish' AND case_id = ?"
+                " AND state IN ('pending', 'sending') ORDER BY id DESC LIMIT 1",
+                (case.id,),
+            ).fetchone()
+            if item is not None and item[1] == "sending":
+                raise Refusal(
+                    f"socialcare is checking {network_name(case.network)} for case #{case.id}"
+                    " right now; try again in a minute.",
+                    code="busy",
+                )
+            final = "done" if outcome == "published" else "failed"
+            if item is not None:
+                db.execute(
+                    "UPDATE outbox SET state = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                    (final, f"settled by hand: {outcome}", now.isoformat(), item[0]),
+                )
+            who = f"<@{actor.user_id}>"
+            common = {"settled_by_hand": True, "outbox_id": item[0] if item else None}
+            if outcome == "published":
+                self._transition(
+                    db,
+                    case,
+                    actor,
+                    Action.PUBLISH_OK,
+                    now,
+                    sets={
+                        "published_id": post_id,
+                        "published_url": url,
+                        "publish_uncertain_since": None,
+                        "first_response_at": (case.first_response_at or now).isoformat(),
+                        "closed_at": now.isoformat(),
+                        "note": None,
+                    },
+                    detail={"post_id": post_id, "url": url, **common},
+                    text=case.draft_text,
+                    note=f"{who} settled the unknown outcome: the reply is out ({url}).",
+                )
+            else:
+                reason = f"settled by hand by {who}: the reply was not posted"
+                self._transition(
+                    db,
+                    case,
+                    actor,
+                    Action.PUBLISH_FAILED,
+                    now,
+                    sets={"note": f"Not posted ({reason}).", "publish_uncertain_since": None},
+                    detail={"reason": reason, **common},
+                    note=f"{who} settled the unknown outcome: nothing was posted."
+                    " Use Retry to post the approved reply.",
+                )
+            return self._load(db, case.id)
+
+        return self._act(actor, "settle", ref, work)
+
     def uncertain_publishes(self) -> list[Case]:
         """Cases whose reply may be out unrecorded, oldest first (for health and reports)."""
         ids = [
@@ -1217,6 +1304,18 @@ class CareService:
 
 
 SYSTEM_ACTOR = Actor(user_id="socialcare", surface="system")
+
+
+def _post_id_from_url(url: str) -> str | None:
+    """The post's id from its link: the last path segment (x.com/…/status/ID,
+    bsky.app/…/post/RKEY, an instance's /@user/ID, a Graph comment id)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        return None
+    segments = [s for s in parts.path.split("/") if s]
+    return segments[-1][:200] if segments else None
 
 
 def _required_reason(reason: str, verb: str) -> str:

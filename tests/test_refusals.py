@@ -146,6 +146,22 @@ CASES = [
           "pause", "not_allowed", "Only admins can pause", audited_case=False),
     Case_("resume when running", lambda s: None, lambda s, c: s.set_paused(ADMIN, False),
           ADMIN, "resume", "no_change", "already running", audited_case=False),
+    Case_("settle by a manager", uncertain,
+          lambda s, c: s.settle(LEAD, c, "not-posted"), LEAD,
+          "settle", "not_allowed", "Only admins can settle"),
+    Case_("settle what is not uncertain", approved,
+          lambda s, c: s.settle(ADMIN, c, "not-posted"), ADMIN,
+          "settle", "no_change", "no publish of unknown outcome"),
+    Case_("settle as published without a link", uncertain,
+          lambda s, c: s.settle(ADMIN, c, "published", "status 123"), ADMIN,
+          "settle", "usage", "Give the link of the reply"),
+    Case_("settle with an unknown outcome", uncertain,
+          lambda s, c: s.settle(ADMIN, c, "maybe"), ADMIN,
+          "settle", "usage", "not-posted"),
+    Case_("settle while a check is running", lambda s: (
+        (_cid := uncertain(s)), s.outbox.claim(["publish"]))[0],
+          lambda s, c: s.settle(ADMIN, c, "not-posted"), ADMIN,
+          "settle", "busy", "checking X for case"),
 ]  # fmt: skip
 
 
