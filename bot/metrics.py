@@ -36,6 +36,11 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.uncertain_publishes = Gauge(
+            "socialcare_uncertain_publishes",
+            "Replies that may be out unrecorded (being checked; an admin can settle them)",
+            registry=self.registry,
+        )
         self.ack_latency = Histogram(
             "socialcare_ack_latency_seconds",
             "Time from request to ack of chat interactions",

@@ -614,6 +614,11 @@ class Runtime:
         self.metrics.mentions_stored.set(stored or 0)
         for kind in ("card", "note", "publish"):
             self.metrics.outbox_depth.labels(kind=kind).set(depth.get(kind, 0))
+        uncertain = await asyncio.to_thread(
+            self.store.scalar,
+            "SELECT count(*) FROM cases WHERE publish_uncertain_since IS NOT NULL",
+        )
+        self.metrics.uncertain_publishes.set(uncertain or 0)
         for dep in self.health.snapshot():
             self.metrics.up.labels(dependency=dep.name).set(1 if dep.state == "ok" else 0)
             if dep.last_success is not None:

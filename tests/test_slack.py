@@ -516,6 +516,12 @@ def test_healthz_and_metrics(harness: Harness) -> None:
     assert 'socialcare_outbox_depth{kind="card"} 1.0' in text
     assert "socialcare_ack_latency_seconds_count 1.0" in text
     assert "socialcare_mentions_stored 1.0" in text
+    assert "socialcare_uncertain_publishes 0.0" in text
+    case_id = harness.ingest("@AcmeAir where is my refund for booking 123?")
+    harness.service.begin_publish_attempt(case_id)  # an attempt whose answer was lost
+    assert (
+        "socialcare_uncertain_publishes 1.0" in harness.server.request("/metrics", method="GET")[1]
+    )
     status, body = harness.server.request("/api/messages", b"{}")
     assert status == 404 and "not enabled" in body
 
