@@ -38,6 +38,7 @@ class Action(enum.StrEnum):
     RETRY = "retry"
     PUBLISH_OK = "publish_ok"
     PUBLISH_FAILED = "publish_failed"
+    RELEASE = "release"  # a stale claim goes back to the queue (bot/stale.py)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.RETRY: Transition(frozenset({S.FAILED}), S.APPROVED, Role.MEMBER),
     Action.PUBLISH_OK: Transition(frozenset({S.APPROVED}), S.PUBLISHED, Role.SYSTEM),
     Action.PUBLISH_FAILED: Transition(frozenset({S.APPROVED}), S.FAILED, Role.SYSTEM),
+    Action.RELEASE: Transition(frozenset({S.CLAIMED}), S.NEW, Role.SYSTEM),
 }
 
 _STATE_WORDS = {
