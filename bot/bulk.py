@@ -22,7 +22,7 @@ from bot.errors import InvalidTransition, NotAllowed, Refusal, UnknownCase
 from bot.models import Actor, Case, CaseState
 from bot.service import CareService, _required_reason
 from bot.views import CaseView
-from bot.workflow import Action, Role, authorize, role_of
+from bot.workflow import STATE_WORDS, Action, Role, authorize, role_of
 
 # Past-tense words of the verbs a list may carry.
 DONE_WORDS = {"claim": "Claimed", "dismiss": "Dismissed", "reject": "Rejected"}
@@ -92,14 +92,12 @@ def why_refused(
         return "is already closed", "are already closed"
     if refusal.code == "no_change" and service.config.same_person(case.claimed_by, actor.user_id):
         return "is already yours", "are already yours"
-    if isinstance(refusal, InvalidTransition) and case.claimed_by:
-        claimed = f"is claimed by <@{case.claimed_by}>"
-        if case.state is not CaseState.CLAIMED:
-            claimed += f" ({case.state.value.replace('_', ' ')})"
-        return claimed, _plural(claimed)
     if isinstance(refusal, InvalidTransition):
-        state = f"is {case.state.value.replace('_', ' ')}"
-        return state, _plural(state)
+        if case.state is CaseState.CLAIMED and case.claimed_by:
+            predicate = f"is claimed by <@{case.claimed_by}>"
+        else:
+            predicate = STATE_WORDS[case.state]
+        return predicate, _plural(predicate)
     message = str(refusal).rstrip(".")
     return f"was refused ({message})", f"were refused ({message})"
 

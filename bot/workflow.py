@@ -68,7 +68,7 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.RELEASE: Transition(frozenset({S.CLAIMED}), S.NEW, Role.SYSTEM),
 }
 
-_STATE_WORDS = {
+STATE_WORDS = {
     S.NEW: "is new and unclaimed",
     S.CLAIMED: "is claimed and has no reply waiting for approval",
     S.AWAITING_APPROVAL: "is waiting for approval",
@@ -84,7 +84,7 @@ def advance(state: CaseState, action: Action) -> CaseState:
     transition = TRANSITIONS[action]
     if state not in transition.sources:
         raise InvalidTransition(
-            f"Cannot {action.value.replace('_', ' ')}: the case {_STATE_WORDS[state]}."
+            f"Cannot {action.value.replace('_', ' ')}: the case {STATE_WORDS[state]}."
         )
     return transition.target or state
 

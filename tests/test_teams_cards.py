@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.audit import Head
+from bot.bulk import untouched
 from bot.commands import ApprovalPrompt
 from bot.digest import CaseLink, DepartmentFigures, Digest
-from bot.bulk import untouched
 from bot.models import Case, CaseState, Intent, Priority, Sentiment, text_hash
 from bot.views import AuthorView, CaseView, EarlierContact, GroupedCase, ThreadPost
 from handlers.slack_cards import ELLIPSIS, ZWJ, card_actions
