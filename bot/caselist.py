@@ -78,18 +78,29 @@ def _too_many(limit: int) -> Refusal:
     )
 
 
-def compact(numbers: Iterable[int]) -> str:
-    """`[12, 14, 20, 21, 22, 23]` -> `"#12, #14, #20–#23"` (runs of three or more)."""
+def _runs(numbers: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted runs of consecutive numbers as (first, last); runs shorter than three are
+    split into single numbers (a range of two reads worse than the two numbers)."""
     ordered = sorted(set(numbers))
-    parts: list[str] = []
+    runs: list[tuple[int, int]] = []
     start = 0
     while start < len(ordered):
         end = start
         while end + 1 < len(ordered) and ordered[end + 1] == ordered[end] + 1:
             end += 1
         if end - start >= 2:
-            parts.append(f"#{ordered[start]}–#{ordered[end]}")
+            runs.append((ordered[start], ordered[end]))
         else:
-            parts.extend(f"#{n}" for n in ordered[start : end + 1])
+            runs.extend((n, n) for n in ordered[start : end + 1])
         start = end + 1
-    return ", ".join(parts)
+    return runs
+
+
+def compact(numbers: Iterable[int]) -> str:
+    """`[12, 14, 20, 21, 22, 23]` -> `"#12, #14, #20–#23"`, for people to read."""
+    return ", ".join(f"#{a}" if a == b else f"#{a}–#{b}" for a, b in _runs(numbers))
+
+
+def typeable(numbers: Iterable[int]) -> str:
+    """`[12, 14, 20, 21, 22, 23]` -> `"12,14,20-23"`, as a command takes it."""
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in _runs(numbers))

@@ -19,7 +19,14 @@ from rich.console import Console
 
 from bot.actions import perform, perform_answered
 from bot.bulk import untouched
-from bot.caselist import MAX_CASES, compact, is_case_list, parse_case_list, split_refs
+from bot.caselist import (
+    MAX_CASES,
+    compact,
+    is_case_list,
+    parse_case_list,
+    split_refs,
+    typeable,
+)
 from bot.commands import run_command
 from bot.config import Config, parse_config
 from bot.delivery import ChatWorker
@@ -36,7 +43,6 @@ from handlers.teams_cards import case_card as teams_case_card
 from handlers.teams_cards import queue_answer_card
 from tests.conftest import AGENT, AGENT2, LEAD, MKT, START, STRANGER, config_data, mention
 from tests.pg import postgres_server_fixture, postgres_url_fixture  # noqa: F401
-from tests.test_outbox import RecordingSurface
 from tests.test_slack import Harness, wait_until
 from tests.test_slack import harness as slack_harness
 
@@ -136,6 +142,8 @@ def test_single_references_are_not_lists_and_summaries_compact_runs() -> None:
     assert is_case_list("12,14") and is_case_list("20-25") and is_case_list("#20-#25")
     assert compact([23, 12, 20, 21, 22, 14]) == "#12, #14, #20–#23"
     assert compact([1, 2, 4]) == "#1, #2, #4"
+    assert typeable([23, 12, 20, 21, 22, 14]) == "12,14,20-23"
+    assert parse_case_list(typeable([23, 12, 20, 21, 22, 14])) == [12, 14, 20, 21, 22, 23]
 
 
 # ------------------------------------------------------------------ lists in commands
@@ -598,4 +606,14 @@ def test_console_demo_takes_lists_ranges_and_next(service: CareService, config: 
     assert f"You claimed case #{ids[2]} (" in out
     assert f"Dismissed 4 cases: #{ids[0]}–#{ids[3]}. Reason: test traffic." in out
     assert "(only you can see this) `approve` takes one case at a time" in out
-    ChatWorker(service, RecordingSurface()).drain()
+
+
+def test_console_card_of_a_group_says_how_to_dismiss_all_similar(service: CareService) -> None:
+    ids = burst(service, 4)
+    console = Console(record=True, width=200)
+    surface = ConsoleSurface(console, service.clock.now)
+    ChatWorker(service, surface).drain()
+    out = console.export_text()
+    assert f"Dismiss all 4 similar: /care dismiss {ids[0]}-{ids[-1]} REASON" in out
+    answer = run_line(service, AGENT, f"/care dismiss {ids[0]}-{ids[-1]} snack campaign")
+    assert answer.text == f"Dismissed 4 cases: {compact(ids)}. Reason: snack campaign."
