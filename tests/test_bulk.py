@@ -617,3 +617,45 @@ def test_console_card_of_a_group_says_how_to_dismiss_all_similar(service: CareSe
     assert f"Dismiss all 4 similar: /care dismiss {ids[0]}-{ids[-1]} REASON" in out
     answer = run_line(service, AGENT, f"/care dismiss {ids[0]}-{ids[-1]} snack campaign")
     assert answer.text == f"Dismissed 4 cases: {compact(ids)}. Reason: snack campaign."
+
+
+# ------------------------------------------------------------------ Teams end to end
+
+
+@pytest.fixture
+def teams(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The Teams harness of tests/test_teams.py (Agents SDK against the fake connector)."""
+    from tests.test_teams import teams as teams_harness
+
+    yield from teams_harness.__wrapped__(tmp_path, monkeypatch)  # type: ignore[attr-defined]
+
+
+def test_teams_dismiss_all_similar_and_a_stale_claim_reminder_in_the_1_1_chat(
+    teams: Any,
+) -> None:
+    from tests.fakes.teams import CHANNEL_ID, USER_ID, press
+    from tests.test_teams import MEMBER
+
+    ids = burst(teams.service, 3)
+    teams.deliver()
+    status, answer = teams.press("dismiss_group", MEMBER, inputs={"group_reason": "snacks"})
+    assert status == 200
+    shown = json.dumps(answer["value"], ensure_ascii=False)
+    assert f"Dismissed 3 similar cases: {compact(ids)}. Reason: snacks." in shown
+    assert all(state(teams.service, i) is CaseState.DISMISSED for i in ids)
+    entries = [e for e in audit_rows(teams.service, "dismiss") if e["outcome"] == "ok"]
+    assert [e["case_id"] for e in entries] == ids
+
+    case_id = add(teams.service)
+    teams.deliver()
+    message = next(
+        m for m in teams.connector.card_messages(CHANNEL_ID) if f"#{case_id}" in json.dumps(m.card)
+    )
+
+    assert teams.post(press(message, "claim", service_url=teams.url, **MEMBER))[0] == 200
+    clock = teams.runtime.clock
+    clock.advance(30 * 60)
+    FollowUp(teams.service).tick(clock.now(), owner="test")
+    teams.deliver()
+    [reminder] = teams.connector.personal_messages(USER_ID)
+    assert f"Reminder: you claimed case #{case_id} 30 minutes ago" in json.dumps(reminder.card)
