@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bot.bulk import dismiss_group
+from bot.claimnext import next_answer
 from bot.errors import Refusal
 from bot.models import Actor, Case
 from bot.service import CareService
@@ -24,6 +26,8 @@ VERBS = (
     "dismiss",
     "reassign",
     "retry",
+    "dismiss_group",  # "Dismiss all N similar" on a grouped card (data: case, reason)
+    "claim_next",  # "Claim next" with the queue answer (no case: the next one is picked)
 )
 
 
@@ -31,6 +35,11 @@ def _text(data: Mapping[str, Any], key: str) -> str:
     # An empty value goes on to the use case, which refuses it with its reason (audited).
     value = data.get(key)
     return value.strip() if isinstance(value, str) else ""
+
+
+def _group_reason(data: Mapping[str, Any]) -> str:
+    # Teams names the group's reason field apart from Dismiss's (ids are unique per card).
+    return _text(data, "group_reason") or _text(data, "reason")
 
 
 def _position(data: Mapping[str, Any]) -> int:
@@ -62,6 +71,7 @@ _ACTIONS: dict[str, Callable[[CareService, Actor, int, Mapping[str, Any]], Case]
     "dismiss": lambda s, a, c, d: s.dismiss(a, c, _text(d, "reason")),
     "reassign": lambda s, a, c, d: s.reassign(a, c, _text(d, "department")),
     "retry": lambda s, a, c, d: s.retry(a, c),
+    "dismiss_group": lambda s, a, c, d: dismiss_group(s, a, c, _group_reason(d)).case,
 }
 
 
@@ -81,3 +91,22 @@ def perform(service: CareService, actor: Actor, verb: str, data: Mapping[str, An
     if action is None:
         raise Refusal("Sorry, this bot does not know that action.", code="bad_payload")
     return action(service, actor, case_of(data), data)
+
+
+# Verbs whose answer is a sentence for the person who acted, besides (or instead of) a card.
+ANSWERED_VERBS = frozenset({"dismiss_group", "claim_next"})
+
+
+def perform_answered(
+    service: CareService, actor: Actor, verb: str, data: Mapping[str, Any]
+) -> tuple[Case | None, str]:
+    """`perform`, plus the sentence to tell the person who acted: the summary of a bulk
+    action, or what "Claim next" claimed ("" for single-case verbs: the card says it).
+    The case is the one whose card to show (None: "Claim next" found nothing)."""
+    if verb == "dismiss_group":
+        outcome = dismiss_group(service, actor, case_of(data), _group_reason(data))
+        return outcome.case, outcome.summary()
+    if verb == "claim_next":
+        text, case_id = next_answer(service, actor)
+        return (service.get_case(case_id) if case_id is not None else None), text
+    return perform(service, actor, verb, data), ""

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.bulk import run_list
+from bot.caselist import is_case_list, parse_case_list, split_refs
+from bot.claimnext import next_answer
 from bot.errors import Refusal
 from bot.models import Actor, Case, CaseState, text_hash
 from bot.reports import format_duration, kpis
@@ -17,6 +20,7 @@ from bot.service import SHOWN_HASH_PREFIX, CareService
 SUBCOMMANDS: dict[str, str] = {
     "help": "show this help",
     "queue [department]": "open cases of a department (or all), with state, age and owner",
+    "next": "claim the most urgent unclaimed case in your departments",
     "claim N": "claim case N so nobody else answers the same person",
     "reply N TEXT": "set the reply draft of case N and submit it for approval",
     "approve N [PREFIX]": "show the reply of case N and its code; with the code, approve"
@@ -47,12 +51,27 @@ class CommandReply:
     ok: bool = True
     case_id: int | None = None
     approval: ApprovalPrompt | None = None
+    # A surface may offer a "Claim next" button with this answer (the queue's).
+    offer_next: bool = False
+
+
+# Commands that take a list or range of cases (`12,14,20-25`); each case on its own merits.
+LIST_COMMANDS = frozenset({"claim", "dismiss", "reject"})
+# Bound to exact words for one person: never more than one case at a time.
+SINGLE_ONLY = {
+    "approve": "an approval is bound to the exact words of one reply; approve each case on"
+    " its own, e.g. `{command} approve 12`.",
+    "reply": "a reply is written to one person; name one case, e.g. `{command} reply 12 TEXT`.",
+}
 
 
 def help_text(command: str = "/care") -> str:
     width = max(len(name) for name in SUBCOMMANDS)
     lines = [f"`{command} {name.ljust(width)}`  {what}" for name, what in SUBCOMMANDS.items()]
-    return "Commands (N is the case number on the card, e.g. 12 or #12):\n" + "\n".join(lines)
+    return (
+        "Commands (N is the case number on the card, e.g. 12 or #12; claim, dismiss and reject"
+        " also take lists and ranges, e.g. 12,14,20-25):\n" + "\n".join(lines)
+    )
 
 
 def _age(case: Case, now: datetime) -> str:
@@ -92,13 +111,23 @@ def _dispatch(
     service: CareService, actor: Actor, name: str, rest: str, command: str
 ) -> CommandReply:
     now = service.clock.now()
+    if name in LIST_COMMANDS | SINGLE_ONLY.keys() and is_case_list(split_refs(rest)[0]):
+        return _list_command(service, actor, name, rest, command)
     if name == "help":
         return CommandReply(help_text(command))
     if name == "queue":
         department = rest.strip() or None
         cases = service.queue(department, actor=actor)
         title = f"Open cases{' in ' + department if department else ''}: {len(cases)}"
-        return CommandReply("\n".join([title, *(_case_line(c, now) for c in cases[:50])]))
+        waiting = any(c.state.value == "new" for c in cases)
+        return CommandReply(
+            "\n".join([title, *(_case_line(c, now) for c in cases[:50])]), offer_next=waiting
+        )
+    if name == "next":
+        if rest.strip():
+            raise Refusal(f"Usage: {command} next", code="usage")
+        text, case_id = next_answer(service, actor)
+        return CommandReply(text, case_id=case_id)
     if name == "claim":
         ref, _ = _split_case(rest, f"{command} claim N")
         case = service.claim(actor, ref)
@@ -170,6 +199,32 @@ def _dispatch(
             case_id=case.id,
         )
     raise Refusal(f"Unknown command {name!r}. Try `{command} help`.", code="usage")
+
+
+def _list_command(
+    service: CareService, actor: Actor, name: str, rest: str, command: str
+) -> CommandReply:
+    """`claim|dismiss|reject 12,14,20-25 [REASON]`: each case done or refused on its own
+    (and audited on its own), one summary answer."""
+    refs, reason = split_refs(rest)
+    try:
+        if name in SINGLE_ONLY:
+            raise Refusal(
+                f"`{name}` takes one case at a time: " + SINGLE_ONLY[name].format(command=command),
+                code="usage",
+            )
+        if reason.startswith(","):
+            raise Refusal(
+                "A list of cases cannot end with a comma; e.g. `12,14,20-25`.", code="usage"
+            )
+        case_ids = parse_case_list(refs)
+    except Refusal as refusal:
+        service._audit_refusal(actor, name, refusal, ref=refs)
+        raise
+    if name != "claim" and not reason.strip():
+        raise Refusal(f"Usage: {command} {name} N,N,N-M REASON", code="usage")
+    outcome = run_list(service, actor, name, case_ids, reason)
+    return CommandReply(outcome.summary(), ok=bool(outcome.done))
 
 
 def _approval_prompt(service: CareService, actor: Actor, ref: str, command: str) -> CommandReply:

@@ -141,6 +141,8 @@ class Department(_Section):
     members: list[PersonRef] = Field(default_factory=list)
     managers: list[PersonRef] = Field(default_factory=list)
     first_response_minutes: int = Field(default=60, ge=1, le=60 * 24 * 14)
+    # A claim with no draft this long reminds its holder; as long again, it is released.
+    stale_claim_minutes: int = Field(default=30, ge=1, le=60 * 24 * 7)
     default: bool = False
 
     @field_validator("authors")

@@ -20,6 +20,7 @@ from bot.digest import build_digest
 from bot.models import network_name
 from bot.outbox import DIGEST, NOTIFY
 from bot.service import CareService
+from bot.stale import StaleClaims
 
 log = logging.getLogger(__name__)
 MANAGERS = "managers"
@@ -304,4 +305,5 @@ class FollowUp:
             "sla": self.check_sla(now),
             "digest": self.run_scheduled_digest(now),
             "spike": self.check_spike(now),
+            "stale_claims": StaleClaims(self.service).check(now),
         }

@@ -419,7 +419,10 @@ class CareService:
         if case.group_id is not None:
             # A near-duplicate someone takes up leaves its group for a card of its own, so
             # its draft is on screen before anyone approves it.
-            db.execute("UPDATE cases SET group_id = NULL WHERE id = ?", (case.id,))
+            db.execute(
+                "UPDATE cases SET group_id = NULL, left_group_id = ? WHERE id = ?",
+                (case.group_id, case.id),
+            )
             queue_card(db, case.group_id, now, note=f"#{case.id} now has its own card")
         self._transition(
             db,
@@ -427,7 +430,7 @@ class CareService:
             actor,
             Action.CLAIM,
             now,
-            sets={"claimed_by": actor.user_id},
+            sets={"claimed_by": actor.user_id, "claimed_at": now.isoformat()},
             note=f"Claimed by <@{actor.user_id}>",
         )
         return self._load(db, case.id)

@@ -302,6 +302,31 @@ def _leases(db: Database) -> None:
     )
 
 
+@migrations(name="0014_stale_claims")
+def _stale_claims(db: Database) -> None:
+    db.executescript(
+        """
+        -- When the current claim began: a claim with no draft for a while reminds its
+        -- holder, then goes back to the queue (bot/stale.py). A re-claim starts afresh.
+        ALTER TABLE cases ADD COLUMN claimed_at TEXT;
+        -- The group card a copy was shown on before someone took it up (claim), so a
+        -- "dismiss all similar" can name the copies it leaves alone.
+        ALTER TABLE cases ADD COLUMN left_group_id INTEGER;
+        -- Each reminder and release once per claim (keyed by the claim's start).
+        CREATE TABLE claim_events (
+            case_id INTEGER NOT NULL REFERENCES cases (id),
+            claimed_at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (case_id, claimed_at, kind)
+        );
+        CREATE INDEX cases_left_group ON cases (left_group_id);
+        -- Claims made before this version count from their last change.
+        UPDATE cases SET claimed_at = updated_at WHERE state = 'claimed';
+        """
+    )
+
+
 def _connect(path: str) -> Database:
     # isolation_level=None: we issue BEGIN IMMEDIATE/COMMIT ourselves; sqlite-utils
     # joins an open transaction instead of committing on its own.

@@ -38,6 +38,7 @@ class Action(enum.StrEnum):
     RETRY = "retry"
     PUBLISH_OK = "publish_ok"
     PUBLISH_FAILED = "publish_failed"
+    RELEASE = "release"  # a stale claim goes back to the queue (bot/stale.py)
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,10 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.RETRY: Transition(frozenset({S.FAILED}), S.APPROVED, Role.MEMBER),
     Action.PUBLISH_OK: Transition(frozenset({S.APPROVED}), S.PUBLISHED, Role.SYSTEM),
     Action.PUBLISH_FAILED: Transition(frozenset({S.APPROVED}), S.FAILED, Role.SYSTEM),
+    Action.RELEASE: Transition(frozenset({S.CLAIMED}), S.NEW, Role.SYSTEM),
 }
 
-_STATE_WORDS = {
+STATE_WORDS = {
     S.NEW: "is new and unclaimed",
     S.CLAIMED: "is claimed and has no reply waiting for approval",
     S.AWAITING_APPROVAL: "is waiting for approval",
@@ -82,7 +84,7 @@ def advance(state: CaseState, action: Action) -> CaseState:
     transition = TRANSITIONS[action]
     if state not in transition.sources:
         raise InvalidTransition(
-            f"Cannot {action.value.replace('_', ' ')}: the case {_STATE_WORDS[state]}."
+            f"Cannot {action.value.replace('_', ' ')}: the case {STATE_WORDS[state]}."
         )
     return transition.target or state
 

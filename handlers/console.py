@@ -16,6 +16,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from bot.bulk import untouched
+from bot.caselist import typeable
 from bot.commands import CommandReply, run_command
 from bot.digest import Digest
 from bot.models import Actor, CaseState
@@ -104,6 +106,15 @@ def render_card(
     if view.grouped:
         ids = ", ".join(f"#{g.case_id} @{g.handle}" for g in view.grouped[:10])
         parts.append(Text(f"{len(view.grouped)} similar mention(s) grouped here: {ids}"))
+        waiting = untouched(view)
+        if waiting:
+            # The terminal has no buttons: the command that does "Dismiss all N similar".
+            parts.append(
+                Text(
+                    f"Dismiss all {len(waiting)} similar: /care dismiss {typeable(waiting)} REASON",
+                    style="bold",
+                )
+            )
     if compact:
         # Spam and trolls: the short form, with Dismiss offered first.
         actions = BUTTONS[case.state]

@@ -32,7 +32,8 @@ from slack_sdk.signature import Clock as SlackClock
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.actions import perform
+from bot.actions import perform, perform_answered
+from bot.bulk import untouched
 from bot.commands import SUBCOMMANDS, CommandReply, run_command
 from bot.config import Config
 from bot.digest import Digest
@@ -47,10 +48,13 @@ from handlers.slack_cards import (
     approval_prompt_blocks,
     case_card,
     edit_reply_modal,
+    group_dismiss_modal,
     note_text,
     parse_approve_value,
+    queue_answer_blocks,
     reason_modal,
     reassign_modal,
+    summary_modal,
 )
 from handlers.slack_digest import digest_message
 
@@ -313,6 +317,9 @@ class SlackHandlers:
         app.view("reject_reason")(self._reason_submitted("reject"))
         app.view("dismiss_reason")(self._reason_submitted("dismiss"))
         app.view("reassign")(self.on_reassign_submitted)
+        app.action("dismiss_group")(self.on_dismiss_group)
+        app.view("dismiss_group_reason")(self.on_dismiss_group_submitted)
+        app.action("claim_next")(self.on_claim_next)
         app.command(self.config.bot.slash_command)(self.on_command)
         # Registered last: anything the buttons above did not match is refused clearly.
         app.action(re.compile(".*"))(self.on_unknown_action)
@@ -515,7 +522,56 @@ class SlackHandlers:
         self._count("unknown", "refused")
         await self._refuse(client, None, body, "Sorry, this bot does not know that action.")
 
+    async def on_dismiss_group(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        """ "Dismiss all N similar": one modal, one reason, for the whole group."""
+        await self._ack(ack, context)
+
+        def work(payload: ActionPayload, actor: Actor) -> object:
+            view = self.service.view(_case_id(payload.actions[0].value))
+            count = len(untouched(view))
+            if not count:
+                raise Refusal(
+                    f"Nothing on the card of #{view.case.id} is left to dismiss.", code="no_change"
+                )
+            return group_dismiss_modal(view.case.id, count)
+
+        await self._with_modal("dismiss_group", body, client, work)
+
+    async def on_claim_next(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        """ "Claim next" under the queue answer: claim the most urgent case, say which."""
+        await self._ack(ack, context)
+        answer: list[str] = []
+
+        def work(payload: ActionPayload, actor: Actor) -> object:
+            _, text = perform_answered(self.service, actor, "claim_next", {})
+            answer.append(text)
+            return text
+
+        await self._run_action("claim_next", body, client, work)
+        if answer:
+            # Only the person who clicked sees it, like the queue answer the button sat in.
+            await self._refuse(client, None, body, answer[0])
+
     # -- modal submissions
+
+    async def on_dismiss_group_submitted(
+        self, ack: AsyncAck, body: dict[str, Any], context: dict[str, Any]
+    ) -> None:
+        """The modal turns into the one summary answer (or shows the refusal in place)."""
+        summary: list[str] = []
+
+        def work(actor: Actor, case_id: int, values: dict[str, Any]) -> object:
+            reason = values.get("reason", {}).get("reason_text", {}).get("value") or ""
+            data = {"case": case_id, "reason": reason}
+            _, text = perform_answered(self.service, actor, "dismiss_group", data)
+            summary.append(text)
+            return text
+
+        await self._submitted("dismiss_group", ack, body, context, "reason", work, answered=summary)
 
     async def _submitted(
         self,
@@ -525,7 +581,11 @@ class SlackHandlers:
         context: dict[str, Any],
         block_id: str,
         work: Callable[[Actor, int, dict[str, Any]], object],
+        *,
+        answered: list[str] | None = None,
     ) -> None:
+        """Run a modal's use case; a refusal shows on the modal's field. With `answered`
+        filled by `work`, the modal is replaced by that answer instead of closing."""
         view = body.get("view") or {}
         user = body.get("user") or {}
         actor = Actor(
@@ -545,6 +605,10 @@ class SlackHandlers:
             )
             return
         self._count(kind, "ok")
+        if answered:
+            done = summary_modal("Done", answered[0])
+            await self._ack(ack, context, response_action="update", view=done)
+            return
         await self._ack(ack, context)
 
     async def on_edit_submitted(
@@ -620,6 +684,8 @@ class SlackHandlers:
         answer: dict[str, Any] = {"text": note_text(reply.text), "response_type": "ephemeral"}
         if reply.approval is not None:
             answer["blocks"] = approval_prompt_blocks(reply.approval, reply.text)
+        elif reply.offer_next:
+            answer["blocks"] = queue_answer_blocks(reply.text)
         if done:
             await self._ack(ack, context, **answer)
             return

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.bulk import untouched
 from bot.commands import ApprovalPrompt
 from bot.models import Case, CaseState, Intent, Priority, network_name, text_hash
 from bot.reports import format_duration
@@ -710,14 +711,9 @@ def case_card(view: CaseView, *, now: datetime, tz: ZoneInfo | None = None) -> d
     status, draft_shown = _status_blocks(view, tz)
     blocks.extend(status)
     actions = card_actions(case, draft_shown=draft_shown)
-    if actions:
-        blocks.append(
-            {
-                "type": "actions",
-                "block_id": "actions",
-                "elements": [button(action, case) for action in actions],
-            }
-        )
+    elements = [button(action, case) for action in actions] + group_buttons(view)
+    if elements:
+        blocks.append({"type": "actions", "block_id": "actions", "elements": elements})
     return {
         "text": _fallback_text(view),
         "blocks": _fit_budget(blocks),
@@ -727,6 +723,86 @@ def case_card(view: CaseView, *, now: datetime, tz: ZoneInfo | None = None) -> d
 
 
 GROUPED_SHOWN = 10
+
+
+def group_button_text(count: int) -> str:
+    return f"Dismiss all {count} similar" if count > 1 else "Dismiss 1 similar"
+
+
+def group_buttons(view: CaseView) -> list[dict[str, Any]]:
+    """ "Dismiss all N similar" on a grouped card while some of its cases are untouched;
+    it opens one modal asking one reason (bot.bulk.dismiss_group)."""
+    count = len(untouched(view))
+    if not count:
+        return []
+    return [
+        {
+            "type": "button",
+            "action_id": "dismiss_group",
+            "text": _plain_text(group_button_text(count)),
+            "value": str(view.case.id),
+            "style": "danger",
+        }
+    ]
+
+
+def group_dismiss_modal(case_id: int, count: int) -> dict[str, Any]:
+    """`views.open` payload: the one confirmation of "Dismiss all N similar", with its reason.
+
+    callback_id `dismiss_group_reason`; the reason at `values["reason"]["reason_text"]`.
+    """
+    blocks: list[dict[str, Any]] = [
+        _section(
+            "group_dismiss_context",
+            f"Dismiss the {count} untouched case{'s' * (count != 1)} grouped on the card of"
+            f" #{case_id}. No reply will be sent to them. Cases someone has claimed or"
+            " drafted are left alone.",
+        ),
+        {
+            "type": "input",
+            "block_id": "reason",
+            "label": _plain_text("Why do these need no reply?"),
+            "hint": _plain_text(
+                "Logged for each case in the audit trail and in the card's thread."
+            ),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": "reason_text",
+                "multiline": True,
+                "min_length": 1,
+                "max_length": REASON_MAX_LENGTH,
+            },
+        },
+    ]
+    return _modal(
+        "dismiss_group_reason", f"Dismiss {count} similar", blocks, str(case_id), "Dismiss all"
+    )
+
+
+def summary_modal(title: str, text: str) -> dict[str, Any]:
+    """A modal that only tells (the answer to a bulk action, shown where it was asked)."""
+    blocks = [_section("summary", note_text(text, limit=MAX_SECTION_TEXT))]
+    return _modal("summary", title, blocks, "", None)
+
+
+def queue_answer_blocks(message: str) -> list[dict[str, Any]]:
+    """The `/care queue` answer with a "Claim next" button (bot.claimnext)."""
+    return [
+        _section("queue", note_text(message, limit=MAX_SECTION_TEXT)),
+        {
+            "type": "actions",
+            "block_id": "queue_actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "claim_next",
+                    "text": _plain_text("Claim next"),
+                    "style": "primary",
+                    "value": "next",
+                }
+            ],
+        },
+    ]
 
 
 def _grouped_line(view: CaseView) -> str:

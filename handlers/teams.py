@@ -29,7 +29,7 @@ from aiohttp import web
 from microsoft_agents.activity import Activity
 from pydantic import ValidationError
 
-from bot.actions import case_of, perform
+from bot.actions import ANSWERED_VERBS, case_of, perform, perform_answered
 from bot.commands import run_command
 from bot.config import Config
 from bot.digest import Digest
@@ -46,6 +46,7 @@ from handlers.teams_cards import (
     case_card,
     digest_card,
     notice_card,
+    queue_answer_card,
     refusal_card,
 )
 
@@ -234,13 +235,16 @@ class TeamsSurface:
 
     # -- ChatSurface
 
-    def _case_card(self, view: CaseView, error: str | None = None) -> dict[str, Any]:
+    def _case_card(
+        self, view: CaseView, error: str | None = None, notice: str | None = None
+    ) -> dict[str, Any]:
         departments = [(d.id, d.name) for d in self.config.departments]
         return case_card(
             view,
             now=self.clock.now(),
             tz=self.config.tz,
             error=error,
+            notice=notice,
             names=self._names(view),
             departments=departments,
         )
@@ -440,6 +444,8 @@ class TeamsHandlers:
             if actor is None:
                 raise Refusal("socialcare only takes actions from people of this organisation.")
             with self.service.delivery(f"teams:{activity.id}" if activity.id else None):
+                if verb in ANSWERED_VERBS:
+                    return self._answered(actor, verb, data)
                 case = perform(self.service, actor, verb, data)
             return self._card_response(self.surface._case_card(self.service.view(case.id)))
         except AlreadyDelivered:
@@ -447,6 +453,16 @@ class TeamsHandlers:
             return self._card_response(self._current_card(data))
         except Refusal as refusal:
             return self._card_response(self._refused(data, str(refusal)))
+
+    def _answered(self, actor: Actor, verb: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """A bulk dismissal or "Claim next": the card it concerns, with what was done on
+        top for the person who clicked (or only the words, when nothing was claimed)."""
+        case, text = perform_answered(self.service, actor, verb, data)
+        if case is None:
+            return self._card_response(notice_card(self.surface.readable(text)))
+        view = self.service.view(case.id)
+        card = self.surface._case_card(view, notice=self.surface.readable(text))
+        return self._card_response(card)
 
     def _refused(self, data: Mapping[str, Any], reason: str) -> dict[str, Any]:
         """The card as it is, with the reason on top, for the person who acted only."""
@@ -494,6 +510,8 @@ class TeamsHandlers:
         )
         if reply.approval is not None:
             card = approval_prompt_card(reply.approval, self.surface.readable(reply.text))
+        elif reply.ok and reply.offer_next:
+            card = queue_answer_card(self.surface.readable(reply.text))
         elif reply.ok:
             card = notice_card(self.surface.readable(reply.text))
         else:

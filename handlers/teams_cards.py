@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.bulk import untouched
 from bot.commands import ApprovalPrompt
 from bot.digest import CaseLink, DepartmentFigures, Digest
 from bot.models import CaseState, Intent, Priority, network_name, text_hash
@@ -73,6 +74,7 @@ from handlers.slack_cards import (
     _is_mark,
     _sanitize,
     card_actions,
+    group_button_text,
 )
 from handlers.slack_digest import (
     DEPARTMENT_NAME_CHARS,
@@ -107,6 +109,8 @@ VERBS = (
     "dismiss",
     "reassign",
     "retry",
+    "dismiss_group",
+    "claim_next",
 )
 # card_actions() speaks in Slack action ids; these are their Teams verbs.
 VERB = {
@@ -312,6 +316,12 @@ def _banner(element_id: str, text: str) -> Card:
     }
 
 
+def _good_banner(element_id: str, text: str) -> Card:
+    """A green box for the person who acted: what their bulk action or "Claim next" did."""
+    run = _said(inert(text, limit=NOTICE_CHARS), weight="Bolder")
+    return {"type": "Container", "id": element_id, "style": "good", "items": [_rich(None, run)]}
+
+
 def _execute(verb: str, title: str, case_id: int, *, style: str | None = None, **data: Any) -> Card:
     action: Card = {
         "type": "Action.Execute",
@@ -446,6 +456,35 @@ def _case_action(action_id: str, view: CaseView, departments: Sequence[tuple[str
     style = "positive" if action_id in POSITIVE else None
     action = _execute(VERB[action_id], BUTTON_TEXT[action_id], case.id, style=style, **extra)
     action["id"] = action_id
+    return action
+
+
+def _group_action(view: CaseView) -> Card | None:
+    """ "Dismiss all N similar" on a grouped card: one reason for every untouched copy."""
+    count = len(untouched(view))
+    if not count:
+        return None
+    title = group_button_text(count)
+    body = [
+        {
+            "type": "Input.Text",
+            "id": "group_reason",  # ids are unique per card: Dismiss has its own "reason"
+            "label": "Why do these need no reply?",
+            "isMultiline": True,
+            "maxLength": REASON_MAX_LENGTH,
+            "isRequired": True,
+            "errorMessage": "Give a reason.",
+        },
+        _label(
+            f"Dismisses the {count} untouched case{'s' * (count != 1)} on this card."
+            " Cases someone has claimed or drafted are left alone.",
+            isSubtle=True,
+            size="Small",
+        ),
+    ]
+    submit = _execute("dismiss_group", "Dismiss all", view.case.id, style="destructive")
+    action = _show_card("dismiss_group", title, body, submit)
+    action["style"] = "destructive"
     return action
 
 
@@ -649,6 +688,7 @@ def case_card(
     error: str | None = None,
     names: Names = None,
     departments: Sequence[tuple[str, str]] = (),
+    notice: str | None = None,
 ) -> Card:
     """The Adaptive Card of a case (post it, or `PUT` it to update the card in place).
 
@@ -661,6 +701,8 @@ def case_card(
     body: list[Card] = []
     if error:
         body.append(_banner("error", error))
+    if notice:
+        body.append(_good_banner("notice_banner", notice))
     body += [_header(view), _author(view)]
     if spam:  # compact, like Slack: the words, the reading, Dismiss first
         mention = inert(view.text, limit=SPAM_MENTION_CHARS, max_lines=SPAM_MENTION_LINES)
@@ -687,6 +729,9 @@ def case_card(
         _case_action(action_id, view, departments)
         for action_id in card_actions(case, draft_shown=draft_shown)
     ]
+    group = _group_action(view)
+    if group is not None:
+        actions.append(group)
     return _fit_size(_card(body, actions))
 
 
@@ -727,6 +772,22 @@ def approval_prompt_card(prompt: ApprovalPrompt, message: str, *, names: Names =
 def notice_card(text: str, *, names: Names = None) -> Card:
     """A reminder, escalation, spike alert or thread note (ours, but it may quote posts)."""
     return _card([_rich("notice", _said(inert(_with_names(text, names), limit=NOTICE_CHARS)))])
+
+
+def queue_answer_card(text: str, *, names: Names = None) -> Card:
+    """The `/care queue` answer with a "Claim next" button."""
+    card = notice_card(text, names=names)
+    card["actions"] = [
+        {
+            "type": "Action.Execute",
+            "id": "claim_next",
+            "title": "Claim next",
+            "verb": "claim_next",
+            "data": {},
+            "style": "positive",
+        }
+    ]
+    return card
 
 
 def refusal_card(text: str) -> Card:

@@ -89,6 +89,12 @@ FILLERS: dict[str, dict[str, Any]] = {
     },
     "sla_events": {"case_id": 2, "kind": "warned", "at": "2026-11-02T09:45:00+00:00"},
     "job_runs": {"job": "digest", "period": "2026-11-02", "at": "2026-11-02T18:00:00+00:00"},
+    "claim_events": {
+        "case_id": 2,
+        "claimed_at": "2026-11-02T09:05:00+00:00",
+        "kind": "reminder",
+        "at": "2026-11-02T09:35:00+00:00",
+    },
     "chat_references": {
         "surface": "teams",
         "key": "channel:care",
