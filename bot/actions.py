@@ -24,6 +24,8 @@ VERBS = (
     "dismiss",
     "reassign",
     "retry",
+    "reply_private",
+    "hide",
 )
 
 
@@ -62,6 +64,8 @@ _ACTIONS: dict[str, Callable[[CareService, Actor, int, Mapping[str, Any]], Case]
     "dismiss": lambda s, a, c, d: s.dismiss(a, c, _text(d, "reason")),
     "reassign": lambda s, a, c, d: s.reassign(a, c, _text(d, "department")),
     "retry": lambda s, a, c, d: s.retry(a, c),
+    "reply_private": lambda s, a, c, d: s.set_draft(a, c, _text(d, "reply_text"), private=True),
+    "hide": lambda s, a, c, d: s.hide(a, c, _text(d, "reason")),
 }
 
 

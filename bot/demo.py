@@ -20,7 +20,7 @@ from bot import audit
 from bot.config import Config, load_config
 from bot.delivery import ChatWorker, DryRunPublisher, PublishWorker
 from bot.jsonl import read_mentions
-from bot.models import Actor, Mention, text_hash
+from bot.models import Actor, Mention
 from bot.ports import MessageRef, SystemClock
 from bot.service import SHOWN_HASH_PREFIX, CareService
 from bot.store import Store
@@ -120,8 +120,7 @@ class Demo:
 
     def _approval_code(self, case_id: int) -> str:
         """The code `/care approve N` showed, as the manager would type it back."""
-        draft = self.service.get_case(case_id).draft_text or ""
-        return text_hash(draft)[:SHOWN_HASH_PREFIX]
+        return (self.service.get_case(case_id).draft_hash or "")[:SHOWN_HASH_PREFIX]
 
     def script(self) -> int:
         """Ingest -> claim -> reply -> approve -> publish (dry run), then show the audit trail."""
