@@ -19,6 +19,7 @@ from rich.markup import escape
 from bot import audit
 from bot.config import Config, load_config
 from bot.delivery import ChatWorker, DryRunPublisher, PublishWorker
+from bot.moderation import DryRunModerator, ModerationWorker
 from bot.jsonl import read_mentions
 from bot.models import Actor, Mention
 from bot.ports import MessageRef, SystemClock
@@ -73,12 +74,13 @@ class Demo:
         self.surface = ConsoleSurface(console, clock.now, names=DEMO_NAMES)
         self.chat = ChatWorker(self.service, self.surface)
         self.publisher = PublishWorker(self.service, DryRunPublisher(self.store, clock))
+        self.moderation = ModerationWorker(self.service, DryRunModerator(self.store, clock))
         self.user = "U0AGENT1"
 
     def pump(self) -> None:
         """Deliver queued cards and publish approved replies, as the running bot would."""
         self.chat.drain()
-        if self.publisher.drain():
+        if self.publisher.drain() + self.moderation.drain():
             self.chat.drain()
 
     def ingest_samples(self) -> None:
