@@ -19,9 +19,9 @@ from rich.markup import escape
 from bot import audit
 from bot.config import Config, load_config
 from bot.delivery import ChatWorker, DryRunPublisher, PublishWorker
-from bot.moderation import DryRunModerator, ModerationWorker
 from bot.jsonl import read_mentions
 from bot.models import Actor, Mention
+from bot.moderation import DryRunModerator, ModerationWorker
 from bot.ports import MessageRef, SystemClock
 from bot.service import SHOWN_HASH_PREFIX, CareService
 from bot.store import Store
