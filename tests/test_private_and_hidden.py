@@ -31,6 +31,8 @@ from handlers.teams_cards import case_card as teams_card
 from tests.conftest import ADMIN, AGENT, AGENT2, LEAD, LEAD2, START, mention, new_case
 from tests.fakes.slack import start_fake_slack
 from tests.test_slack import SECRET, TOKEN, Harness, slack_config, wait_until
+from tests.test_teams import MANAGER, MEMBER, Teams
+from tests.test_teams import teams  # noqa: F401 (the fixture)
 
 WORDS = "Please send us your booking reference here and we will sort the refund."
 DAY = 86400
@@ -273,12 +275,12 @@ def test_cards_offer_the_meta_actions_only_on_meta_cases(service: CareService) -
 
     assert ids(fb) == ["claim", "reply_private", "dismiss", "reassign", "hide_comment"]
     assert "reply_private" not in ids(x) and "hide_comment" not in ids(x)
-    teams = teams_card(service.view(fb), now=now)
-    titles = [a["title"] for a in teams["actions"]]
+    adaptive = teams_card(service.view(fb), now=now)
+    titles = [a["title"] for a in adaptive["actions"]]
     assert "Reply privately" in titles and "Hide comment" in titles
     verbs = [
         a["card"]["actions"][0]["verb"]
-        for a in teams["actions"]
+        for a in adaptive["actions"]
         if a["type"] == "Action.ShowCard" and a["card"].get("actions")
     ]
     assert "reply_private" in verbs and "hide" in verbs
@@ -445,3 +447,38 @@ def test_the_runtime_takes_moderators_per_network(tmp_path: Path) -> None:
     finally:
         runtime.store.close()
         posts.close()
+
+
+# ------------------------------------------------------------------ through Teams
+
+
+def test_teams_reply_privately_and_hide_from_the_card(teams: Teams) -> None:  # noqa: F811
+    service = teams.service
+    case_id = service.ingest(mention(network="facebook")).case_ids[0]
+    teams.deliver()
+
+    status, answer = teams.press("reply_private", MEMBER, inputs={"reply_text": WORDS})
+    assert status == 200 and answer["statusCode"] == 200
+    case = service.get_case(case_id)
+    assert case.draft_private and case.state is CaseState.CLAIMED
+    assert "not posted publicly" in json.dumps(answer["value"])
+    teams.deliver()
+    teams.press("submit", MEMBER)
+    teams.deliver()
+    status, answer = teams.press("approve", MANAGER)
+    assert status == 200 and service.get_case(case_id).state is CaseState.APPROVED
+    PublishWorker(service, DryRunPublisher(service.store, service.clock)).drain()
+    [post] = private_posts(service)
+    assert post["private"] == 1
+    teams.deliver()
+
+    # A member's Hide is refused on the card shown to them; a manager's goes through.
+    status, answer = teams.press("hide", MEMBER, inputs={"reason": "abuse"})
+    assert "Only managers of Customer Care" in json.dumps(answer["value"])
+    assert service.get_case(case_id).hidden_state is None
+    teams.press("hide", MANAGER, inputs={"reason": "abuse"})
+    moderation(service).drain()
+    teams.deliver()
+    final = json.dumps(teams.card_message().card)
+    assert "Replied privately" in final
+    assert "Comment hidden on Facebook (by " in final and ": abuse)" in final
