@@ -31,8 +31,12 @@ from handlers.teams_cards import case_card as teams_card
 from tests.conftest import ADMIN, AGENT, AGENT2, LEAD, LEAD2, START, mention, new_case
 from tests.fakes.slack import start_fake_slack
 from tests.test_slack import SECRET, TOKEN, Harness, slack_config, wait_until
-from tests.test_teams import MANAGER, MEMBER, Teams
-from tests.test_teams import teams  # noqa: F401 (the fixture)
+from tests.test_teams import (
+    MANAGER,
+    MEMBER,
+    Teams,
+    teams,  # noqa: F401 (the fixture)
+)
 
 WORDS = "Please send us your booking reference here and we will sort the refund."
 DAY = 86400
