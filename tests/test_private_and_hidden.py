@@ -486,3 +486,22 @@ def test_teams_reply_privately_and_hide_from_the_card(teams: Teams) -> None:  # 
     final = json.dumps(teams.card_message().card)
     assert "Replied privately" in final
     assert "Comment hidden on Facebook (by " in final and ": abuse)" in final
+
+
+# ------------------------------------------------------------------ ingest
+
+
+def test_socialcare_ingest_takes_facebook_and_instagram_comments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+    from tests.test_cli import CONFIG, line
+
+    config_path = tmp_path / "socialcare.toml"
+    config_path.write_text(CONFIG)
+    jsonl = tmp_path / "meta.jsonl"
+    jsonl.write_text(
+        line(1, network="facebook", in_reply_to_id="post_1") + "\n" + line(2, network="instagram")
+    )
+    assert main(["ingest", str(jsonl), "-c", str(config_path)]) == 0
+    assert "2 new cases" in capsys.readouterr().out
