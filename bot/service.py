@@ -454,7 +454,8 @@ class CareService:
 
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.DRAFT, case.department)
-            if private:
+            kind = case.draft_private if private is None else private
+            if kind:
                 self._refuse_private_reply(db, case, now)
             if case.state is CaseState.NEW:
                 # Drafting an unclaimed case claims it: two people must never answer one person.
@@ -462,7 +463,6 @@ class CareService:
             self._require_owner_or_manager(case, actor)
             self._refuse_while_publishing(db, case)
             final = self._checked_reply(db, case, text)
-            kind = case.draft_private if private is None else private
             return self._write_draft(db, case, actor, final, source, now, private=kind)
 
         return self._act(actor, "reply_private" if private else "draft", ref, work)

@@ -17,7 +17,7 @@ from bot.commands import run_command
 from bot.config import Secrets
 from bot.delivery import DryRunPublisher, PublishWorker
 from bot.errors import PublishError, Refusal
-from bot.models import CaseState, reply_hash, text_hash
+from bot.models import Actor, CaseState, reply_hash, text_hash
 from bot.moderation import DryRunModerator, ModerationWorker, ModeratorRouter
 from bot.ports import FixedClock
 from bot.reports import kpis
@@ -505,3 +505,49 @@ def test_socialcare_ingest_takes_facebook_and_instagram_comments(
     )
     assert main(["ingest", str(jsonl), "-c", str(config_path)]) == 0
     assert "2 new cases" in capsys.readouterr().out
+
+
+def test_the_meta_cards_and_forms_keep_within_slacks_limits(
+    service: CareService, publisher: PublishWorker
+) -> None:
+    from handlers.slack_cards import edit_reply_modal, reason_modal, validate_blocks, validate_view
+
+    case_id = new_case(service, network="instagram")
+    long_reason = "personal data <!channel> " * 40
+    service.reply(AGENT, case_id, WORDS, private=True)
+    service.hide(LEAD, case_id, long_reason)
+    moderation(service).drain()
+    card = slack_card(service.view(case_id), now=service.clock.now())
+    assert validate_blocks(card["blocks"]) == []
+    text = json.dumps(card)
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+    assert validate_view(edit_reply_modal(999_999_999, WORDS, "a" * 90, private_via="x")) == []
+    assert validate_view(reason_modal(999_999_999, "hide")) == []
+
+
+def test_editing_a_private_draft_keeps_it_private_and_inside_the_window(
+    service: CareService, clock: FixedClock
+) -> None:
+    case_id = fb_case(service)
+    service.set_draft(AGENT, case_id, WORDS, private=True)
+    edited = service.set_draft(AGENT, case_id, "Thanks!")
+    assert edited.draft_private and edited.draft_text == "@maya Thanks!"
+    clock.advance(8 * DAY)
+    with pytest.raises(Refusal, match="only within 7 days"):
+        service.set_draft(AGENT, case_id, "Thanks again!")
+    # Made public, the reply is still possible.
+    assert not service.set_draft(AGENT, case_id, "Thanks again!", private=False).draft_private
+
+
+def test_slack_edit_reply_of_a_private_draft_opens_the_private_form(slack: Harness) -> None:
+    case_id = _fb(slack)
+    agent = Actor("U0AGENT1", team_id="T0ACME")  # the workspace the config pins
+    slack.service.set_draft(agent, case_id, WORDS, private=True)
+    slack.click("U0AGENT1", "edit_reply", str(case_id))
+    modal = slack.fake.wait_for("views.open")[0]["view"]
+    assert modal["callback_id"] == "reply_private" and "not posted publicly" in json.dumps(modal)
+    slack.submit_view(
+        "U0AGENT1", "reply_private", case_id, {"reply": {"reply_text": {"value": "Thanks!"}}}
+    )
+    case = slack.service.get_case(case_id)
+    assert case.draft_text == "@maya Thanks!" and case.draft_private
