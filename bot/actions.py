@@ -28,6 +28,8 @@ VERBS = (
     "retry",
     "dismiss_group",  # "Dismiss all N similar" on a grouped card (data: case, reason)
     "claim_next",  # "Claim next" with the queue answer (no case: the next one is picked)
+    "reply_private",
+    "hide",
 )
 
 
@@ -72,6 +74,8 @@ _ACTIONS: dict[str, Callable[[CareService, Actor, int, Mapping[str, Any]], Case]
     "reassign": lambda s, a, c, d: s.reassign(a, c, _text(d, "department")),
     "retry": lambda s, a, c, d: s.retry(a, c),
     "dismiss_group": lambda s, a, c, d: dismiss_group(s, a, c, _group_reason(d)).case,
+    "reply_private": lambda s, a, c, d: s.set_draft(a, c, _text(d, "reply_text"), private=True),
+    "hide": lambda s, a, c, d: s.hide(a, c, _text(d, "reason")),
 }
 
 

@@ -13,7 +13,8 @@ from bot.bulk import run_list
 from bot.caselist import is_case_list, parse_case_list, split_refs
 from bot.claimnext import next_answer
 from bot.errors import Refusal
-from bot.models import Actor, Case, CaseState, text_hash
+from bot.meta_rules import private_channel
+from bot.models import Actor, Case, CaseState
 from bot.reports import format_duration, kpis
 from bot.service import SHOWN_HASH_PREFIX, CareService
 
@@ -23,10 +24,14 @@ SUBCOMMANDS: dict[str, str] = {
     "next": "claim the most urgent unclaimed case in your departments",
     "claim N": "claim case N so nobody else answers the same person",
     "reply N TEXT": "set the reply draft of case N and submit it for approval",
+    "reply-private N TEXT": "the same, as a private message (Facebook Messenger / Instagram"
+    " Direct) instead of a public reply; one per comment, within 7 days of it",
     "approve N [PREFIX]": "show the reply of case N and its code; with the code, approve"
     " exactly those words (managers)",
     "reject N REASON": "send the reply of case N back to its author with a note (managers)",
     "dismiss N REASON": "close case N without a reply",
+    "hide N REASON": "hide the Facebook/Instagram comment of case N (managers)",
+    "unhide N": "show the hidden comment of case N again (managers)",
     "stats [today|week]": "volume, replies and response times",
     "pause": "stop all publishing at once (admins)",
     "resume": "publish again, queued replies first (admins)",
@@ -132,13 +137,23 @@ def _dispatch(
         ref, _ = _split_case(rest, f"{command} claim N")
         case = service.claim(actor, ref)
         return CommandReply(f"You claimed case #{case.id}.", case_id=case.id)
-    if name == "reply":
-        ref, body = _split_case(rest, f"{command} reply N TEXT", needs_text=True)
-        case = service.reply(actor, ref, body)
+    if name in {"reply", "reply-private"}:
+        private = name == "reply-private"
+        ref, body = _split_case(rest, f"{command} {name} N TEXT", needs_text=True)
+        case = service.reply(actor, ref, body, private=private)
+        kind = f"Private reply ({private_channel(case.network)})" if private else "Reply"
         return CommandReply(
-            f"Reply for case #{case.id} submitted for approval:\n> {case.draft_text}",
+            f"{kind} for case #{case.id} submitted for approval:\n> {case.draft_text}",
             case_id=case.id,
         )
+    if name == "hide":
+        ref, reason = _split_case(rest, f"{command} hide N REASON", needs_text=True)
+        case = service.hide(actor, ref, reason)
+        return CommandReply(f"Hiding the comment of case #{case.id}: {reason}", case_id=case.id)
+    if name == "unhide":
+        ref, _ = _split_case(rest, f"{command} unhide N")
+        case = service.unhide(actor, ref)
+        return CommandReply(f"Showing the comment of case #{case.id} again.", case_id=case.id)
     if name == "approve":
         ref, code = _split_case(rest, f"{command} approve N [PREFIX]")
         if not code.strip():
@@ -230,12 +245,19 @@ def _list_command(
 def _approval_prompt(service: CareService, actor: Actor, ref: str, command: str) -> CommandReply:
     """The exact words first: an approval is bound to what the approver saw."""
     case = service.approval_prompt(actor, ref)
-    assert case.draft_text is not None
-    digest = text_hash(case.draft_text)
+    assert case.draft_text is not None and case.draft_hash is not None
+    digest = case.draft_hash  # covers the kind too: public words cannot be sent privately
     code = digest[:SHOWN_HASH_PREFIX]
     quoted = "\n".join(f"> {line}" for line in case.draft_text.splitlines() or [""])
+    how = (
+        f"exactly as it would be sent as a private {private_channel(case.network)} message"
+        " (not posted publicly)"
+        if case.draft_private
+        else "exactly as it would be posted"
+    )
     return CommandReply(
-        f"Reply of case #{case.id}, by <@{case.draft_by}>, exactly as it would be posted:\n"
+        f"{'Private reply' if case.draft_private else 'Reply'} of case #{case.id},"
+        f" by <@{case.draft_by}>, {how}:\n"
         f"{quoted}\n"
         f"To publish exactly these words, click Approve or type"
         f" `{command} approve {case.id} {code}`.",

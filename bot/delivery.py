@@ -15,8 +15,9 @@ from bot.cards import PUBLISH
 from bot.digest import Digest
 from bot.errors import DeliveryError, PublishError
 from bot.health import Health
+from bot.meta_rules import private_reply_problem
 from bot.metrics import Metrics
-from bot.models import CaseState, network_name, text_hash
+from bot.models import CaseState, network_name
 from bot.outbox import CARD, CHAT_KINDS, NOTE, NOTIFY, OutboxItem, backoff_seconds
 from bot.ports import ChatSurface, Clock, MessageRef, PublishedReply, PublishRequest, ReplyPublisher
 from bot.service import CareService
@@ -238,13 +239,17 @@ class PublishWorker:
         if case.state is not CaseState.APPROVED:
             self.service.outbox.done(item.id, {"skipped": f"case is {case.state.value}"})
             return True
-        if case.draft_text is None or text_hash(case.draft_text) != case.approved_hash:
+        if case.draft_text is None or case.draft_hash != case.approved_hash:
             self.service.record_failed(
                 item.id, case.id, "the approved text no longer matches the draft"
             )
             return True
         request = self._request(
-            case.id, case.draft_text, item.id, item.payload.get("in_reply_to_id")
+            case.id,
+            case.draft_text,
+            item.id,
+            item.payload.get("in_reply_to_id"),
+            private=case.draft_private,
         )
         # Uncertain: an earlier attempt may have posted without us hearing back. The network
         # is checked first, every time, until it shows the reply or lets us post.
@@ -253,6 +258,8 @@ class PublishWorker:
         try:
             if was_uncertain:
                 found = self.publisher.find_existing(request)
+            if found is None and request.private and self._window_closed(item, request):
+                return True
             if found is None:
                 self.service.begin_publish_attempt(case.id)
                 reply = self.publisher.publish(request)
@@ -269,7 +276,13 @@ class PublishWorker:
         if self.health is not None:
             self.health.ok(case.network)
         self._count("published")
-        self.service.record_published(item.id, case.id, reply, found=found is not None)
+        self.service.record_published(
+            item.id,
+            case.id,
+            reply,
+            found=found is not None,
+            private_to=request.in_reply_to_id if request.private else None,
+        )
         log.info("case #%s published: %s", case.id, reply.url or reply.post_id)
         return True
 
@@ -301,8 +314,28 @@ class PublishWorker:
             self._count("retry")
             self.service.record_not_posted(item.id, case_id, str(exc), delay)
 
+    def _window_closed(self, item: OutboxItem, request: PublishRequest) -> bool:
+        """Meta's private-reply rules, checked again at send time (an approval on day 6
+        may only get its turn on day 8): if they forbid it now, the case fails with the
+        reason and nothing is sent."""
+        problem = private_reply_problem(
+            self.service.store.db, request.network, request.in_reply_to_id, self.service.clock.now()
+        )
+        if problem is None:
+            return False
+        assert item.case_id is not None
+        self._count("failed")
+        self.service.record_failed(item.id, item.case_id, problem[1])
+        return True
+
     def _request(
-        self, case_id: int, text: str, item_id: int, in_reply_to_id: str | None
+        self,
+        case_id: int,
+        text: str,
+        item_id: int,
+        in_reply_to_id: str | None,
+        *,
+        private: bool = False,
     ) -> PublishRequest:
         store: Store = self.service.store
         row = store.one(
@@ -324,6 +357,7 @@ class PublishWorker:
             in_reply_to_id=in_reply_to_id or row["latest"],
             author_handle=row["handle"],
             text=text,
+            private=private,
         )
 
     def drain(self, limit: int = 1000) -> int:
@@ -368,14 +402,15 @@ class DryRunPublisher:
     def publish(self, request: PublishRequest) -> PublishedReply:
         with self.store.write() as db:
             db.execute(
-                "INSERT INTO dry_run_posts (attempt_key, network, in_reply_to_id, text, posted_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO dry_run_posts (attempt_key, network, in_reply_to_id, text, posted_at,"
+                " private) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     request.attempt_key,
                     request.network,
                     request.in_reply_to_id,
                     request.text,
                     self.clock.now().isoformat(),
+                    int(request.private),
                 ),
             )
         found = self.find_existing(request)
@@ -383,14 +418,16 @@ class DryRunPublisher:
         return found
 
     def find_existing(self, request: PublishRequest) -> PublishedReply | None:
-        # Like a network's check: any reply of ours to that post counts.
+        # Like a network's check: any reply of ours of that kind to that post counts.
         row = self.store.one(
             "SELECT id FROM dry_run_posts WHERE network = ? AND in_reply_to_id = ?"
-            " ORDER BY id LIMIT 1",
-            [request.network, request.in_reply_to_id],
+            " AND private = ? ORDER BY id LIMIT 1",
+            [request.network, request.in_reply_to_id, int(request.private)],
         )
         if row is None:
             return None
+        kind = "private/" if request.private else ""
         return PublishedReply(
-            post_id=f"dry-run-{row['id']}", url=f"dry-run://{request.network}/{row['id']}"
+            post_id=f"dry-run-{row['id']}",
+            url=f"dry-run://{request.network}/{kind}{row['id']}",
         )

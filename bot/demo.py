@@ -20,7 +20,8 @@ from bot import audit
 from bot.config import Config, load_config
 from bot.delivery import ChatWorker, DryRunPublisher, PublishWorker
 from bot.jsonl import read_mentions
-from bot.models import Actor, Mention, text_hash
+from bot.models import Actor, Mention
+from bot.moderation import DryRunModerator, ModerationWorker
 from bot.ports import MessageRef, SystemClock
 from bot.service import SHOWN_HASH_PREFIX, CareService
 from bot.store import Store
@@ -73,12 +74,13 @@ class Demo:
         self.surface = ConsoleSurface(console, clock.now, names=DEMO_NAMES)
         self.chat = ChatWorker(self.service, self.surface)
         self.publisher = PublishWorker(self.service, DryRunPublisher(self.store, clock))
+        self.moderation = ModerationWorker(self.service, DryRunModerator(self.store, clock))
         self.user = "U0AGENT1"
 
     def pump(self) -> None:
         """Deliver queued cards and publish approved replies, as the running bot would."""
         self.chat.drain()
-        if self.publisher.drain():
+        if self.publisher.drain() + self.moderation.drain():
             self.chat.drain()
 
     def ingest_samples(self) -> None:
@@ -120,8 +122,7 @@ class Demo:
 
     def _approval_code(self, case_id: int) -> str:
         """The code `/care approve N` showed, as the manager would type it back."""
-        draft = self.service.get_case(case_id).draft_text or ""
-        return text_hash(draft)[:SHOWN_HASH_PREFIX]
+        return (self.service.get_case(case_id).draft_hash or "")[:SHOWN_HASH_PREFIX]
 
     def script(self) -> int:
         """Ingest -> claim -> reply -> approve -> publish (dry run), then show the audit trail."""

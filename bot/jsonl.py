@@ -11,12 +11,15 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.config import SourcesSection
-from bot.models import Mention
+from bot.models import NETWORK_NAMES, Mention
 from bot.reports import format_duration
 
 # The networks the bot has a source for: one `[sources.NAME]` section each, so a network
-# is accepted here as soon as its source's config section exists.
-SOURCE_NETWORKS: tuple[str, ...] = tuple(SourcesSection.model_fields)
+# is accepted here as soon as its source's config section exists; and the networks of
+# the contract (facebook, instagram) whose source sections may come later.
+SOURCE_NETWORKS: tuple[str, ...] = tuple(
+    dict.fromkeys([*SourcesSection.model_fields, *NETWORK_NAMES])
+)
 # Clocks drift; further ahead than this, the producer's clock (or time zone) is wrong.
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 

@@ -78,8 +78,18 @@ def utcnow() -> datetime:
 
 
 def text_hash(text: str) -> str:
-    """The hash an approval is bound to: the exact bytes of the reply text."""
+    """The hash of the exact bytes of a reply text (what the audit log records)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# Prefixed to a private reply's text before hashing: the same words approved as a public
+# reply hash differently, so an approval of one kind can never send the other.
+PRIVATE_HASH_PREFIX = "socialcare private reply\x00"
+
+
+def reply_hash(text: str, *, private: bool = False) -> str:
+    """The hash an approval is bound to: the exact words and how they are sent."""
+    return text_hash(PRIVATE_HASH_PREFIX + text if private else text)
 
 
 def _clean_text(value: str) -> str:
@@ -211,7 +221,20 @@ class Case:
     publish_uncertain_since: datetime | None = None
     # The case whose card shows this one (a near-duplicate), if any.
     group_id: int | None = None
+    # The draft is a private reply (Messenger / Instagram Direct) to the comment.
+    draft_private: bool = False
+    # Hiding the case's comment on its network: None, "hiding", "hidden" or "unhiding".
+    hidden_state: str | None = None
+    hidden_by: str | None = None
+    hidden_reason: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def draft_hash(self) -> str | None:
+        """What an approval of the current draft is bound to (words and kind)."""
+        if self.draft_text is None:
+            return None
+        return reply_hash(self.draft_text, private=self.draft_private)
 
     @property
     def publish_uncertain(self) -> bool:

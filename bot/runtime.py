@@ -17,7 +17,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -32,7 +32,8 @@ from bot.delivery import ChatWorker, DryRunPublisher, PublisherRouter, PublishWo
 from bot.errors import AlreadyRunning, ConfigError, DependencyUnreachable
 from bot.health import Health
 from bot.metrics import Metrics
-from bot.ports import Clock, ReplyPublisher, SystemClock
+from bot.moderation import DryRunModerator, ModerationWorker, ModeratorRouter
+from bot.ports import Clock, CommentModerator, ReplyPublisher, SystemClock
 from bot.service import CareService
 from bot.storage import open_store
 
@@ -80,6 +81,10 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     metrics: Metrics = field(default_factory=Metrics)
     publisher: ReplyPublisher | None = None
+    # Who hides comments, per network (the Meta adapter's moderator for "facebook" and
+    # "instagram"); empty: hiding fails with the reason. `[publish].dry_run` replaces
+    # them all with the dry-run moderator.
+    moderators: Mapping[str, CommentModerator] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._bluesky: Any = None
@@ -112,6 +117,11 @@ class Runtime:
             # A dry run reaches no network: nothing to report about X.
             health=None if self.config.publish.dry_run else self.health,
         )
+        self.moderation_worker = ModerationWorker(
+            self.service,
+            self._make_moderator(),
+            health=None if self.config.publish.dry_run else self.health,
+        )
         self.health.track("scheduler", critical=False)
         self.teams: Any = None
         self.teams_api: Any = None
@@ -142,6 +152,12 @@ class Runtime:
             timeout=self.config.llm.timeout_seconds,
             max_retries=self.config.llm.max_retries,
         )
+
+    def _make_moderator(self) -> CommentModerator:
+        """Dry run, or the configured moderator of each network (ModeratorRouter)."""
+        if self.config.publish.dry_run:
+            return DryRunModerator(self.store, self.clock)
+        return ModeratorRouter(self.moderators)
 
     def _make_publisher(self) -> ReplyPublisher:
         """Dry run, or one publisher per network the bot answers on (PublisherRouter)."""
@@ -642,6 +658,7 @@ class Runtime:
 
     async def start(self) -> None:
         self.publish_worker.recover()
+        self.moderation_worker.recover()
         from bot.outbox import CHAT_KINDS
 
         # Whatever a dead process left `sending` goes back to the queue (else it would
@@ -654,6 +671,9 @@ class Runtime:
                 WorkerLoop(f"chat-{worker.surface.name}", worker.run_once, self.stop_event)
             )
         self.workers.append(WorkerLoop("publish", self.publish_worker.run_once, self.stop_event))
+        self.workers.append(
+            WorkerLoop("moderate", self.moderation_worker.run_once, self.stop_event, idle=1.0)
+        )
         # Leases of items in hand are renewed while their work runs (a dead process's
         # lapse and are taken over by another process).
         lease = self.service.outbox.lease.total_seconds()

@@ -25,6 +25,7 @@ from bot.cards import NOTE, PUBLISH, queue_card
 from bot.classify import Classifier, OfflineClassifier
 from bot.config import Config
 from bot.errors import AlreadyDelivered, InvalidTransition, NotAllowed, Refusal, UnknownCase
+from bot.meta_rules import MODERATE, not_meta_reason, private_channel, private_reply_problem
 from bot.models import (
     Actor,
     Case,
@@ -35,6 +36,7 @@ from bot.models import (
     Priority,
     Sentiment,
     network_name,
+    reply_hash,
     text_hash,
 )
 from bot.pipeline import IngestPipeline, IngestStats
@@ -104,6 +106,10 @@ def _row_to_case(
         mention_at=datetime.fromisoformat(row["mention_at"]),
         publish_uncertain_since=ts(row["publish_uncertain_since"]),
         group_id=row["group_id"],
+        draft_private=bool(draft["private"]) if draft else False,
+        hidden_state=row["hidden_state"],
+        hidden_by=row["hidden_by"],
+        hidden_reason=row["hidden_reason"],
         extra={"classifier": row["classifier"]},
     )
 
@@ -435,33 +441,56 @@ class CareService:
         )
         return self._load(db, case.id)
 
-    def set_draft(self, actor: Actor, ref: str | int, text: str, *, source: str = "human") -> Case:
-        """Write or replace the reply draft. Voids any approval of other words."""
+    def set_draft(
+        self,
+        actor: Actor,
+        ref: str | int,
+        text: str,
+        *,
+        source: str = "human",
+        private: bool | None = None,
+    ) -> Case:
+        """Write or replace the reply draft. Voids any approval of other words or kind.
+
+        `private`: True for a private reply (Messenger / Instagram Direct), False for a
+        public one, None to keep the kind of the current draft (public if none)."""
 
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.DRAFT, case.department)
+            kind = case.draft_private if private is None else private
+            if kind:
+                self._refuse_private_reply(db, case, now)
             if case.state is CaseState.NEW:
                 # Drafting an unclaimed case claims it: two people must never answer one person.
                 case = self._claim_in(db, case, actor, now)
             self._require_owner_or_manager(case, actor)
             self._refuse_while_publishing(db, case)
             final = self._checked_reply(db, case, text)
-            return self._write_draft(db, case, actor, final, source, now)
+            return self._write_draft(db, case, actor, final, source, now, private=kind)
 
-        return self._act(actor, "draft", ref, work)
+        return self._act(actor, "reply_private" if private else "draft", ref, work)
 
-    def check_may_draft(self, actor: Actor, ref: str | int) -> Case:
-        """Refuse now (before a modal opens) if the actor could not save a draft."""
+    def check_may_draft(self, actor: Actor, ref: str | int, *, private: bool = False) -> Case:
+        """Refuse now (before a modal opens) if the actor could not save a draft
+        (`private`: a private reply)."""
 
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.DRAFT, case.department)
+            if private:
+                self._refuse_private_reply(db, case, now)
             if case.state is not CaseState.NEW:
                 advance(case.state, Action.DRAFT)
                 self._require_owner_or_manager(case, actor)
                 self._refuse_while_publishing(db, case)
             return case
 
-        return self._act(actor, "draft", ref, work)
+        return self._act(actor, "reply_private" if private else "draft", ref, work)
+
+    def _refuse_private_reply(self, db: Database, case: Case, now: datetime) -> None:
+        """Meta's rules: Facebook/Instagram only, one per comment, within 7 days."""
+        problem = private_reply_problem(db, case.network, self._reply_target(db, case), now)
+        if problem is not None:
+            raise Refusal(problem[1], code=problem[0])
 
     @staticmethod
     def _refuse_while_uncertain(case: Case) -> None:
@@ -495,24 +524,51 @@ class CareService:
             )
 
     def _write_draft(
-        self, db: Database, case: Case, actor: Actor, text: str, source: str, now: datetime
+        self,
+        db: Database,
+        case: Case,
+        actor: Actor,
+        text: str,
+        source: str,
+        now: datetime,
+        *,
+        private: bool = False,
     ) -> Case:
-        if case.draft_text == text and case.state is not CaseState.FAILED:
+        same_kind = case.draft_private == private
+        if case.draft_text == text and same_kind and case.state is not CaseState.FAILED:
             raise Refusal(
                 f"The draft of case #{case.id} already says exactly that; nothing changed.",
                 code="no_change",
             )
         draft_id = db.execute(
-            "INSERT INTO drafts (case_id, text, text_hash, author, source, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            (case.id, text, text_hash(text), actor.user_id, source, now.isoformat()),
+            "INSERT INTO drafts (case_id, text, text_hash, author, source, created_at, private)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                case.id,
+                text,
+                reply_hash(text, private=private),
+                actor.user_id,
+                source,
+                now.isoformat(),
+                int(private),
+            ),
         ).fetchone()[0]
+        # Other words, or the same words sent another way (public <-> private): an
+        # approval was for what the approver saw, so it no longer stands.
         voided = db.execute(
-            "UPDATE approvals SET voided_at = ?, void_reason = 'draft edited'"
+            "UPDATE approvals SET voided_at = ?, void_reason = ?"
             " WHERE case_id = ? AND voided_at IS NULL",
-            (now.isoformat(), case.id),
+            (now.isoformat(), "draft edited" if same_kind else "reply kind changed", case.id),
         ).rowcount
         note = f"Draft {'edited' if case.draft_text else 'written'} by <@{actor.user_id}>"
+        if private:
+            note = (
+                f"Private reply {'edited' if case.draft_private else 'drafted'} by"
+                f" <@{actor.user_id}>: it will be sent as a {private_channel(case.network)}"
+                " message, not posted publicly"
+            )
+        elif case.draft_private:
+            note = f"Changed to a public reply by <@{actor.user_id}>"
         if voided:
             note += " (the earlier approval no longer applies)"
         if case.state is CaseState.CLAIMED:
@@ -523,7 +579,7 @@ class CareService:
                 actor=_actor_key(actor),
                 action=Action.DRAFT.value,
                 case_id=case.id,
-                detail={"draft_id": draft_id, "source": source},
+                detail={"draft_id": draft_id, "source": source, "private": private},
                 text_hash=text_hash(text),
             )
             queue_card(db, case.id, now, note=note)
@@ -538,6 +594,7 @@ class CareService:
                     "draft_id": draft_id,
                     "source": source,
                     "approval_voided": bool(voided),
+                    "private": private,
                 },
                 text=text,
                 note=note,
@@ -599,10 +656,11 @@ class CareService:
 
         return self._act(actor, "submit", ref, work)
 
-    def reply(self, actor: Actor, ref: str | int, text: str) -> Case:
-        """`/care reply N TEXT`: set the draft (claiming if needed) and submit it."""
+    def reply(self, actor: Actor, ref: str | int, text: str, *, private: bool = False) -> Case:
+        """`/care reply N TEXT` (`reply-private`: `private`): set the draft (claiming if
+        needed) and submit it."""
         try:
-            self.set_draft(actor, ref, text)
+            self.set_draft(actor, ref, text, private=private)
         except Refusal as refusal:
             if refusal.code != "no_change":
                 raise
@@ -642,7 +700,7 @@ class CareService:
             and not self.config.publish.allow_self_approval
         ):
             raise NotAllowed("You wrote this reply, so another manager has to approve it.")
-        return text_hash(case.draft_text)
+        return str(case.draft_hash)
 
     def approval_prompt(self, actor: Actor, ref: str | int) -> Case:
         """What `approve N` shows before it approves: the case, if `actor` may approve it now.
@@ -653,6 +711,8 @@ class CareService:
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, Action.APPROVE, case.department)
             self._check_may_approve(case, actor)
+            if case.draft_private:
+                self._refuse_private_reply(db, case, now)
             return case
 
         return self._act(actor, "approve", ref, work)
@@ -675,6 +735,8 @@ class CareService:
                     code="no_change",
                 )
             current = self._check_may_approve(case, actor)
+            if case.draft_private:
+                self._refuse_private_reply(db, case, now)
             if expected_hash is not None:
                 seen = expected_hash.strip().lower()
                 if len(seen) < MIN_HASH_PREFIX or not re.fullmatch(r"[0-9a-f]+", seen):
@@ -703,9 +765,14 @@ class CareService:
                 Action.APPROVE,
                 now,
                 sets={"note": None},
-                detail={"approval_id": approval_id},
+                detail={"approval_id": approval_id, "private": case.draft_private},
                 text=case.draft_text,
-                note=f"Approved by <@{actor.user_id}>",
+                note=f"Approved by <@{actor.user_id}>"
+                + (
+                    f" (a private {private_channel(case.network)} message)"
+                    if case.draft_private
+                    else ""
+                ),
             )
             self._queue_publish(db, case, approval_id, now)
             return self._load(db, case.id)
@@ -871,7 +938,7 @@ class CareService:
             if (
                 case.approved_hash is None
                 or case.draft_text is None
-                or text_hash(case.draft_text) != case.approved_hash
+                or case.draft_hash != case.approved_hash
             ):
                 raise Refusal(
                     f"Case #{case.id} has no approved reply to retry;"
@@ -911,6 +978,86 @@ class CareService:
             return self._load(db, case.id)
 
         return self._act(actor, "retry", ref, work)
+
+    # ---------------------------------------------------------------- moderation
+
+    def hide(self, actor: Actor, ref: str | int, reason: str) -> Case:
+        """Managers: hide the case's comment on its network (through the outbox, so an
+        outage retries). The case stays as it is: hiding answers nobody."""
+        return self._set_hidden(actor, ref, True, reason)
+
+    def unhide(self, actor: Actor, ref: str | int) -> Case:
+        """Managers: show a hidden comment again."""
+        return self._set_hidden(actor, ref, False, "")
+
+    def check_may_hide(self, actor: Actor, ref: str | int) -> Case:
+        """Refuse now (before a form asks for the reason) if `actor` could not hide it."""
+        return self._set_hidden(actor, ref, True, "", check_only=True)
+
+    def _set_hidden(
+        self, actor: Actor, ref: str | int, hidden: bool, reason: str, *, check_only: bool = False
+    ) -> Case:
+        action = Action.HIDE if hidden else Action.UNHIDE
+
+        def work(db: Database, case: Case, now: datetime) -> Case:
+            authorize(self.config, actor, action, case.department)
+            problem = not_meta_reason(case.network, "Hiding a comment")
+            if problem:
+                raise Refusal(problem, code="wrong_network")
+            network = network_name(case.network)
+            if hidden and case.hidden_state in {"hiding", "hidden"}:
+                raise Refusal(
+                    f"The comment of case #{case.id} is already {case.hidden_state} on {network}.",
+                    code="no_change",
+                )
+            if not hidden and case.hidden_state in {None, "unhiding"}:
+                raise Refusal(
+                    f"The comment of case #{case.id} is not hidden on {network}.",
+                    code="no_change",
+                )
+            if check_only:
+                return case
+            why = _required_reason(reason, "hide") if hidden else None
+            db.execute(
+                "UPDATE cases SET hidden_state = ?, hidden_by = ?, hidden_reason = ?,"
+                " updated_at = ? WHERE id = ?",
+                (
+                    "hiding" if hidden else "unhiding",
+                    actor.user_id,
+                    why if hidden else case.hidden_reason,
+                    now.isoformat(),
+                    case.id,
+                ),
+            )
+            audit.append(
+                db,
+                at=now,
+                actor=_actor_key(actor),
+                action=action.value,
+                case_id=case.id,
+                detail={"comment_id": case.mention_id, "network": case.network}
+                | ({"reason": why} if why else {}),
+            )
+            outbox.enqueue(
+                db,
+                kind=MODERATE,
+                now=now,
+                case_id=case.id,
+                # One comment's hide and unhide go out in the order they were asked for.
+                channel=f"moderate:{case.network}:{case.mention_id}",
+                payload={"comment_id": case.mention_id, "hidden": hidden},
+            )
+            queue_card(
+                db,
+                case.id,
+                now,
+                note=f"Hiding the comment on {network} (by <@{actor.user_id}>: {why})"
+                if hidden
+                else f"Showing the comment on {network} again (by <@{actor.user_id}>)",
+            )
+            return self._load(db, case.id)
+
+        return self._act(actor, action.value, ref, work)
 
     # ---------------------------------------------------------------- source cursors
 
@@ -1095,14 +1242,27 @@ class CareService:
             )
 
     def record_published(
-        self, item_id: int, case_id: int, reply: PublishedReply, *, found: bool = False
+        self,
+        item_id: int,
+        case_id: int,
+        reply: PublishedReply,
+        *,
+        found: bool = False,
+        private_to: str | None = None,
     ) -> None:
         """The reply is out: posted now, or `found` on the network by a check after an
-        attempt whose answer was lost. Either way it is recorded the same way."""
+        attempt whose answer was lost. Either way it is recorded the same way.
+        `private_to`: it was a private reply to that comment (Meta allows one each)."""
         now = self.clock.now()
         with self.store.write() as db:
             case = self._load(db, case_id)
             self.outbox.finish(db, item_id, {"post_id": reply.post_id, "url": reply.url})
+            if private_to is not None:
+                db.execute(
+                    "INSERT INTO private_replies (network, comment_id, case_id, post_id, sent_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (case.network, private_to, case_id, reply.post_id, now.isoformat()),
+                )
             db.execute("UPDATE cases SET publish_uncertain_since = NULL WHERE id = ?", (case_id,))
             if case.state is not CaseState.APPROVED:
                 # Never expected (edits are refused while publishing), but a reply that is
@@ -1138,9 +1298,14 @@ class CareService:
                     "url": reply.url,
                     "outbox_id": item_id,
                     "found_by_check": found,
+                    "private": private_to is not None,
                 },
                 text=case.draft_text,
-                note=f"Published: {reply.url}"
+                note=(
+                    f"Replied privately ({private_channel(case.network)}): {reply.url}"
+                    if private_to is not None
+                    else f"Published: {reply.url}"
+                )
                 + (
                     " (found on the network by a check after an unanswered attempt)"
                     if found

@@ -302,6 +302,38 @@ def _leases(db: Database) -> None:
     )
 
 
+@migrations(name="0012_private_and_hidden")
+def _private_and_hidden(db: Database) -> None:
+    db.executescript(
+        """
+        -- A draft may be a private reply (Messenger / Instagram Direct) to the comment.
+        ALTER TABLE drafts ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE dry_run_posts ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+        -- Meta allows one private reply per comment: the ones sent, by comment.
+        CREATE TABLE private_replies (
+            network TEXT NOT NULL,
+            comment_id TEXT NOT NULL,
+            case_id INTEGER NOT NULL REFERENCES cases (id),
+            post_id TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            PRIMARY KEY (network, comment_id)
+        );
+        -- Hiding the case's comment: NULL, 'hiding', 'hidden' or 'unhiding'; by whom, why.
+        ALTER TABLE cases ADD COLUMN hidden_state TEXT;
+        ALTER TABLE cases ADD COLUMN hidden_by TEXT;
+        ALTER TABLE cases ADD COLUMN hidden_reason TEXT;
+        -- What the dry-run moderator would have hidden or shown again.
+        CREATE TABLE dry_run_moderations (
+            id INTEGER PRIMARY KEY,
+            network TEXT NOT NULL,
+            comment_id TEXT NOT NULL,
+            hidden INTEGER NOT NULL,
+            at TEXT NOT NULL
+        );
+        """
+    )
+
+
 @migrations(name="0014_stale_claims")
 def _stale_claims(db: Database) -> None:
     db.executescript(

@@ -36,6 +36,8 @@ class Action(enum.StrEnum):
     DISMISS = "dismiss"
     REASSIGN = "reassign"
     RETRY = "retry"
+    HIDE = "hide"
+    UNHIDE = "unhide"
     PUBLISH_OK = "publish_ok"
     PUBLISH_FAILED = "publish_failed"
     RELEASE = "release"  # a stale claim goes back to the queue (bot/stale.py)
@@ -63,6 +65,9 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.DISMISS: Transition(_OPEN_BEFORE_APPROVAL | {S.FAILED}, S.DISMISSED, Role.MEMBER),
     Action.REASSIGN: Transition(_OPEN_BEFORE_APPROVAL | {S.FAILED}, S.NEW, Role.MEMBER),
     Action.RETRY: Transition(frozenset({S.FAILED}), S.APPROVED, Role.MEMBER),
+    # Hiding a comment (Facebook/Instagram) changes no state: the case goes on as it was.
+    Action.HIDE: Transition(frozenset(CaseState), None, Role.MANAGER),
+    Action.UNHIDE: Transition(frozenset(CaseState), None, Role.MANAGER),
     Action.PUBLISH_OK: Transition(frozenset({S.APPROVED}), S.PUBLISHED, Role.SYSTEM),
     Action.PUBLISH_FAILED: Transition(frozenset({S.APPROVED}), S.FAILED, Role.SYSTEM),
     Action.RELEASE: Transition(frozenset({S.CLAIMED}), S.NEW, Role.SYSTEM),

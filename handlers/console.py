@@ -25,6 +25,7 @@ from bot.ports import MessageRef
 from bot.reports import format_duration
 from bot.service import SHOWN_HASH_PREFIX, CareService
 from bot.views import CaseView
+from handlers.slack_cards import BUTTON_TEXT, card_actions, hidden_status, private_notice
 
 #: Slack's user markup, which the domain's notes and answers use: `<@U0AGENT1>`, `<@W123|jo>`.
 USER_MARKUP = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
@@ -50,6 +51,12 @@ BUTTONS = {
     CaseState.DISMISSED: [],
     CaseState.FAILED: ["Retry", "Edit reply", "Dismiss"],
 }
+
+
+def _meta_buttons(view: CaseView) -> list[str]:
+    """Facebook/Instagram cases also offer Reply privately and Hide comment (as on Slack)."""
+    extra = [a for a in card_actions(view.case) if a in ("reply_private", "hide_comment")]
+    return [BUTTON_TEXT[a] for a in extra]
 
 
 def person(user_id: str, names: Mapping[str, str] | None = None) -> str:
@@ -141,12 +148,17 @@ def render_card(
         parts.append(Text(f"Claimed by {person(case.claimed_by, names)}"))
     if case.draft_text:
         author_name = person(case.draft_by, names) if case.draft_by else "?"
-        parts.append(Text(f"Draft by {author_name}: {case.draft_text}", style="cyan"))
+        kind = f"Private reply ({private_notice(case)})" if case.draft_private else "Draft"
+        parts.append(Text(f"{kind} by {author_name}: {case.draft_text}", style="cyan"))
     if case.note:
         parts.append(Text(f"Note: {show_people(case.note, names)}", style="yellow"))
     if case.published_url:
-        parts.append(Text(f"Published: {case.published_url}", style="green"))
-    buttons = BUTTONS[case.state]
+        done = "Replied privately" if case.draft_private else "Published"
+        parts.append(Text(f"{done}: {case.published_url}", style="green"))
+    hidden = hidden_status(case, person(case.hidden_by or "?", names))
+    if hidden:
+        parts.append(Text(hidden, style="magenta"))
+    buttons = BUTTONS[case.state] + _meta_buttons(view)
     if view.paused and case.state is CaseState.APPROVED:
         parts.append(Text("Publishing is paused: this reply goes out on resume.", style="yellow"))
     if buttons:

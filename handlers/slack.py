@@ -39,6 +39,7 @@ from bot.config import Config
 from bot.digest import Digest
 from bot.errors import DeliveryError, Refusal
 from bot.health import Health
+from bot.meta_rules import private_channel
 from bot.metrics import Metrics
 from bot.models import Actor
 from bot.ports import Clock, MessageRef
@@ -310,10 +311,14 @@ class SlackHandlers:
         app.action(re.compile(r"^use_reply_[1-3]$"))(self.on_use_reply)
         app.action("approve")(self.on_approve)
         app.action("edit_reply")(self.on_edit_reply)
+        app.action("reply_private")(self.on_edit_reply)
+        app.action("hide_comment")(self._open_modal("hide"))
         app.action("reject")(self._open_modal("reject"))
         app.action("dismiss")(self._open_modal("dismiss"))
         app.action("reassign")(self._open_modal("reassign"))
         app.view("edit_reply")(self.on_edit_submitted)
+        app.view("reply_private")(self.on_edit_submitted)
+        app.view("hide_reason")(self._reason_submitted("hide"))
         app.view("reject_reason")(self._reason_submitted("reject"))
         app.view("dismiss_reason")(self._reason_submitted("dismiss"))
         app.view("reassign")(self.on_reassign_submitted)
@@ -438,15 +443,22 @@ class SlackHandlers:
     ) -> None:
         await self._ack(ack, context)
 
+        # "Reply privately", or "Edit reply" of a private draft: the private form.
+        kind = str((body.get("actions") or [{}])[0].get("action_id") or "edit_reply")
+
         def work(payload: ActionPayload, actor: Actor) -> object:
             case_id = _case_id(payload.actions[0].value)
             view = self.service.view(case_id)
-            self.service.check_may_draft(actor, case_id)
+            private = kind == "reply_private" or view.case.draft_private
+            self.service.check_may_draft(actor, case_id, private=private)
             return edit_reply_modal(
-                case_id, view.case.draft_text or (view.suggestions or [""])[0], view.author.handle
+                case_id,
+                view.case.draft_text or (view.suggestions or [""])[0],
+                view.author.handle,
+                private_via=private_channel(view.case.network) if private else None,
             )
 
-        await self._with_modal("edit_reply", body, client, work)
+        await self._with_modal(kind, body, client, work)
 
     def _open_modal(self, kind: str) -> Callable[..., Awaitable[None]]:
         async def listener(
@@ -459,6 +471,8 @@ class SlackHandlers:
                 if kind == "reassign":
                     departments = [(d.id, d.name) for d in self.config.departments]
                     return reassign_modal(case.id, departments, case.department)
+                if kind == "hide":
+                    self.service.check_may_hide(actor, case.id)  # before the form opens
                 return reason_modal(case.id, kind)
 
             await self._with_modal(kind, body, client, work)
@@ -614,11 +628,14 @@ class SlackHandlers:
     async def on_edit_submitted(
         self, ack: AsyncAck, body: dict[str, Any], context: dict[str, Any]
     ) -> None:
+        kind = str((body.get("view") or {}).get("callback_id") or "edit_reply")
+        verb = "reply_private" if kind == "reply_private" else "edit"
+
         def work(actor: Actor, case_id: int, values: dict[str, Any]) -> object:
             text = values.get("reply", {}).get("reply_text", {}).get("value") or ""
-            return perform(self.service, actor, "edit", {"case": case_id, "reply_text": text})
+            return perform(self.service, actor, verb, {"case": case_id, "reply_text": text})
 
-        await self._submitted("edit_reply", ack, body, context, "reply", work)
+        await self._submitted(kind, ack, body, context, "reply", work)
 
     def _reason_submitted(self, kind: str) -> Callable[..., Awaitable[None]]:
         async def listener(ack: AsyncAck, body: dict[str, Any], context: dict[str, Any]) -> None:

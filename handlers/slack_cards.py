@@ -24,7 +24,8 @@ from zoneinfo import ZoneInfo
 
 from bot.bulk import untouched
 from bot.commands import ApprovalPrompt
-from bot.models import Case, CaseState, Intent, Priority, network_name, text_hash
+from bot.meta_rules import META_NETWORKS, private_channel
+from bot.models import Case, CaseState, Intent, Priority, network_name
 from bot.reports import format_duration
 from bot.views import CaseView
 
@@ -348,10 +349,19 @@ ALL_ACTIONS = (
     "dismiss",
     "reassign",
     "retry",
+    "reply_private",
+    "hide_comment",
+)
+# Facebook/Instagram only: a private reply where a reply can be written, and hiding the
+# comment in any state (hiding answers nobody and closes nothing).
+PRIVATE_REPLY_STATES = frozenset(
+    {CaseState.NEW, CaseState.CLAIMED, CaseState.AWAITING_APPROVAL, CaseState.FAILED}
 )
 
 BUTTON_TEXT: dict[str, str] = {
     "claim": "Claim",
+    "reply_private": "Reply privately",
+    "hide_comment": "Hide comment",
     "edit_reply": "Edit reply",
     "submit": "Submit for approval",
     "approve": "Approve",
@@ -424,9 +434,10 @@ def _confirm(title: str, text: str, confirm: str, *, danger: bool = True) -> dic
     return dialog
 
 
-def approve_value(case_id: int, draft: str) -> str:
-    """The Approve button's value: the case and the hash of the draft the manager saw."""
-    return json.dumps({"case": case_id, "hash": text_hash(draft)}, separators=(",", ":"))
+def approve_value(case: Case) -> str:
+    """The Approve button's value: the case and the hash of the draft the manager saw
+    (its words and whether it is a private reply)."""
+    return json.dumps({"case": case.id, "hash": case.draft_hash or ""}, separators=(",", ":"))
 
 
 def approval_prompt_blocks(prompt: ApprovalPrompt, message: str) -> list[dict[str, Any]]:
@@ -477,7 +488,7 @@ def button(action_id: str, case: Case) -> dict[str, Any]:
         "value": str(case.id),
     }
     if action_id == "approve":
-        element["value"] = approve_value(case.id, case.draft_text or "")
+        element["value"] = approve_value(case)
     style = BUTTON_STYLE.get(action_id)
     if style:
         element["style"] = style
@@ -487,6 +498,13 @@ def button(action_id: str, case: Case) -> dict[str, Any]:
             "No reply will be sent. You will be asked for a reason, "
             "which is logged in the card's thread.",
             "Dismiss",
+        )
+    if action_id == "hide_comment":
+        element["confirm"] = _confirm(
+            f"Hide this comment on {network_name(case.network)}?",
+            "It stays visible to its author and their friends only. The case stays open;"
+            " you will be asked for a reason, which is logged on the card and audited.",
+            "Hide",
         )
     return element
 
@@ -510,12 +528,41 @@ def card_actions(case: Case, *, draft_shown: bool = True) -> list[str]:
     if case.intent == Intent.SPAM and "dismiss" in actions:
         actions.remove("dismiss")
         actions.insert(0, "dismiss")
+    if case.network in META_NETWORKS:
+        if case.state in PRIVATE_REPLY_STATES and not case.draft_private:
+            after = "edit_reply" if "edit_reply" in actions else "claim"
+            actions.insert(actions.index(after) + 1 if after in actions else 0, "reply_private")
+        if case.hidden_state not in {"hiding", "hidden"}:
+            actions.append("hide_comment")
     return actions
+
+
+def state_label(case: Case) -> str:
+    """The card header's state; a private reply that went out says so."""
+    if case.state is CaseState.PUBLISHED and case.draft_private:
+        return "Replied privately"
+    return STATE_LABEL[case.state]
+
+
+def hidden_status(case: Case, who: str) -> str | None:
+    """The comment's moderation, in words (`who`: the manager, as the surface names them)."""
+    network = network_name(case.network)
+    if case.hidden_state == "hidden":
+        return f"Comment hidden on {network} (by {who}: {case.hidden_reason})"
+    if case.hidden_state == "hiding":
+        return f"Hiding the comment on {network} (asked by {who}: {case.hidden_reason})…"
+    if case.hidden_state == "unhiding":
+        return f"Showing the comment on {network} again (asked by {who})…"
+    return None
+
+
+def private_notice(case: Case) -> str:
+    return f"sent as a private {private_channel(case.network)} message, not posted publicly"
 
 
 def _header(view: CaseView) -> dict[str, Any]:
     case = view.case
-    text = f"{STATE_EMOJI[case.state]} #{case.id} · {STATE_LABEL[case.state]}"
+    text = f"{STATE_EMOJI[case.state]} #{case.id} · {state_label(case)}"
     department = plain(view.department_name, limit=60)
     if department:
         text += f" · {department}"
@@ -633,7 +680,10 @@ def _status_blocks(view: CaseView, tz: ZoneInfo | None) -> tuple[list[dict[str, 
         units = _escape_units(_sanitize(case.draft_text))
         draft_shown = sum(len(u) for u in units) <= DRAFT_CHARS
         text = _fit(units, DRAFT_CHARS)
-        blocks.append(_section("draft", f"*Draft reply* by {_user(case.draft_by)}:\n{text}"))
+        kind = (
+            f"*Private reply* ({private_notice(case)})" if case.draft_private else "*Draft reply*"
+        )
+        blocks.append(_section("draft", f"{kind} by {_user(case.draft_by)}:\n{text}"))
         if not draft_shown:
             blocks.append(
                 _context(
@@ -644,9 +694,15 @@ def _status_blocks(view: CaseView, tz: ZoneInfo | None) -> tuple[list[dict[str, 
             )
     if case.note:
         blocks.append(_context("note", f":memo: Note: {note_text(case.note, limit=NOTE_CHARS)}"))
-    if case.published_url:
+    if case.published_url and case.draft_private:
+        where = private_channel(case.network)
+        blocks.append(_context("published", f":envelope: Replied privately ({where})"))
+    elif case.published_url:
         link = _link(case.published_url, "View published reply")
         blocks.append(_context("published", f":link: Published: {link}"))
+    hidden = hidden_status(case, _user(case.hidden_by))
+    if hidden:
+        blocks.append(_context("hidden", f":no_entry_sign: {note_text(hidden, limit=NOTE_CHARS)}"))
     if case.publish_uncertain_since is not None:
         network = network_name(case.network)
         since = slack_date(case.publish_uncertain_since, tz)
@@ -854,12 +910,16 @@ def _modal(
     return view
 
 
-def edit_reply_modal(case_id: int, draft: str, author_handle: str) -> dict[str, Any]:
+def edit_reply_modal(
+    case_id: int, draft: str, author_handle: str, *, private_via: str | None = None
+) -> dict[str, Any]:
     """`views.open` payload to write or edit the reply of a case.
 
     On submit read `view["state"]["values"]["reply"]["reply_text"]["value"]` and the
     case id from `view["private_metadata"]`. A draft longer than the input allows
     (1000) is cut to fit: Slack rejects an initial_value over max_length.
+    `private_via` ("Messenger", "Instagram Direct"): a private reply, callback_id
+    `reply_private`.
     """
     handle = escape_mrkdwn(author_handle.lstrip("@"), limit=HANDLE_CHARS, max_lines=1)
     element: dict[str, Any] = {
@@ -873,19 +933,30 @@ def edit_reply_modal(case_id: int, draft: str, author_handle: str) -> dict[str, 
     initial = draft.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     if initial:
         element["initial_value"] = initial[:EDIT_REPLY_MAX_LENGTH]
+    context = f"Public reply to @{handle} for case #{case_id}."
+    hint = "Posted publicly as the brand once a manager approves it. "
+    if private_via:
+        element["placeholder"] = _plain_text("Write the private message…", emoji=False)
+        context = (
+            f"*Private reply* to @{handle} for case #{case_id}: sent as a {private_via}"
+            " message, *not posted publicly*."
+        )
+        hint = (
+            f"Sent privately ({private_via}) once a manager approves it; one private reply"
+            " per comment, within 7 days of it. "
+        )
     blocks: list[dict[str, Any]] = [
-        _context("edit_context", f"Public reply to @{handle} for case #{case_id}."),
+        _context("edit_context", context),
         {
             "type": "input",
             "block_id": "reply",
-            "label": _plain_text("Reply"),
-            "hint": _plain_text(
-                "Posted publicly as the brand once a manager approves it. "
-                "Saving a new text cancels any earlier approval."
-            ),
+            "label": _plain_text("Private message" if private_via else "Reply"),
+            "hint": _plain_text(hint + "Saving a new text cancels any earlier approval."),
             "element": element,
         },
     ]
+    if private_via:
+        return _modal("reply_private", "Reply privately", blocks, str(case_id), "Save draft")
     return _modal("edit_reply", "Edit reply", blocks, str(case_id), "Save draft")
 
 
@@ -895,9 +966,13 @@ def reason_modal(case_id: int, action: str) -> dict[str, Any]:
     `action` is "reject" or "dismiss"; callback_id is f"{action}_reason"; read the
     text from `values["reason"]["reason_text"]["value"]`.
     """
-    if action not in ("reject", "dismiss"):
-        raise ValueError(f"reason_modal: action must be 'reject' or 'dismiss', not {action!r}")
-    if action == "reject":
+    if action not in ("reject", "dismiss", "hide"):
+        raise ValueError(f"reason_modal: action must be reject, dismiss or hide, not {action!r}")
+    if action == "hide":
+        title, submit = f"Hide comment #{case_id}", "Hide"
+        label = "Why hide this comment?"
+        hint = "E.g. spam, abuse, personal data. Shown on the card and audited."
+    elif action == "reject":
         title, submit = f"Reject draft #{case_id}", "Reject"
         label = "Why is this draft rejected?"
         hint = "The agent sees this note on the card and in its thread."
@@ -906,7 +981,7 @@ def reason_modal(case_id: int, action: str) -> dict[str, Any]:
         label = "Why does this case need no reply?"
         hint = "Logged in the card's thread and the audit trail."
     if len(title) > MAX_MODAL_TITLE:
-        title = "Reject draft" if action == "reject" else "Dismiss case"
+        title = {"reject": "Reject draft", "dismiss": "Dismiss case"}.get(action, "Hide comment")
     blocks: list[dict[str, Any]] = [
         {
             "type": "input",

@@ -44,7 +44,8 @@ from zoneinfo import ZoneInfo
 from bot.bulk import untouched
 from bot.commands import ApprovalPrompt
 from bot.digest import CaseLink, DepartmentFigures, Digest
-from bot.models import CaseState, Intent, Priority, network_name, text_hash
+from bot.meta_rules import private_channel
+from bot.models import CaseState, Intent, Priority, network_name
 from bot.reports import format_duration
 from bot.views import CaseView
 from handlers.slack_cards import (
@@ -64,7 +65,6 @@ from handlers.slack_cards import (
     ROUTE_REASON_CHARS,
     SPAM_MENTION_CHARS,
     SPAM_MENTION_LINES,
-    STATE_LABEL,
     SUGGESTION_CHARS,
     SUGGESTIONS,
     THREAD_POST_CHARS,
@@ -75,6 +75,9 @@ from handlers.slack_cards import (
     _sanitize,
     card_actions,
     group_button_text,
+    hidden_status,
+    private_notice,
+    state_label,
 )
 from handlers.slack_digest import (
     DEPARTMENT_NAME_CHARS,
@@ -111,9 +114,13 @@ VERBS = (
     "retry",
     "dismiss_group",
     "claim_next",
+    "reply_private",
+    "hide",
 )
 # card_actions() speaks in Slack action ids; these are their Teams verbs.
 VERB = {
+    "reply_private": "reply_private",
+    "hide_comment": "hide",
     "claim": "claim",
     "edit_reply": "edit",
     "submit": "submit",
@@ -124,7 +131,7 @@ VERB = {
     "retry": "retry",
 }
 POSITIVE = frozenset({"claim", "approve", "retry"})
-DESTRUCTIVE = frozenset({"reject", "dismiss"})
+DESTRUCTIVE = frozenset({"reject", "dismiss", "hide_comment"})
 
 # Budgets in UTF-16 units, for parts the Slack budgets do not cover.
 NAME_CHARS = 100
@@ -351,7 +358,8 @@ def _show_card(action_id: str, title: str, body: list[Card], submit: Card | None
 # --------------------------------------------------------------------------- case card
 
 
-def _edit_action(view: CaseView) -> Card:
+def _edit_action(view: CaseView, *, private: bool = False) -> Card:
+    """Write or edit the reply; `private`: as a private message (Messenger / Direct)."""
     case = view.case
     handle = inert(view.author.handle.lstrip("@"), limit=HANDLE_CHARS, one_line=True)
     prefill = case.draft_text or (view.suggestions[0] if view.suggestions else "")
@@ -368,22 +376,43 @@ def _edit_action(view: CaseView) -> Card:
     value = _input_value(prefill)
     if value:
         field["value"] = value
+    intro = f"Public reply to @{handle} for case #{case.id}."
+    hint = "Posted publicly as the brand once a manager approves it. "
+    if private:
+        via = private_channel(case.network)
+        field["label"] = "Private message"
+        field["placeholder"] = "Write the private message…"
+        intro = (
+            f"Private reply to @{handle} for case #{case.id}: sent as a {via} message,"
+            " not posted publicly."
+        )
+        hint = (
+            f"Sent privately ({via}) once a manager approves it; one private reply per"
+            " comment, within 7 days of it. "
+        )
     body = [
-        _rich(None, f"Public reply to @{handle} for case #{case.id}.", subtle=True),
+        _rich(None, intro, subtle=True),
         field,
         _label(
-            "Posted publicly as the brand once a manager approves it. "
-            "Saving a new text cancels any earlier approval.",
+            hint + "Saving a new text cancels any earlier approval.",
             isSubtle=True,
             size="Small",
         ),
     ]
-    submit = _execute("edit", "Save draft", case.id, style="positive")
-    return _show_card("edit_reply", BUTTON_TEXT["edit_reply"], body, submit)
+    verb, action_id = ("reply_private", "reply_private") if private else ("edit", "edit_reply")
+    if private and case.draft_private:
+        action_id = "edit_reply"  # the card's Edit reply of a private draft
+    submit = _execute(verb, "Save draft", case.id, style="positive")
+    return _show_card(action_id, BUTTON_TEXT[action_id], body, submit)
 
 
 def _reason_action(action_id: str, case_id: int) -> Card:
-    if action_id == "reject":
+    if action_id == "hide_comment":
+        question = "Why hide this comment?"
+        hint = (
+            "E.g. spam, abuse, personal data. Shown on the card and audited; the case stays open."
+        )
+    elif action_id == "reject":
         question = "Why is this draft rejected?"
         hint = "The agent sees this note on the card and in its thread."
     else:
@@ -401,7 +430,7 @@ def _reason_action(action_id: str, case_id: int) -> Card:
         },
         _label(hint, isSubtle=True, size="Small"),
     ]
-    submit = _execute(action_id, BUTTON_TEXT[action_id], case_id, style="destructive")
+    submit = _execute(VERB[action_id], BUTTON_TEXT[action_id], case_id, style="destructive")
     return _show_card(action_id, BUTTON_TEXT[action_id], body, submit)
 
 
@@ -443,16 +472,16 @@ def _reassign_action(case_id: int, current: str, departments: Sequence[tuple[str
 def _case_action(action_id: str, view: CaseView, departments: Sequence[tuple[str, str]]) -> Card:
     """The card-level action for one of `card_actions()`; inputs open inline (ShowCard)."""
     case = view.case
-    if action_id == "edit_reply":
-        return _edit_action(view)
-    if action_id in ("reject", "dismiss"):
+    if action_id in ("edit_reply", "reply_private"):
+        return _edit_action(view, private=action_id == "reply_private" or case.draft_private)
+    if action_id in ("reject", "dismiss", "hide_comment"):
         return _reason_action(action_id, case.id)
     if action_id == "reassign":
         return _reassign_action(case.id, case.department, departments)
     extra: dict[str, Any] = {}
     if action_id == "approve":
         # Bound to the words on this card: a draft changed since is refused.
-        extra["hash"] = text_hash(case.draft_text or "")
+        extra["hash"] = case.draft_hash or ""
     style = "positive" if action_id in POSITIVE else None
     action = _execute(VERB[action_id], BUTTON_TEXT[action_id], case.id, style=style, **extra)
     action["id"] = action_id
@@ -490,7 +519,7 @@ def _group_action(view: CaseView) -> Card | None:
 
 def _header(view: CaseView) -> Card:
     case = view.case
-    text = f"{STATE_EMOJI[case.state]} #{case.id} · {STATE_LABEL[case.state]}"
+    text = f"{STATE_EMOJI[case.state]} #{case.id} · {state_label(case)}"
     department = inert(view.department_name, limit=60, one_line=True)
     return _rich(
         "header",
@@ -643,7 +672,8 @@ def _status(view: CaseView, tz: ZoneInfo | None, names: Names) -> tuple[list[Car
         items = [
             _rich(
                 None,
-                _run("Draft reply", weight="Bolder"),
+                _run("Private reply" if case.draft_private else "Draft reply", weight="Bolder"),
+                f" ({private_notice(case)})" if case.draft_private else "",
                 f" by {_person(case.draft_by, names)}:",
             ),
             _rich(None, _said(_cut(draft, DRAFT_CHARS))),
@@ -661,9 +691,17 @@ def _status(view: CaseView, tz: ZoneInfo | None, names: Names) -> tuple[list[Car
     if case.note:
         note = inert(_with_names(case.note, names), limit=NOTE_CHARS)
         parts.append(_rich("note", "📝 Note: ", note))
-    if case.published_url:
+    if case.published_url and case.draft_private:
+        where = private_channel(case.network)
+        parts.append(_rich("published", f"✉️ Replied privately ({where})"))
+    elif case.published_url:
         link = _link_or_text(case.published_url, "View published reply")
         parts.append(_rich("published", "🔗 Published: ", link))
+    hidden = hidden_status(case, "{who}")
+    if hidden:
+        text = inert(hidden, limit=NOTE_CHARS)
+        head, _, tail = text.partition("{who}")
+        parts.append(_rich("hidden", "🚫 ", head, _person(case.hidden_by, names), tail))
     if case.publish_uncertain_since is not None:
         network = inert(network_name(case.network), limit=20, one_line=True)
         since = _stamp(case.publish_uncertain_since, tz)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.delivery import PublishWorker
+from bot.delivery import DryRunPublisher, PublishWorker
 from bot.errors import Refusal
 from bot.models import Actor
 from bot.service import CareService
@@ -56,6 +56,37 @@ def grouped_draft(service: CareService) -> int:
     # As an older version left it: drafted while still shown only on the group's card.
     service.store.db.execute("UPDATE cases SET group_id = ? WHERE id = ?", (leader, member))
     return member
+
+
+def facebook(service: CareService) -> int:
+    return new_case(service, network="facebook")
+
+
+def hidden(service: CareService) -> int:
+    case_id = facebook(service)
+    service.hide(LEAD, case_id, "personal data")
+    return case_id
+
+
+def eight_days_on(service: CareService) -> int:
+    case_id = facebook(service)
+    service.clock.advance(8 * 86400)  # type: ignore[attr-defined]
+    return case_id
+
+
+def private_awaiting_on_day_8(service: CareService) -> int:
+    case_id = facebook(service)
+    service.reply(AGENT, case_id, REPLY, private=True)
+    service.clock.advance(8 * 86400)  # type: ignore[attr-defined]
+    return case_id
+
+
+def privately_replied(service: CareService) -> int:
+    case_id = facebook(service)
+    service.reply(AGENT, case_id, REPLY, private=True)
+    service.approve(LEAD, case_id)
+    assert PublishWorker(service, DryRunPublisher(service.store, service.clock)).drain() == 1
+    return case_id
 
 
 @dataclass(frozen=True)
@@ -144,6 +175,30 @@ CASES = [
           "Unknown department 'legal'", audited_case=False),
     Case_("pause by a member", lambda s: None, lambda s, c: s.set_paused(AGENT, True), AGENT,
           "pause", "not_allowed", "Only admins can pause", audited_case=False),
+    Case_("a private reply on X", claimed,
+          lambda s, c: s.set_draft(AGENT, c, REPLY, private=True), AGENT,
+          "reply_private", "wrong_network", "only possible for Facebook and Instagram"),
+    Case_("a private reply after 7 days", eight_days_on,
+          lambda s, c: s.reply(AGENT, c, REPLY, private=True), AGENT,
+          "reply_private", "window_closed", "only within 7 days of the comment"),
+    Case_("a private reply approved after 7 days", private_awaiting_on_day_8,
+          lambda s, c: s.approve(LEAD, c), LEAD,
+          "approve", "window_closed", "only within 7 days of the comment"),
+    Case_("a second private reply", privately_replied,
+          lambda s, c: s.set_draft(AGENT, c, REPLY + " Again.", private=True), AGENT,
+          "reply_private", "already_sent", "allows one per comment"),
+    Case_("a member hides a comment", facebook, lambda s, c: s.hide(AGENT, c, "spam"), AGENT,
+          "hide", "not_allowed", "Only managers of Customer Care"),
+    Case_("hiding on X", new_case, lambda s, c: s.hide(LEAD, c, "spam"), LEAD,
+          "hide", "wrong_network", "only possible for Facebook and Instagram comments"),
+    Case_("hiding without a reason", facebook, lambda s, c: s.hide(LEAD, c, " "), LEAD,
+          "hide", "no_reason", "Say why you hide it"),
+    Case_("hiding twice", hidden, lambda s, c: s.hide(LEAD2, c, "abuse"), LEAD2,
+          "hide", "no_change", "already hiding on Facebook"),
+    Case_("showing what is not hidden", facebook, lambda s, c: s.unhide(LEAD, c), LEAD,
+          "unhide", "no_change", "is not hidden on Facebook"),
+    Case_("a member shows a comment again", hidden, lambda s, c: s.unhide(AGENT, c), AGENT,
+          "unhide", "not_allowed", "Only managers of Customer Care"),
     Case_("resume when running", lambda s: None, lambda s, c: s.set_paused(ADMIN, False),
           ADMIN, "resume", "no_change", "already running", audited_case=False),
     Case_("settle by a manager", uncertain,

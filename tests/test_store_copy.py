@@ -88,6 +88,19 @@ FILLERS: dict[str, dict[str, Any]] = {
         "created_at": "2026-11-02T09:00:02+00:00",
     },
     "sla_events": {"case_id": 2, "kind": "warned", "at": "2026-11-02T09:45:00+00:00"},
+    "private_replies": {
+        "network": "facebook",
+        "comment_id": "1020304050_998877",
+        "case_id": 1,
+        "post_id": "m_private-1",
+        "sent_at": "2026-11-02T09:30:00+00:00",
+    },
+    "dry_run_moderations": {
+        "network": "instagram",
+        "comment_id": "17890000000000001",
+        "hidden": 1,
+        "at": "2026-11-02T09:31:00+00:00",
+    },
     "job_runs": {"job": "digest", "period": "2026-11-02", "at": "2026-11-02T18:00:00+00:00"},
     "claim_events": {
         "case_id": 2,

@@ -1,0 +1,72 @@
+"""Meta's rules for private replies and hidden comments, network-neutral in form.
+
+A private reply answers a public comment with a private message (Facebook Messenger,
+Instagram Direct). Meta allows one per comment, within 7 days of the comment; the bot
+checks both when the draft is written and again just before it is sent, so a reply
+approved on day 6 but publishable only on day 8 fails with the reason instead.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from bot.models import network_name
+
+# The outbox kind that hides or shows a comment again (bot.moderation works it off).
+MODERATE = "moderate"
+# The networks whose comments can be answered privately, and hidden by the page.
+META_NETWORKS = frozenset({"facebook", "instagram"})
+PRIVATE_REPLY_WINDOW = timedelta(days=7)
+PRIVATE_CHANNEL = {"facebook": "Messenger", "instagram": "Instagram Direct"}
+
+
+def private_channel(network: str) -> str:
+    """Where a private reply arrives: "Messenger" for Facebook, "Instagram Direct"."""
+    return PRIVATE_CHANNEL.get(network, "a private message")
+
+
+def not_meta_reason(network: str, what: str) -> str | None:
+    """Why `what` cannot be done on `network` (None when it can)."""
+    if network in META_NETWORKS:
+        return None
+    return (
+        f"{what} is only possible for Facebook and Instagram comments;"
+        f" this case came from {network_name(network)}."
+    )
+
+
+def comment_time(db: Database, network: str, comment_id: str) -> datetime | None:
+    row = db.execute(
+        "SELECT created_at FROM mentions WHERE network = ? AND id = ?", (network, comment_id)
+    ).fetchone()
+    return datetime.fromisoformat(row[0]) if row else None
+
+
+def private_reply_problem(
+    db: Database, network: str, comment_id: str, now: datetime
+) -> tuple[str, str] | None:
+    """Why a private reply to this comment cannot be sent now, as (refusal code, reason);
+    None when it can."""
+    unsupported = not_meta_reason(network, "A private reply")
+    if unsupported:
+        return "wrong_network", unsupported
+    sent = db.execute(
+        "SELECT case_id, sent_at FROM private_replies WHERE network = ? AND comment_id = ?",
+        (network, comment_id),
+    ).fetchone()
+    if sent:
+        at = datetime.fromisoformat(sent[1])
+        return "already_sent", (
+            f"A private reply to this comment was already sent (case #{sent[0]},"
+            f" {at:%d %b %Y %H:%M} UTC); {network_name(network)} allows one per comment."
+        )
+    posted = comment_time(db, network, comment_id)
+    if posted is not None and now - posted > PRIVATE_REPLY_WINDOW:
+        return "window_closed", (
+            f"The comment is {(now - posted).days} days old; {network_name(network)} allows"
+            f" a private reply only within 7 days of the comment (until"
+            f" {posted + PRIVATE_REPLY_WINDOW:%d %b %Y %H:%M} UTC). Reply publicly instead."
+        )
+    return None
