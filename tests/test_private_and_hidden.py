@@ -270,7 +270,10 @@ def test_pause_holds_hiding_too(service: CareService) -> None:
 
 def test_cards_offer_the_meta_actions_only_on_meta_cases(service: CareService) -> None:
     fb = fb_case(service)
-    x = new_case(service, author_id="7", author_handle="bo")
+    # Other words: the same words would group the two cases on one card.
+    x = new_case(
+        service, "@AcmeAir my flight to Rome was cancelled", author_id="7", author_handle="bo"
+    )
     now = service.clock.now()
 
     def ids(case_id: int) -> list[str]:
