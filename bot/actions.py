@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bot import desk_service
 from bot.errors import Refusal
 from bot.models import Actor, Case
 from bot.service import CareService
@@ -24,6 +25,8 @@ VERBS = (
     "dismiss",
     "reassign",
     "retry",
+    "saved_reply",
+    "tag",
 )
 
 
@@ -62,6 +65,11 @@ _ACTIONS: dict[str, Callable[[CareService, Actor, int, Mapping[str, Any]], Case]
     "dismiss": lambda s, a, c, d: s.dismiss(a, c, _text(d, "reason")),
     "reassign": lambda s, a, c, d: s.reassign(a, c, _text(d, "department")),
     "retry": lambda s, a, c, d: s.retry(a, c),
+    # The card's picker names a saved reply by id; its tag field lists the case's tags.
+    "saved_reply": lambda s, a, c, d: desk_service.use_saved_reply(
+        s, a, c, _text(d, "saved_reply")
+    ),
+    "tag": lambda s, a, c, d: desk_service.set_tags(s, a, c, _text(d, "tags")).case,
 }
 
 

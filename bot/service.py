@@ -219,6 +219,9 @@ class CareService:
             )
         ]
         dept = self.config.department(case.department)
+        from bot.desk_service import card_extras  # the desk builds on this module
+
+        tags, saved, managers = card_extras(self, case)
         return CaseView(
             case=case,
             department_name=dept.name if dept else case.department,
@@ -248,6 +251,9 @@ class CareService:
                     [case.id],
                 )
             ],
+            tags=tags,
+            saved_replies=saved,
+            vip_managers=managers,
         )
 
     def earlier_contacts(self, case: Case, limit: int = 5) -> list[EarlierContact]:

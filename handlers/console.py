@@ -73,6 +73,20 @@ def _when(moment: datetime | None, now: datetime) -> str:
     return f"{moment:%a %H:%M} UTC ({when}{format_duration(abs(delta))})"
 
 
+def desk_lines(view: CaseView, names: Mapping[str, str] | None = None) -> list[Text]:
+    """Tags, the VIP call to the managers, and the saved replies this case can use."""
+    lines = []
+    if view.tags:
+        lines.append(Text("Tags: " + " ".join(f"#{t}" for t in view.tags), style="cyan"))
+    if view.vip_managers:
+        who = ", ".join(person(m.slack or m.name, names) for m in view.vip_managers)
+        lines.append(Text(f"VIP author: for {who}", style="bold yellow"))
+    if view.saved_replies and view.case.state in {CaseState.NEW, CaseState.CLAIMED}:
+        ids = " ".join(f":{r.id}" for r in view.saved_replies[:10])
+        lines.append(Text(f"Saved replies: {ids}  (/care reply {view.case.id} :ID)", style="dim"))
+    return lines
+
+
 def render_card(
     view: CaseView,
     *,
@@ -104,6 +118,7 @@ def render_card(
     if view.grouped:
         ids = ", ".join(f"#{g.case_id} @{g.handle}" for g in view.grouped[:10])
         parts.append(Text(f"{len(view.grouped)} similar mention(s) grouped here: {ids}"))
+    parts.extend(desk_lines(view, names))
     if compact:
         # Spam and trolls: the short form, with Dismiss offered first.
         actions = BUTTONS[case.state]

@@ -52,6 +52,13 @@ from handlers.slack_cards import (
     reason_modal,
     reassign_modal,
 )
+from handlers.slack_desk import (
+    SAVED_REPLY_ACTION,
+    TAGS_ACTION,
+    TAGS_CALLBACK,
+    parse_saved_reply_value,
+    tags_modal,
+)
 from handlers.slack_digest import digest_message
 
 log = logging.getLogger(__name__)
@@ -165,6 +172,7 @@ class _Id(_Loose):
 class _User(_Loose):
     id: str
     team_id: str | None = None
+    name: str | None = None
 
 
 class _Action(_Loose):
@@ -191,6 +199,7 @@ def actor_of(user: _User, team: _Id | None, enterprise: _Id | None = None) -> Ac
         surface="slack",
         team_id=user.team_id or (team.id if team else None),
         enterprise_id=enterprise.id if enterprise else None,
+        name=user.name,
     )
 
 
@@ -313,6 +322,9 @@ class SlackHandlers:
         app.view("reject_reason")(self._reason_submitted("reject"))
         app.view("dismiss_reason")(self._reason_submitted("dismiss"))
         app.view("reassign")(self.on_reassign_submitted)
+        app.action(SAVED_REPLY_ACTION)(self.on_saved_reply)
+        app.action(TAGS_ACTION)(self.on_edit_tags)
+        app.view(TAGS_CALLBACK)(self.on_tags_submitted)
         app.command(self.config.bot.slash_command)(self.on_command)
         # Registered last: anything the buttons above did not match is refused clearly.
         app.action(re.compile(".*"))(self.on_unknown_action)
@@ -411,6 +423,46 @@ class SlackHandlers:
             return perform(self.service, actor, "use_reply", data)
 
         await self._run_action("use_reply", body, client, work)
+
+    async def on_saved_reply(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        """The card's "Saved reply" picker: the chosen reply, filled in, becomes the draft."""
+        await self._ack(ack, context)
+        actions = body.get("actions") or [{}]
+        option = (actions[0] if isinstance(actions[0], dict) else {}).get("selected_option")
+        value = option.get("value") if isinstance(option, dict) else None
+        parsed = parse_saved_reply_value(value) if isinstance(value, str) else None
+
+        def work(payload: ActionPayload, actor: Actor) -> object:
+            if parsed is None:
+                raise Refusal("This picker does not name a saved reply.", code="bad_payload")
+            case, reply_id = parsed
+            return perform(
+                self.service, actor, "saved_reply", {"case": case, "saved_reply": reply_id}
+            )
+
+        await self._run_action("saved_reply", body, client, work)
+
+    async def on_edit_tags(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        await self._ack(ack, context)
+
+        def work(payload: ActionPayload, actor: Actor) -> object:
+            view = self.service.view(_case_id(payload.actions[0].value))
+            return tags_modal(view.case.id, view.tags)
+
+        await self._with_modal("edit_tags", body, client, work)
+
+    async def on_tags_submitted(
+        self, ack: AsyncAck, body: dict[str, Any], context: dict[str, Any]
+    ) -> None:
+        def work(actor: Actor, case_id: int, values: dict[str, Any]) -> object:
+            text = values.get("tags", {}).get("tags_text", {}).get("value") or ""
+            return perform(self.service, actor, "tag", {"case": case_id, "tags": text})
+
+        await self._submitted("edit_tags", ack, body, context, "tags", work)
 
     async def on_approve(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
@@ -533,6 +585,7 @@ class SlackHandlers:
             surface="slack",
             team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
             enterprise_id=(body.get("enterprise") or {}).get("id"),
+            name=user.get("name") or user.get("username"),
         )
         values = (view.get("state") or {}).get("values") or {}
         try:
@@ -592,6 +645,7 @@ class SlackHandlers:
             surface="slack",
             team_id=body.get("team_id"),
             enterprise_id=body.get("enterprise_id") or None,
+            name=body.get("user_name") or None,
         )
         # Slack escapes &, < and > in slash-command text; the words typed are what we keep.
         text = _unescape_slack(str(body.get("text", "")))

@@ -684,6 +684,8 @@ def case_card(view: CaseView, *, now: datetime, tz: ZoneInfo | None = None) -> d
     `now` decides "due in"/"overdue by"; `tz` is the zone of plain-text fallbacks
     (Slack shows `<!date^…>` stamps in each reader's own zone).
     """
+    from handlers.slack_desk import desk_actions, desk_blocks  # builds on this module
+
     case = view.case
     spam = case.intent == Intent.SPAM
     blocks: list[dict[str, Any]] = [_header(view), _context("author", _author_line(view))]
@@ -709,6 +711,7 @@ def case_card(view: CaseView, *, now: datetime, tz: ZoneInfo | None = None) -> d
         blocks.extend(_suggestion_blocks(view))
     status, draft_shown = _status_blocks(view, tz)
     blocks.extend(status)
+    blocks.extend(desk_blocks(view))
     actions = card_actions(case, draft_shown=draft_shown)
     if actions:
         blocks.append(
@@ -718,6 +721,7 @@ def case_card(view: CaseView, *, now: datetime, tz: ZoneInfo | None = None) -> d
                 "elements": [button(action, case) for action in actions],
             }
         )
+    blocks.extend(desk_actions(view))
     return {
         "text": _fallback_text(view),
         "blocks": _fit_budget(blocks),

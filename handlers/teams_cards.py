@@ -107,6 +107,8 @@ VERBS = (
     "dismiss",
     "reassign",
     "retry",
+    "saved_reply",
+    "tag",
 )
 # card_actions() speaks in Slack action ids; these are their Teams verbs.
 VERB = {
@@ -656,6 +658,8 @@ def case_card(
     `error`: a red banner on top, for the person whose action was refused.
     `names`: user id -> display name. `departments`: (id, name) pairs for Reassign.
     """
+    from handlers import teams_desk  # builds on this module
+
     case = view.case
     spam = case.intent == Intent.SPAM
     body: list[Card] = []
@@ -683,10 +687,12 @@ def case_card(
     body += [part for part in optional if part is not None]
     status, draft_shown = _status(view, tz, names)
     body += status
+    body += teams_desk.desk_parts(view)
     actions = [
         _case_action(action_id, view, departments)
         for action_id in card_actions(case, draft_shown=draft_shown)
     ]
+    actions += teams_desk.desk_actions(view)
     return _fit_size(_card(body, actions))
 
 
