@@ -207,9 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--by",
-        choices=["department", "network"],
+        choices=["department", "network", "tag"],
         default="department",
-        help="one row per department (default) or per network",
+        help="one row per department (default), per network or per tag (a case with"
+        " two tags counts in both rows)",
     )
     _config_arg(p)
 
@@ -607,6 +608,16 @@ def _report(config: Config, since_arg: str | None, fmt: str, by: str = "departme
             )
             for n in SOURCE_NETWORKS
         ]
+    elif by == "tag":
+        from bot.reports import tags_in_period
+
+        rows = [
+            replace(
+                kpis(service.store, since=since, until=until, tag=t, calendar=calendar),
+                department=t,
+            )
+            for t in tags_in_period(service.store, since=since, until=until)
+        ]
     else:
         rows = [
             kpis(service.store, since=since, until=until, department=d.id, calendar=calendar)
@@ -630,12 +641,14 @@ def _report(config: Config, since_arg: str | None, fmt: str, by: str = "departme
         for k in rows
     ]
     if fmt == "json":
-        key = "departments" if by == "department" else "networks"
+        key = {"department": "departments", "network": "networks", "tag": "tags"}[by]
         payload = {"since": since.isoformat(), "until": until.isoformat(), key: records}
         print(json.dumps(payload))
     elif fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
+        writer = csv.DictWriter(
+            buffer, fieldnames=list(records[0]) if records else [by], lineterminator="\n"
+        )
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in records)
         print(buffer.getvalue(), end="")

@@ -17,9 +17,10 @@ from sqlite_utils import Database
 
 from bot.config import Config
 from bot.desk_config import TAG, TAG_MAX, VARIABLE, SavedReply, TagRule, VipSection
-from bot.models import Actor, Classification, Intent, Mention, Priority
+from bot.models import Actor, Case, Classification, Intent, Mention, Priority
 from bot.routing import _keyword_pattern as keyword_pattern
 from bot.store import Store
+from bot.views import ManagerRef, SavedReplyChoice
 
 VIP_TAG = "vip"
 _TAG = re.compile(TAG)
@@ -212,3 +213,30 @@ def saved_reply_values(
         "agent_first_name": agent_first_name(config, actor),
         "brand": config.bot.brand,
     }
+
+
+# ------------------------------------------------------------------ cards
+
+
+def card_extras(
+    config: Config, db: Database, case: Case
+) -> tuple[list[str], list[SavedReplyChoice], list[ManagerRef]]:
+    """What the desk adds to a card: tags, the saved-reply picker's choices, and the
+    managers a VIP's case calls in (the department's, as each surface can address them)."""
+    tags = tags_of(db, case.id)
+    choices = [
+        SavedReplyChoice(r.id, r.title, dedicated=bool(r.departments))
+        for r in saved_replies_for(config, case.department, case.intent)
+    ]
+    managers: list[ManagerRef] = []
+    dept = config.department(case.department)
+    if VIP_TAG in tags and dept is not None:
+        managers = [
+            ManagerRef(
+                slack=config.account_on(entry, "slack"),
+                teams=config.account_on(entry, "teams"),
+                name=config.display_name(entry) or entry,
+            )
+            for entry in dept.managers
+        ]
+    return tags, choices, managers

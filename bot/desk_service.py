@@ -15,7 +15,6 @@ from bot.cards import queue_card
 from bot.errors import NotAllowed, Refusal
 from bot.models import Actor, Case
 from bot.service import CareService
-from bot.views import ManagerRef, SavedReplyChoice
 from bot.workflow import Role, role_of
 
 TAG_ACTION = "tag"
@@ -140,28 +139,3 @@ def tag_command(service: CareService, actor: Actor, ref: str | int, words: list[
     """`/care tag N +refund -spam`."""
     add, remove, bad = desk.parse_tag_changes(words)
     return change_tags(service, actor, ref, add=add, remove=remove, bad=bad)
-
-
-def card_extras(
-    service: CareService, case: Case
-) -> tuple[list[str], list[SavedReplyChoice], list[ManagerRef]]:
-    """What the desk adds to a card: tags, the saved-reply picker, managers to call in
-    (a VIP's case mentions its department's managers)."""
-    config = service.config
-    tags = desk.tags_of(service.store.db, case.id)
-    choices = [
-        SavedReplyChoice(r.id, r.title, dedicated=bool(r.departments))
-        for r in desk.saved_replies_for(config, case.department, case.intent)
-    ]
-    managers: list[ManagerRef] = []
-    dept = config.department(case.department)
-    if desk.VIP_TAG in tags and dept is not None:
-        managers = [
-            ManagerRef(
-                slack=config.account_on(entry, "slack"),
-                teams=config.account_on(entry, "teams"),
-                name=config.display_name(entry) or entry,
-            )
-            for entry in dept.managers
-        ]
-    return tags, choices, managers

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
-from bot import audit, outbox
+from bot import audit, desk, outbox
 from bot.cards import NOTE, PUBLISH, queue_card
 from bot.classify import Classifier, OfflineClassifier
 from bot.config import Config
@@ -219,9 +219,7 @@ class CareService:
             )
         ]
         dept = self.config.department(case.department)
-        from bot.desk_service import card_extras  # the desk builds on this module
-
-        tags, saved, managers = card_extras(self, case)
+        tags, saved, managers = desk.card_extras(self.config, db, case)
         return CaseView(
             case=case,
             department_name=dept.name if dept else case.department,

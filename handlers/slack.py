@@ -57,6 +57,7 @@ from handlers.slack_desk import (
     TAGS_ACTION,
     TAGS_CALLBACK,
     parse_saved_reply_value,
+    parse_tags_value,
     tags_modal,
 )
 from handlers.slack_digest import digest_message
@@ -205,6 +206,15 @@ def actor_of(user: _User, team: _Id | None, enterprise: _Id | None = None) -> Ac
 
 def _unescape_slack(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _selected_value(body: dict[str, Any]) -> str | None:
+    """The chosen option's value of a select or overflow click, if it has one."""
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else None
+    option = first.get("selected_option") if isinstance(first, dict) else None
+    value = option.get("value") if isinstance(option, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _case_id(value: str | None) -> int:
@@ -429,10 +439,7 @@ class SlackHandlers:
     ) -> None:
         """The card's "Saved reply" picker: the chosen reply, filled in, becomes the draft."""
         await self._ack(ack, context)
-        actions = body.get("actions") or [{}]
-        option = (actions[0] if isinstance(actions[0], dict) else {}).get("selected_option")
-        value = option.get("value") if isinstance(option, dict) else None
-        parsed = parse_saved_reply_value(value) if isinstance(value, str) else None
+        parsed = parse_saved_reply_value(_selected_value(body) or "")
 
         def work(payload: ActionPayload, actor: Actor) -> object:
             if parsed is None:
@@ -447,10 +454,20 @@ class SlackHandlers:
     async def on_edit_tags(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
     ) -> None:
+        """The tags overflow: "Edit tags…" opens a modal, "Remove all tags" clears them."""
         await self._ack(ack, context)
+        parsed = parse_tags_value(_selected_value(body) or "")
+        if parsed is not None and parsed[0] == "clear":
+            data = {"case": parsed[1], "tags": ""}
+            await self._run_action(
+                "tag", body, client, lambda p, a: perform(self.service, a, "tag", data)
+            )
+            return
 
         def work(payload: ActionPayload, actor: Actor) -> object:
-            view = self.service.view(_case_id(payload.actions[0].value))
+            if parsed is None:
+                raise Refusal("This menu does not name a case.", code="bad_payload")
+            view = self.service.view(_case_id(parsed[1]))
             return tags_modal(view.case.id, view.tags)
 
         await self._with_modal("edit_tags", body, client, work)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.models import Intent
+from bot.models import CaseState, Intent
 from bot.views import CaseView
 from handlers.slack_cards import (
     MAX_OPTION_TEXT,
@@ -15,6 +15,7 @@ from handlers.slack_cards import (
     _context,
     _modal,
     _plain_text,
+    _section,
     escape_mrkdwn,
     plain,
 )
@@ -25,20 +26,31 @@ TAGS_CALLBACK = "edit_tags"
 TAGS_INPUT_MAX = 400
 TAGS_SHOWN = 20
 MANAGERS_SHOWN = 10
+CLOSED_STATES = frozenset({CaseState.APPROVED, CaseState.PUBLISHED, CaseState.DISMISSED})
 
 
 def desk_blocks(view: CaseView) -> list[dict[str, Any]]:
-    """The tags line, and for a VIP's case the line that calls in the managers."""
+    """The tags line (with an overflow to edit them while the case is open), the VIP
+    line calling in the managers, and the saved-reply picker while a reply can be drafted.
+
+    The controls are section accessories, not buttons: the card's button row stays the
+    workflow's, and a closed card keeps no controls at all."""
+    case = view.case
+    open_case = case.state not in CLOSED_STATES
     blocks: list[dict[str, Any]] = []
     if view.tags:
         shown = " · ".join(
             f"`{escape_mrkdwn(t, limit=40, max_lines=1)}`" for t in view.tags[:TAGS_SHOWN]
         )
         more = len(view.tags) - TAGS_SHOWN
-        blocks.append(
-            _context("tags", f":label: Tags: {shown}" + (f" and {more} more" if more > 0 else ""))
-        )
-    if view.vip_managers:
+        line = f":label: Tags: {shown}" + (f" and {more} more" if more > 0 else "")
+    else:
+        line = ":label: No tags"
+    if open_case:
+        blocks.append(_section("tags", line, accessory=_tags_overflow(case.id)))
+    elif view.tags:
+        blocks.append(_context("tags", line))
+    if view.vip_managers and open_case:
         people = [
             f"<@{m.slack}>" if m.slack else escape_mrkdwn(m.name, limit=60, max_lines=1)
             for m in view.vip_managers[:MANAGERS_SHOWN]
@@ -46,6 +58,9 @@ def desk_blocks(view: CaseView) -> list[dict[str, Any]]:
         blocks.append(
             _context("vip", f":star: *VIP author* — for the managers: {', '.join(people)}")
         )
+    picker = _saved_reply_picker(view)
+    if picker is not None:
+        blocks.append(_section("saved_replies", "*Saved replies* for this case", accessory=picker))
     return blocks
 
 
@@ -59,11 +74,29 @@ def parse_saved_reply_value(value: str) -> tuple[str, str] | None:
     return (case, reply_id) if sep and case.isdigit() and reply_id else None
 
 
-def desk_actions(view: CaseView) -> list[dict[str, Any]]:
-    """An actions block: the saved-reply picker (while a reply can be drafted) and Tags."""
+def _tags_overflow(case_id: int) -> dict[str, Any]:
+    # An overflow needs two options: edit (a modal) and clear (at once, audited).
+    return {
+        "type": "overflow",
+        "action_id": TAGS_ACTION,
+        "options": [
+            {"text": _plain_text("Edit tags…"), "value": f"edit:{case_id}"},
+            {"text": _plain_text("Remove all tags"), "value": f"clear:{case_id}"},
+        ],
+    }
+
+
+def parse_tags_value(value: str) -> tuple[str, str] | None:
+    """("edit" or "clear", case) from a tags overflow option; None if malformed."""
+    verb, sep, case = value.partition(":")
+    return (verb, case) if sep and verb in {"edit", "clear"} and case.isdigit() else None
+
+
+def _saved_reply_picker(view: CaseView) -> dict[str, Any] | None:
+    """A static_select of the saved replies (the department's first), or None."""
     case = view.case
-    elements: list[dict[str, Any]] = []
-    drafting = case.state in USE_REPLY_STATES and case.intent != Intent.SPAM
+    if case.state not in USE_REPLY_STATES or case.intent == Intent.SPAM:
+        return None
     options = [
         {
             "text": _plain_text(plain(choice.title, limit=MAX_OPTION_TEXT) or choice.id),
@@ -72,24 +105,14 @@ def desk_actions(view: CaseView) -> list[dict[str, Any]]:
         for choice in view.saved_replies
         if len(saved_reply_value(case.id, choice.id)) <= MAX_OPTION_VALUE
     ][:MAX_OPTIONS]
-    if drafting and options:
-        elements.append(
-            {
-                "type": "static_select",
-                "action_id": SAVED_REPLY_ACTION,
-                "placeholder": _plain_text("Saved reply"),
-                "options": options,
-            }
-        )
-    elements.append(
-        {
-            "type": "button",
-            "action_id": TAGS_ACTION,
-            "text": _plain_text("Tags"),
-            "value": str(case.id),
-        }
-    )
-    return [{"type": "actions", "block_id": "desk", "elements": elements}]
+    if not options:
+        return None
+    return {
+        "type": "static_select",
+        "action_id": SAVED_REPLY_ACTION,
+        "placeholder": _plain_text("Saved reply"),
+        "options": options,
+    }
 
 
 def tags_modal(case_id: int, tags: list[str]) -> dict[str, Any]:

@@ -692,7 +692,6 @@ def case_card(
         _case_action(action_id, view, departments)
         for action_id in card_actions(case, draft_shown=draft_shown)
     ]
-    actions += teams_desk.desk_actions(view)
     return _fit_size(_card(body, actions))
 
 
@@ -873,6 +872,11 @@ def digest_card(digest: Digest, *, chart_url: str | None = None) -> Card:
             f"{_one_label(word, TOPIC_CHARS)} ({n})" for word, n in digest.topics[:DIGEST_TOPICS]
         )
         body.append(_rich("topics", _run("Most frequent topics: ", weight="Bolder"), words))
+    if digest.top_tags:
+        tags = " · ".join(
+            f"{_one_label(tag, TOPIC_CHARS)} ({n})" for tag, n in digest.top_tags[:DIGEST_TOPICS]
+        )
+        body.append(_rich("top_tags", _run("Top tags: ", weight="Bolder"), tags))
     if digest.suggestions:
         shown = digest.suggestions[:SUGGESTION_ITEMS]
         lines = [_case_line(c, digest, names, oldest=False) for c in shown]

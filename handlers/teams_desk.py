@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot.models import Intent
 from bot.views import CaseView
 from handlers.slack_cards import USE_REPLY_STATES
+from handlers.slack_desk import CLOSED_STATES
 from handlers.teams_cards import (
     CHOICE_CHARS,
     CHOICE_VALUE_CHARS,
@@ -25,6 +26,8 @@ TAGS_INPUT_MAX = 400
 
 
 def desk_parts(view: CaseView) -> list[Card]:
+    """Tags, the VIP line and, while the case is open, an ActionSet with the saved-reply
+    choice and the tag field (in the body: the card's own action row stays the workflow's)."""
     parts: list[Card] = []
     if view.tags:
         shown = " · ".join(inert(t, limit=40, one_line=True) for t in view.tags[:TAGS_SHOWN])
@@ -33,6 +36,8 @@ def desk_parts(view: CaseView) -> list[Card]:
         # Names, not mention entities: a card update would not notify anyone anyway.
         names = ", ".join(inert(m.name, limit=60, one_line=True) for m in view.vip_managers)
         parts.append(_rich("vip", _run("⭐ VIP author", weight="Bolder"), f" — for {names}"))
+    if view.case.state not in CLOSED_STATES:
+        parts.append({"type": "ActionSet", "id": "desk", "actions": desk_actions(view)})
     return parts
 
 
