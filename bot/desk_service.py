@@ -15,7 +15,7 @@ from bot.cards import queue_card
 from bot.errors import NotAllowed, Refusal
 from bot.models import Actor, Case
 from bot.service import CareService
-from bot.workflow import Role, role_of
+from bot.workflow import Action, Role, authorize, role_of
 
 TAG_ACTION = "tag"
 
@@ -25,6 +25,7 @@ def use_saved_reply(service: CareService, actor: Actor, ref: str | int, reply_id
     reply_id = reply_id.strip().lstrip(":")
 
     def fill(db: Database, case: Case, now: datetime) -> str:
+        authorize(service.config, actor, Action.DRAFT, case.department)
         reply = desk.saved_reply(service.config, reply_id)
         if reply is None:
             raise Refusal(
