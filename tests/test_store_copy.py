@@ -88,6 +88,12 @@ FILLERS: dict[str, dict[str, Any]] = {
         "created_at": "2026-11-02T09:00:02+00:00",
     },
     "sla_events": {"case_id": 2, "kind": "warned", "at": "2026-11-02T09:45:00+00:00"},
+    "case_tags": {
+        "case_id": 1,
+        "tag": "lost-bag",
+        "added_by": "slack:U0AGENT1",
+        "added_at": "2026-11-02T09:03:00+00:00",
+    },
     "job_runs": {"job": "digest", "period": "2026-11-02", "at": "2026-11-02T18:00:00+00:00"},
     "chat_references": {
         "surface": "teams",
