@@ -5,6 +5,7 @@ tag, VIPs, and the config errors for all of it."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
@@ -534,3 +535,29 @@ def test_teams_verbs_run_the_same_use_cases(service: CareService) -> None:
     assert case.draft_text == "@maya Thanks Maya! Acme Air"
     perform(service, AGENT, "tag", {"case": case_id, "tags": "refund lost-bag"})
     assert service.view(case_id).tags == ["lost-bag", "refund"]
+
+
+def test_a_card_with_every_desk_part_at_its_largest_stays_within_the_limits(
+    service: CareService,
+) -> None:
+    from bot.views import ManagerRef, SavedReplyChoice
+    from handlers.teams_cards import MAX_CARD_BYTES, card_bytes
+
+    case_id = ingest(service)
+    view = service.view(case_id)
+    big = replace(
+        view,
+        tags=[f"{n:02d}-" + "t" * 37 for n in range(60)],
+        saved_replies=[
+            SavedReplyChoice(f"r{n}-" + "x" * 35, "<!channel> " + "T" * 90) for n in range(150)
+        ],
+        vip_managers=[ManagerRef(None, None, "<!here> *Name*" * 10) for _ in range(30)],
+    )
+    blocks = case_card(big, now=START)["blocks"]
+    assert validate_blocks(blocks) == []
+    text = json.dumps(blocks)
+    assert "<!channel>" not in text and "<!here>" not in text
+    assert "and 40 more" in text  # 20 tags shown
+    picker = next(b for b in blocks if b["block_id"] == "saved_replies")["accessory"]
+    assert len(picker["options"]) == 100
+    assert card_bytes(teams_card(big, now=START)) < MAX_CARD_BYTES
