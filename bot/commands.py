@@ -102,9 +102,9 @@ def _dispatch(
         cases = service.queue(department, actor=actor)
         if tag is not None:
             cases = desk_commands.with_tag(service, cases, tag)
-        title = f"Open cases{' in ' + department if department else ''}: {len(cases)}"
-        if tag is not None:
-            title = title.replace(":", f" tagged {tag}:", 1)
+        where = f" in {department}" if department else ""
+        tagged = f" tagged {tag}" if tag else ""
+        title = f"Open cases{where}{tagged}: {len(cases)}"
         return CommandReply("\n".join([title, *(_case_line(c, now) for c in cases[:50])]))
     if name == "claim":
         ref, _ = _split_case(rest, f"{command} claim N")

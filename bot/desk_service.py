@@ -1,6 +1,6 @@
-"""Care-desk use cases on top of CareService: saved replies, tags, and what cards show
-of them. Each runs through the service's own `_act` (one transaction, refusals audited)
-and `set_draft`/`submit`, so a saved reply is checked and approved like any draft."""
+"""Care-desk use cases on top of CareService: saved replies and tags. Each runs through
+the service's own `_act` (one transaction, refusals audited) and `set_draft`/`submit`, so
+a saved reply is checked and approved like any draft."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def use_saved_reply(service: CareService, actor: Actor, ref: str | int, reply_id
         reply = desk.saved_reply(service.config, reply_id)
         if reply is None:
             raise Refusal(
-                f"There is no saved reply :{reply_id[:40]}; `/care saved` lists them.",
+                f"There is no saved reply :{reply_id[:40]};"
+                f" `{service.config.bot.slash_command} saved` lists them.",
                 code="unknown_saved_reply",
             )
         if reply.departments and case.department not in reply.departments:

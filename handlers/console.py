@@ -23,6 +23,7 @@ from bot.ports import MessageRef
 from bot.reports import format_duration
 from bot.service import SHOWN_HASH_PREFIX, CareService
 from bot.views import CaseView
+from handlers.slack_cards import USE_REPLY_STATES
 
 #: Slack's user markup, which the domain's notes and answers use: `<@U0AGENT1>`, `<@W123|jo>`.
 USER_MARKUP = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
@@ -81,7 +82,7 @@ def desk_lines(view: CaseView, names: Mapping[str, str] | None = None) -> list[T
     if view.vip_managers:
         who = ", ".join(person(m.slack or m.name, names) for m in view.vip_managers)
         lines.append(Text(f"VIP author: for {who}", style="bold yellow"))
-    if view.saved_replies and view.case.state in {CaseState.NEW, CaseState.CLAIMED}:
+    if view.saved_replies and view.case.state in USE_REPLY_STATES:
         ids = " ".join(f":{r.id}" for r in view.saved_replies[:10])
         lines.append(Text(f"Saved replies: {ids}  (/care reply {view.case.id} :ID)", style="dim"))
     return lines
