@@ -448,6 +448,7 @@ def _ingest(config: Config, path: Path) -> int:
 def _classify(config: Config, path: Path, fmt: str) -> int:
     from rich.table import Table
 
+    from bot import desk
     from bot.classify import OfflineClassifier
     from bot.jsonl import BadLine, read_mentions
     from bot.routing import route
@@ -464,6 +465,7 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
         "department",
         "reason",
         "signals",
+        "tags",
     )
     bad = 0
     for number, item in read_mentions(path, now=SystemClock().now()):
@@ -471,8 +473,9 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
             print(f"{path}:{number}: {item.problem}", file=sys.stderr)
             bad += 1
             continue
-        reading = classifier.classify(item)
+        reading = desk.with_vip(config, item, classifier.classify(item))
         where = route(config, item, reading)
+        tags = desk.ingest_tags(config, item, reading)
         record = {
             "id": item.id,
             "intent": reading.intent.value,
@@ -483,6 +486,7 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
             "department": where.department,
             "reason": where.reason,
             "signals": list(reading.signals),
+            "tags": tags,
         }
         if fmt == "jsonl":
             print(json.dumps(record, ensure_ascii=False))
@@ -497,6 +501,7 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
                 where.department,
                 where.reason,
                 "; ".join(reading.signals),
+                " ".join(tags),
             )
     if fmt == "table":
         _table_console().print(table)

@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from sqlite_utils import Database
 
+from bot import audit
 from bot.config import Config
 from bot.desk_config import TAG, TAG_MAX, VARIABLE, SavedReply, TagRule, VipSection
 from bot.models import Actor, Case, Classification, Intent, Mention, Priority
@@ -126,6 +127,29 @@ def remove_tags(db: Database, case_id: int, tags: Iterable[str]) -> list[str]:
         if cursor.rowcount:
             removed.append(tag)
     return removed
+
+
+def tag_joined(
+    db: Database,
+    config: Config,
+    case_id: int,
+    mention: Mention,
+    reading: Classification,
+    now: datetime,
+) -> list[str]:
+    """Inside the ingest transaction: a follow-up joined to an open case adds the tags its
+    own words earn (a later "refund" tags the case too); audited when it adds any."""
+    added = add_tags(db, case_id, ingest_tags(config, mention, reading), by="rule", now=now)
+    if added:
+        audit.append(
+            db,
+            at=now,
+            actor="system:socialcare",
+            action="tag",
+            case_id=case_id,
+            detail={"added": added, "removed": [], "mention_id": mention.id},
+        )
+    return added
 
 
 def tags_of(db: Database, case_id: int) -> list[str]:

@@ -110,6 +110,7 @@ class IngestPipeline:
                 joined = self._open_conversation_case(db, mention)
                 if joined is not None:
                     self._join(db, joined, mention, now)
+                    desk.tag_joined(db, self.config, joined, mention, reading, now)
                     stats.joined += 1
                     stats.case_ids.append(joined)
                 else:

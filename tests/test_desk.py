@@ -561,3 +561,47 @@ def test_a_card_with_every_desk_part_at_its_largest_stays_within_the_limits(
     picker = next(b for b in blocks if b["block_id"] == "saved_replies")["accessory"]
     assert len(picker["options"]) == 100
     assert card_bytes(teams_card(big, now=START)) < MAX_CARD_BYTES
+
+
+def test_a_follow_up_in_the_conversation_adds_the_tags_its_words_earn(
+    service: CareService,
+) -> None:
+    case_id = ingest(service, "@AcmeAir my bag is missing", id="500", conversation_id="500")
+    assert service.view(case_id).tags == []
+    stats = service.ingest(
+        mention("@AcmeAir and I want my money back", id="501", conversation_id="500")
+    )
+    assert stats.joined == 1 and stats.case_ids == [case_id]
+    assert service.view(case_id).tags == ["refund"]
+    entry = audit_of(service, case_id, "tag")[-1]
+    assert entry["actor"] == "system:socialcare"
+    assert json.loads(entry["detail"]) == {"added": ["refund"], "removed": [], "mention_id": "501"}
+
+
+def test_classify_prints_the_tags_and_the_vip_priority(tmp_path: Path, capsys: Any) -> None:
+    config_path = tmp_path / "socialcare.toml"
+    config_path.write_text(REPORT_CONFIG + "[vip]\nhandles = ['bigjournalist']\n")
+    lines = [
+        {"text": "delayed flight, refund please", "author_handle": "maya"},
+        {"text": "hello there", "author_handle": "bigjournalist"},
+    ]
+    source = tmp_path / "m.jsonl"
+    source.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "network": "x",
+                    "id": str(n),
+                    "author_id": str(n),
+                    "created_at": "2026-11-02T09:00:00Z",
+                    **line,
+                }
+            )
+            for n, line in enumerate(lines)
+        )
+    )
+    assert main(["classify", str(source), "-c", str(config_path), "--format", "jsonl"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0]["tags"] == ["late", "refund"]
+    assert rows[1]["tags"] == ["vip"] and rows[1]["priority"] == "high"
+    assert "vip author" in rows[1]["signals"]
