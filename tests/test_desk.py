@@ -27,8 +27,9 @@ from bot.service import CareService
 from bot.store import Store
 from handlers.console import ConsoleSurface, render_card, run_line
 from handlers.slack_cards import case_card, validate_blocks
-from handlers.slack_digest import digest_text
+from handlers.slack_digest import digest_message, digest_text
 from handlers.teams_cards import case_card as teams_card
+from handlers.teams_cards import digest_card
 from tests.conftest import AGENT, AGENT2, LEAD, MKT, START, config_data, mention
 
 ANA = Actor("U0AGENT1", name="ana.lopez")  # the [[people]] entry names her "Ana López"
@@ -404,6 +405,12 @@ def test_the_digest_shows_the_top_tags(service: CareService, config: Config) -> 
     digest = build_digest(config, service.store, until=START.replace(hour=12))
     assert digest.top_tags == [("refund", 2), ("late", 1)]
     assert "Top tags: refund (2), late (1)" in digest_text(digest)
+    slack = digest_message(digest)["blocks"]
+    assert validate_blocks(slack) == []
+    top = next(b for b in slack if b["block_id"] == "top_tags")
+    assert top["text"]["text"] == "*Top tags:* refund (2) · late (1)"
+    teams = json.dumps(digest_card(digest), ensure_ascii=False)
+    assert "Top tags: " in teams and "refund (2) \u00b7 late (1)" in teams
     again = type(digest).from_json(json.loads(json.dumps(digest.to_json())))
     assert again.top_tags == digest.top_tags
 
