@@ -109,7 +109,7 @@ def change_tags(
         removed = desk.remove_tags(db, case.id, wanted_remove)
         if not added and not removed:
             raise Refusal(
-                f"Case #{case.id} already has these tags"
+                f"The tags of case #{case.id} are already so"
                 f" ({', '.join(current) if current else 'none'}); nothing changed.",
                 code="no_change",
             )

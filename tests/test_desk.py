@@ -366,7 +366,7 @@ def test_manual_tags_are_added_removed_audited_and_shown(service: CareService) -
     ("actor", "words", "code", "says"),
     [
         (AGENT, "+Refund", "bad_tag", "'+Refund': a tag is lower-case"),
-        (AGENT, "+refund", "no_change", "already has these tags (late, refund)"),
+        (AGENT, "+refund", "no_change", "are already so (late, refund)"),
         (MKT, "+vip", "not_allowed", "Only members of Customer Care can tag"),
     ],
 )

@@ -55,7 +55,7 @@ CASES = [
     Refused("malformed tag", lambda s, c: desk_service.tag_command(s, AGENT, c, ["+Bad_Tag"]),
             AGENT, "tag", "bad_tag", "a tag is lower-case"),
     Refused("tags already there", lambda s, c: desk_service.tag_command(s, AGENT, c, ["+late"]),
-            AGENT, "tag", "no_change", "already has these tags"),
+            AGENT, "tag", "no_change", "are already so"),
     Refused("tag by a stranger", lambda s, c: desk_service.tag_command(s, STRANGER, c, ["+x"]),
             STRANGER, "tag", "not_allowed", "Only members of Customer Care can tag"),
 ]  # fmt: skip
