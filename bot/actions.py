@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bot import desk_service
 from bot.bulk import dismiss_group
 from bot.claimnext import next_answer
 from bot.errors import Refusal
@@ -30,6 +31,8 @@ VERBS = (
     "claim_next",  # "Claim next" with the queue answer (no case: the next one is picked)
     "reply_private",
     "hide",
+    "saved_reply",
+    "tag",
 )
 
 
@@ -76,6 +79,11 @@ _ACTIONS: dict[str, Callable[[CareService, Actor, int, Mapping[str, Any]], Case]
     "dismiss_group": lambda s, a, c, d: dismiss_group(s, a, c, _group_reason(d)).case,
     "reply_private": lambda s, a, c, d: s.set_draft(a, c, _text(d, "reply_text"), private=True),
     "hide": lambda s, a, c, d: s.hide(a, c, _text(d, "reason")),
+    # The card's picker names a saved reply by id; its tag field lists the case's tags.
+    "saved_reply": lambda s, a, c, d: desk_service.use_saved_reply(
+        s, a, c, _text(d, "saved_reply")
+    ),
+    "tag": lambda s, a, c, d: desk_service.set_tags(s, a, c, _text(d, "tags")).case,
 }
 
 

@@ -207,9 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--by",
-        choices=["department", "network"],
+        choices=["department", "network", "tag"],
         default="department",
-        help="one row per department (default) or per network",
+        help="one row per department (default), per network or per tag (a case with"
+        " two tags counts in both rows)",
     )
     _config_arg(p)
 
@@ -447,6 +448,7 @@ def _ingest(config: Config, path: Path) -> int:
 def _classify(config: Config, path: Path, fmt: str) -> int:
     from rich.table import Table
 
+    from bot import desk
     from bot.classify import OfflineClassifier
     from bot.jsonl import BadLine, read_mentions
     from bot.routing import route
@@ -463,6 +465,7 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
         "department",
         "reason",
         "signals",
+        "tags",
     )
     bad = 0
     for number, item in read_mentions(path, now=SystemClock().now()):
@@ -470,8 +473,9 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
             print(f"{path}:{number}: {item.problem}", file=sys.stderr)
             bad += 1
             continue
-        reading = classifier.classify(item)
+        reading = desk.with_vip(config, item, classifier.classify(item))
         where = route(config, item, reading)
+        tags = desk.ingest_tags(config, item, reading)
         record = {
             "id": item.id,
             "intent": reading.intent.value,
@@ -482,6 +486,7 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
             "department": where.department,
             "reason": where.reason,
             "signals": list(reading.signals),
+            "tags": tags,
         }
         if fmt == "jsonl":
             print(json.dumps(record, ensure_ascii=False))
@@ -496,6 +501,7 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
                 where.department,
                 where.reason,
                 "; ".join(reading.signals),
+                " ".join(tags),
             )
     if fmt == "table":
         _table_console().print(table)
@@ -607,6 +613,16 @@ def _report(config: Config, since_arg: str | None, fmt: str, by: str = "departme
             )
             for n in SOURCE_NETWORKS
         ]
+    elif by == "tag":
+        from bot.reports import tags_in_period
+
+        rows = [
+            replace(
+                kpis(service.store, since=since, until=until, tag=t, calendar=calendar),
+                department=t,
+            )
+            for t in tags_in_period(service.store, since=since, until=until)
+        ]
     else:
         rows = [
             kpis(service.store, since=since, until=until, department=d.id, calendar=calendar)
@@ -630,12 +646,14 @@ def _report(config: Config, since_arg: str | None, fmt: str, by: str = "departme
         for k in rows
     ]
     if fmt == "json":
-        key = "departments" if by == "department" else "networks"
+        key = {"department": "departments", "network": "networks", "tag": "tags"}[by]
         payload = {"since": since.isoformat(), "until": until.isoformat(), key: records}
         print(json.dumps(payload))
     elif fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
+        writer = csv.DictWriter(
+            buffer, fieldnames=list(records[0]) if records else [by], lineterminator="\n"
+        )
         writer.writeheader()
         writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in records)
         print(buffer.getvalue(), end="")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot import desk_commands
 from bot.bulk import run_list
 from bot.caselist import is_case_list, parse_case_list, split_refs
 from bot.claimnext import next_answer
@@ -20,12 +21,16 @@ from bot.service import SHOWN_HASH_PREFIX, CareService
 
 SUBCOMMANDS: dict[str, str] = {
     "help": "show this help",
-    "queue [department]": "open cases of a department (or all), with state, age and owner",
+    "queue [department] [tag:TAG]": "open cases of a department (or all), with state, age"
+    " and owner; tag:TAG shows only cases with that tag",
     "next": "claim the most urgent unclaimed case in your departments",
     "claim N": "claim case N so nobody else answers the same person",
     "reply N TEXT": "set the reply draft of case N and submit it for approval",
+    "reply N :ID": "use saved reply ID (see `saved`) as the draft and submit it for approval",
     "reply-private N TEXT": "the same, as a private message (Facebook Messenger / Instagram"
     " Direct) instead of a public reply; one per comment, within 7 days of it",
+    "saved": "list the saved replies: id, title and the start of the text",
+    "tag N +TAG -TAG": "add or remove tags of case N (lower-case words and hyphens)",
     "approve N [PREFIX]": "show the reply of case N and its code; with the code, approve"
     " exactly those words (managers)",
     "reject N REASON": "send the reply of case N back to its author with a note (managers)",
@@ -121,9 +126,13 @@ def _dispatch(
     if name == "help":
         return CommandReply(help_text(command))
     if name == "queue":
-        department = rest.strip() or None
+        department, tag = desk_commands.queue_filter(rest)
         cases = service.queue(department, actor=actor)
-        title = f"Open cases{' in ' + department if department else ''}: {len(cases)}"
+        if tag is not None:
+            cases = desk_commands.with_tag(service, cases, tag)
+        where = f" in {department}" if department else ""
+        tagged = f" tagged {tag}" if tag else ""
+        title = f"Open cases{where}{tagged}: {len(cases)}"
         waiting = any(c.state.value == "new" for c in cases)
         return CommandReply(
             "\n".join([title, *(_case_line(c, now) for c in cases[:50])]), offer_next=waiting
@@ -140,7 +149,11 @@ def _dispatch(
     if name in {"reply", "reply-private"}:
         private = name == "reply-private"
         ref, body = _split_case(rest, f"{command} {name} N TEXT", needs_text=True)
-        case = service.reply(actor, ref, body, private=private)
+        saved_id = desk_commands.saved_reply_id(body)
+        if saved_id is not None:
+            case = desk_commands.reply_saved(service, actor, ref, saved_id, private=private)
+        else:
+            case = service.reply(actor, ref, body, private=private)
         kind = f"Private reply ({private_channel(case.network)})" if private else "Reply"
         return CommandReply(
             f"{kind} for case #{case.id} submitted for approval:\n> {case.draft_text}",
@@ -176,6 +189,9 @@ def _dispatch(
             else service.dismiss(actor, ref, reason)
         )
         return CommandReply(f"Case #{case.id} {name}ed: {reason}", case_id=case.id)
+    if name in desk_commands.COMMANDS:
+        text, case_id = desk_commands.run(service, actor, name, rest, command)
+        return CommandReply(text, case_id=case_id)
     if name == "stats":
         period = rest.strip().lower() or "today"
         if period not in {"today", "week"}:

@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
 )
 
+from bot.desk_config import SavedReply, TagRule, VipSection, desk_problems
 from bot.errors import ConfigError
 from bot.models import Intent
 
@@ -271,6 +272,9 @@ class Config(_Section):
     sla: SLASection = Field(default_factory=SLASection)
     alerts: AlertsSection = Field(default_factory=AlertsSection)
     people: list[Person] = Field(default_factory=list)
+    saved_replies: list[SavedReply] = Field(default_factory=list)
+    tag_rules: list[TagRule] = Field(default_factory=list)
+    vip: VipSection = Field(default_factory=VipSection)
     # Where the file was read from; relative paths (the database) resolve against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -535,6 +539,7 @@ def _cross_field_problems(data: Mapping[str, Any]) -> list[_Problem]:
         *_missing_slack_channels(data, departments),
         *_unknown_people(data),
         *_x_source_without_target(data),
+        *(_Problem(path, message) for path, message in desk_problems(data)),
     ]
 
 

@@ -97,7 +97,7 @@ class Demo:
             known = DEMO_USERS.get(user)
             who = f"{known.name} ({user}, {known.role})" if known else f"{user} (unknown user)"
             self.console.print(f"\n[bold]{escape(who)}[/bold]> {escape(line)}", soft_wrap=True)
-        reply = run_line(self.service, Actor(user), line)
+        reply = run_line(self.service, Actor(user, name=DEMO_NAMES.get(user)), line)
         self.surface.answer(reply)
         self.pump()
         return reply.ok

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot import audit
+from bot import audit, desk
 from bot.config import Config
 from bot.reports import Kpis, case_rows, kpis_of
 from bot.sla import BusinessCalendar
@@ -166,6 +166,8 @@ class Digest:
     # response (minutes) of those mentions that got one.
     volume_by_hour: list[int] = field(default_factory=list)
     first_response_by_hour: list[float | None] = field(default_factory=list)
+    # The most used tags on the period's cases, most first (absent in older digests).
+    top_tags: list[tuple[str, int]] = field(default_factory=list)
     # The managers' digest only: the audit chain's head when it was built, a witness for
     # `socialcare audit verify --expect-head` that lives outside the database.
     audit_head: audit.Head | None = None
@@ -186,6 +188,7 @@ class Digest:
                 "oldest_open": [CaseLink(**c) for c in data["oldest_open"]],
                 "suggestions": [CaseLink(**c) for c in data["suggestions"]],
                 "topics": [(str(t), int(n)) for t, n in data["topics"]],
+                "top_tags": [(str(t), int(n)) for t, n in data.get("top_tags", [])],
                 "audit_head": audit.Head(**data["audit_head"]) if data.get("audit_head") else None,
             }
         )
@@ -253,6 +256,7 @@ def build_digest(
             for row in all_rows
             if row["intent"] == "suggestion"
         ][:10],
+        top_tags=desk.top_tags(store, [r["id"] for r in all_rows]),
         volume_by_hour=volume,
         first_response_by_hour=[sorted(r)[len(r) // 2] if r else None for r in responses],
         audit_head=audit.head(store.db) if department is None else None,

@@ -182,6 +182,9 @@ class Actor:
     surface: str = "slack"
     team_id: str | None = None
     enterprise_id: str | None = None
+    # What the surface calls them (Slack user name, Teams display name): only for the
+    # words of a reply ({agent_first_name}), never for deciding who may do what.
+    name: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return self.user_id

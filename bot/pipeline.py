@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from sqlite_utils import Database
 
-from bot import audit, outbox
+from bot import audit, desk, outbox
 from bot.cards import queue_card
 from bot.classify import Classifier
 from bot.config import Config
@@ -66,7 +66,7 @@ class IngestPipeline:
 
     def read(self, mention: Mention) -> tuple[Classification, str, str]:
         """Classify and route without storing anything: (reading, department, reason)."""
-        reading = self.classifier.classify(mention)
+        reading = desk.with_vip(self.config, mention, self.classifier.classify(mention))
         where = route(self.config, mention, reading)
         return reading, where.department, where.reason
 
@@ -110,6 +110,7 @@ class IngestPipeline:
                 joined = self._open_conversation_case(db, mention)
                 if joined is not None:
                     self._join(db, joined, mention, now)
+                    desk.tag_joined(db, self.config, joined, mention, reading, now)
                     stats.joined += 1
                     stats.case_ids.append(joined)
                 else:
@@ -244,6 +245,9 @@ class IngestPipeline:
         )
         case_id = int(cursor.fetchone()[0])
         self._insert_mention(db, mention, case_id, now)
+        tags = desk.add_tags(
+            db, case_id, desk.ingest_tags(self.config, mention, reading), by="rule", now=now
+        )
         audit.append(
             db,
             at=now,
@@ -258,6 +262,7 @@ class IngestPipeline:
                 "intent": reading.intent.value,
                 "priority": reading.priority.value,
                 "grouped_with": leader,
+                "tags": tags,
             },
         )
         queue_card(db, case_id, now)

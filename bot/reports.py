@@ -63,9 +63,10 @@ def case_rows(
     department: str | None = None,
     departments: Collection[str] | None = None,
     network: str | None = None,
+    tag: str | None = None,
 ) -> list[dict[str, Any]]:
     """Cases whose mention arrived in [since, until): one department, several, or all;
-    one network or all."""
+    one network or all; with one tag or any."""
     # Stored times are UTC ISO strings: compare like with like.
     where = "mention_at >= ? AND mention_at < ?"
     params: list[object] = [since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat()]
@@ -76,6 +77,9 @@ def case_rows(
     if network:
         where += " AND network = ?"
         params.append(network)
+    if tag:
+        where += " AND id IN (SELECT case_id FROM case_tags WHERE tag = ?)"
+        params.append(tag)
     return store.query(f"SELECT * FROM cases WHERE {where} ORDER BY id", params)
 
 
@@ -135,6 +139,7 @@ def kpis(
     departments: Collection[str] | None = None,
     network: str | None = None,
     calendar: BusinessCalendar | None = None,
+    tag: str | None = None,
 ) -> Kpis:
     """KPIs of the cases whose mention arrived in [since, until)."""
     rows = case_rows(
@@ -144,6 +149,7 @@ def kpis(
         department=department,
         departments=departments,
         network=network,
+        tag=tag,
     )
     return kpis_of(rows, department=department or "all", until=until, calendar=calendar)
 
@@ -160,3 +166,13 @@ def format_duration(seconds: float | None) -> str:
         return f"{hours} h {minutes:02d} min"
     days, hours = divmod(hours, 24)
     return f"{days} d {hours} h"
+
+
+def tags_in_period(store: Store, *, since: datetime, until: datetime) -> list[str]:
+    """The tags on cases whose mention arrived in [since, until), by name."""
+    rows = store.query(
+        "SELECT DISTINCT t.tag FROM case_tags t JOIN cases c ON c.id = t.case_id"
+        " WHERE c.mention_at >= ? AND c.mention_at < ? ORDER BY t.tag",
+        [since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat()],
+    )
+    return [str(row["tag"]) for row in rows]

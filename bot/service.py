@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
-from bot import audit, outbox
+from bot import audit, desk, outbox
 from bot.cards import NOTE, PUBLISH, queue_card
 from bot.classify import Classifier, OfflineClassifier
 from bot.config import Config
@@ -225,6 +225,7 @@ class CareService:
             )
         ]
         dept = self.config.department(case.department)
+        tags, saved, managers = desk.card_extras(self.config, db, case)
         return CaseView(
             case=case,
             department_name=dept.name if dept else case.department,
@@ -254,6 +255,9 @@ class CareService:
                     [case.id],
                 )
             ],
+            tags=tags,
+            saved_replies=saved,
+            vip_managers=managers,
         )
 
     def earlier_contacts(self, case: Case, limit: int = 5) -> list[EarlierContact]:

@@ -334,6 +334,24 @@ def _private_and_hidden(db: Database) -> None:
     )
 
 
+@migrations(name="0013_tags")
+def _tags(db: Database) -> None:
+    db.executescript(
+        """
+        -- Tags on cases: from [[tag_rules]] and [vip] at ingest (added_by 'rule'), or by
+        -- staff (their surface:user id). The audit log keeps who changed what.
+        CREATE TABLE case_tags (
+            case_id INTEGER NOT NULL REFERENCES cases (id),
+            tag TEXT NOT NULL,
+            added_by TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (case_id, tag)
+        );
+        CREATE INDEX case_tags_tag ON case_tags (tag, case_id);
+        """
+    )
+
+
 @migrations(name="0014_stale_claims")
 def _stale_claims(db: Database) -> None:
     db.executescript(

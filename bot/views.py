@@ -43,6 +43,24 @@ class GroupedCase:
 
 
 @dataclass(frozen=True)
+class SavedReplyChoice:
+    """A saved reply offered on a card's picker (`dedicated`: written for its department)."""
+
+    id: str
+    title: str
+    dedicated: bool = False
+
+
+@dataclass(frozen=True)
+class ManagerRef:
+    """A manager a card calls in (a VIP's case), as each surface can address them."""
+
+    slack: str | None
+    teams: str | None
+    name: str
+
+
+@dataclass(frozen=True)
 class CaseView:
     case: Case
     department_name: str
@@ -54,3 +72,7 @@ class CaseView:
     suggestions: list[str] = field(default_factory=list)
     paused: bool = False
     grouped: list[GroupedCase] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    saved_replies: list[SavedReplyChoice] = field(default_factory=list)
+    # Set for a VIP's case: the department's managers, mentioned on the card.
+    vip_managers: list[ManagerRef] = field(default_factory=list)

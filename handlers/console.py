@@ -25,7 +25,13 @@ from bot.ports import MessageRef
 from bot.reports import format_duration
 from bot.service import SHOWN_HASH_PREFIX, CareService
 from bot.views import CaseView
-from handlers.slack_cards import BUTTON_TEXT, card_actions, hidden_status, private_notice
+from handlers.slack_cards import (
+    BUTTON_TEXT,
+    USE_REPLY_STATES,
+    card_actions,
+    hidden_status,
+    private_notice,
+)
 
 #: Slack's user markup, which the domain's notes and answers use: `<@U0AGENT1>`, `<@W123|jo>`.
 USER_MARKUP = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
@@ -82,6 +88,20 @@ def _when(moment: datetime | None, now: datetime) -> str:
     return f"{moment:%a %H:%M} UTC ({when}{format_duration(abs(delta))})"
 
 
+def desk_lines(view: CaseView, names: Mapping[str, str] | None = None) -> list[Text]:
+    """Tags, the VIP call to the managers, and the saved replies this case can use."""
+    lines = []
+    if view.tags:
+        lines.append(Text("Tags: " + " ".join(f"#{t}" for t in view.tags), style="cyan"))
+    if view.vip_managers:
+        who = ", ".join(person(m.slack or m.name, names) for m in view.vip_managers)
+        lines.append(Text(f"VIP author: for {who}", style="bold yellow"))
+    if view.saved_replies and view.case.state in USE_REPLY_STATES:
+        ids = " ".join(f":{r.id}" for r in view.saved_replies[:10])
+        lines.append(Text(f"Saved replies: {ids}  (/care reply {view.case.id} :ID)", style="dim"))
+    return lines
+
+
 def render_card(
     view: CaseView,
     *,
@@ -122,6 +142,7 @@ def render_card(
                     style="bold",
                 )
             )
+    parts.extend(desk_lines(view, names))
     if compact:
         # Spam and trolls: the short form, with Dismiss offered first.
         actions = BUTTONS[case.state]

@@ -57,6 +57,14 @@ from handlers.slack_cards import (
     reassign_modal,
     summary_modal,
 )
+from handlers.slack_desk import (
+    SAVED_REPLY_ACTION,
+    TAGS_ACTION,
+    TAGS_CALLBACK,
+    parse_saved_reply_value,
+    parse_tags_value,
+    tags_modal,
+)
 from handlers.slack_digest import digest_message
 
 log = logging.getLogger(__name__)
@@ -170,6 +178,7 @@ class _Id(_Loose):
 class _User(_Loose):
     id: str
     team_id: str | None = None
+    name: str | None = None
 
 
 class _Action(_Loose):
@@ -196,11 +205,21 @@ def actor_of(user: _User, team: _Id | None, enterprise: _Id | None = None) -> Ac
         surface="slack",
         team_id=user.team_id or (team.id if team else None),
         enterprise_id=enterprise.id if enterprise else None,
+        name=user.name,
     )
 
 
 def _unescape_slack(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _selected_value(body: dict[str, Any]) -> str | None:
+    """The chosen option's value of a select or overflow click, if it has one."""
+    actions = body.get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else None
+    option = first.get("selected_option") if isinstance(first, dict) else None
+    value = option.get("value") if isinstance(option, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _case_id(value: str | None) -> int:
@@ -325,6 +344,9 @@ class SlackHandlers:
         app.action("dismiss_group")(self.on_dismiss_group)
         app.view("dismiss_group_reason")(self.on_dismiss_group_submitted)
         app.action("claim_next")(self.on_claim_next)
+        app.action(SAVED_REPLY_ACTION)(self.on_saved_reply)
+        app.action(TAGS_ACTION)(self.on_edit_tags)
+        app.view(TAGS_CALLBACK)(self.on_tags_submitted)
         app.command(self.config.bot.slash_command)(self.on_command)
         # Registered last: anything the buttons above did not match is refused clearly.
         app.action(re.compile(".*"))(self.on_unknown_action)
@@ -423,6 +445,53 @@ class SlackHandlers:
             return perform(self.service, actor, "use_reply", data)
 
         await self._run_action("use_reply", body, client, work)
+
+    async def on_saved_reply(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        """The card's "Saved reply" picker: the chosen reply, filled in, becomes the draft."""
+        await self._ack(ack, context)
+        parsed = parse_saved_reply_value(_selected_value(body) or "")
+
+        def work(payload: ActionPayload, actor: Actor) -> object:
+            if parsed is None:
+                raise Refusal("This picker does not name a saved reply.", code="bad_payload")
+            case, reply_id = parsed
+            return perform(
+                self.service, actor, "saved_reply", {"case": case, "saved_reply": reply_id}
+            )
+
+        await self._run_action("saved_reply", body, client, work)
+
+    async def on_edit_tags(
+        self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
+    ) -> None:
+        """The tags overflow: "Edit tags…" opens a modal, "Remove all tags" clears them."""
+        await self._ack(ack, context)
+        parsed = parse_tags_value(_selected_value(body) or "")
+        if parsed is not None and parsed[0] == "clear":
+            data = {"case": parsed[1], "tags": ""}
+            await self._run_action(
+                "tag", body, client, lambda p, a: perform(self.service, a, "tag", data)
+            )
+            return
+
+        def work(payload: ActionPayload, actor: Actor) -> object:
+            if parsed is None:
+                raise Refusal("This menu does not name a case.", code="bad_payload")
+            view = self.service.view(_case_id(parsed[1]))
+            return tags_modal(view.case.id, view.tags)
+
+        await self._with_modal("edit_tags", body, client, work)
+
+    async def on_tags_submitted(
+        self, ack: AsyncAck, body: dict[str, Any], context: dict[str, Any]
+    ) -> None:
+        def work(actor: Actor, case_id: int, values: dict[str, Any]) -> object:
+            text = values.get("tags", {}).get("tags_text", {}).get("value") or ""
+            return perform(self.service, actor, "tag", {"case": case_id, "tags": text})
+
+        await self._submitted("edit_tags", ack, body, context, "tags", work)
 
     async def on_approve(
         self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]
@@ -607,6 +676,7 @@ class SlackHandlers:
             surface="slack",
             team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
             enterprise_id=(body.get("enterprise") or {}).get("id"),
+            name=user.get("name") or user.get("username"),
         )
         values = (view.get("state") or {}).get("values") or {}
         try:
@@ -673,6 +743,7 @@ class SlackHandlers:
             surface="slack",
             team_id=body.get("team_id"),
             enterprise_id=body.get("enterprise_id") or None,
+            name=body.get("user_name") or None,
         )
         # Slack escapes &, < and > in slash-command text; the words typed are what we keep.
         text = _unescape_slack(str(body.get("text", "")))

@@ -46,6 +46,7 @@ MAX_ID = 255  # action_id, block_id, callback_id
 MAX_OPTION_TEXT = 75
 MAX_OPTION_VALUE = 150
 MAX_OPTIONS = 100
+MAX_OVERFLOW_OPTIONS = 5  # and at least 2
 MAX_INPUT_LENGTH = 3000
 MAX_LABEL_TEXT = 2000
 MAX_PLACEHOLDER_TEXT = 150
@@ -741,6 +742,8 @@ def case_card(view: CaseView, *, now: datetime, tz: ZoneInfo | None = None) -> d
     `now` decides "due in"/"overdue by"; `tz` is the zone of plain-text fallbacks
     (Slack shows `<!date^…>` stamps in each reader's own zone).
     """
+    from handlers.slack_desk import desk_blocks  # builds on this module
+
     case = view.case
     spam = case.intent == Intent.SPAM
     blocks: list[dict[str, Any]] = [_header(view), _context("author", _author_line(view))]
@@ -766,6 +769,7 @@ def case_card(view: CaseView, *, now: datetime, tz: ZoneInfo | None = None) -> d
         blocks.extend(_suggestion_blocks(view))
     status, draft_shown = _status_blocks(view, tz)
     blocks.extend(status)
+    blocks.extend(desk_blocks(view))
     actions = card_actions(case, draft_shown=draft_shown)
     elements = [button(action, case) for action in actions] + group_buttons(view)
     if elements:
@@ -1147,6 +1151,16 @@ def _check_element(
             _check_text(
                 problems, f"{where}.placeholder", element["placeholder"], MAX_PLACEHOLDER_TEXT
             )
+    elif kind == "overflow":
+        options = element.get("options")
+        if not isinstance(options, list) or not 2 <= len(options) <= MAX_OVERFLOW_OPTIONS:
+            problems.append(f"{where}.options: need 2..{MAX_OVERFLOW_OPTIONS}")
+            options = []
+        for n, option in enumerate(options):
+            _check_text(problems, f"{where}.options[{n}].text", option.get("text"), MAX_OPTION_TEXT)
+            value = option.get("value")
+            if not isinstance(value, str) or not value or len(value) > MAX_OPTION_VALUE:
+                problems.append(f"{where}.options[{n}].value: 1..{MAX_OPTION_VALUE} chars")
     else:
         problems.append(f"{where}: unsupported element type {kind!r}")
 

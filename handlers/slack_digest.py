@@ -51,7 +51,7 @@ TEXT_SNIPPET_CHARS = 160
 
 _URL_OK = re.compile(r"https?://[^\s<>|\"'`\\]+", re.IGNORECASE)
 # Sections `_fit_total` may drop, in this order, if the message is ever over a limit.
-_OPTIONAL_BLOCKS = ("suggestions", "topics", "departments", "breakdown", "oldest_open")
+_OPTIONAL_BLOCKS = ("suggestions", "top_tags", "topics", "departments", "breakdown", "oldest_open")
 
 
 # --------------------------------------------------------------------------- values
@@ -306,6 +306,9 @@ def digest_blocks(digest: Digest) -> list[dict[str, Any]]:
         blocks.append(
             _section("topics", clip("*Most frequent topics:* " + " · ".join(words), TOPICS_CHARS))
         )
+    if digest.top_tags:
+        tags = [f"{_label(tag, TOPIC_CHARS)} ({n})" for tag, n in digest.top_tags]
+        blocks.append(_section("top_tags", clip("*Top tags:* " + " · ".join(tags), TOPICS_CHARS)))
     if digest.suggestions:
         lines = [
             _case_line(c, digest, names, oldest=False)
@@ -432,6 +435,9 @@ def digest_text(digest: Digest) -> str:
     if digest.topics:
         words = ", ".join(f"{_p(word, TOPIC_CHARS)} ({n})" for word, n in digest.topics)
         out += ["", f"Most frequent topics: {words}"]
+    if digest.top_tags:
+        tags = ", ".join(f"{_p(tag, TOPIC_CHARS)} ({n})" for tag, n in digest.top_tags)
+        out += ["", f"Top tags: {tags}"]
     if digest.suggestions:
         out += ["", "Product suggestions received:"]
         out += [_plain_case(c, digest, names, oldest=False) for c in digest.suggestions]

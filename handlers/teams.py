@@ -433,7 +433,9 @@ class TeamsHandlers:
         tenant = self._tenant(activity)
         if self.tenant_id and tenant != self.tenant_id:
             return None  # another organisation's user: a stranger here
-        return Actor(sender.aad_object_id.lower(), surface="teams", team_id=tenant)
+        return Actor(
+            sender.aad_object_id.lower(), surface="teams", team_id=tenant, name=sender.name
+        )
 
     # -- card buttons
 

@@ -116,6 +116,8 @@ VERBS = (
     "claim_next",
     "reply_private",
     "hide",
+    "saved_reply",
+    "tag",
 )
 # card_actions() speaks in Slack action ids; these are their Teams verbs.
 VERB = {
@@ -734,6 +736,8 @@ def case_card(
     `error`: a red banner on top, for the person whose action was refused.
     `names`: user id -> display name. `departments`: (id, name) pairs for Reassign.
     """
+    from handlers import teams_desk  # builds on this module
+
     case = view.case
     spam = case.intent == Intent.SPAM
     body: list[Card] = []
@@ -763,6 +767,7 @@ def case_card(
     body += [part for part in optional if part is not None]
     status, draft_shown = _status(view, tz, names)
     body += status
+    body += teams_desk.desk_parts(view)
     actions = [
         _case_action(action_id, view, departments)
         for action_id in card_actions(case, draft_shown=draft_shown)
@@ -966,6 +971,11 @@ def digest_card(digest: Digest, *, chart_url: str | None = None) -> Card:
             f"{_one_label(word, TOPIC_CHARS)} ({n})" for word, n in digest.topics[:DIGEST_TOPICS]
         )
         body.append(_rich("topics", _run("Most frequent topics: ", weight="Bolder"), words))
+    if digest.top_tags:
+        tags = " · ".join(
+            f"{_one_label(tag, TOPIC_CHARS)} ({n})" for tag, n in digest.top_tags[:DIGEST_TOPICS]
+        )
+        body.append(_rich("top_tags", _run("Top tags: ", weight="Bolder"), tags))
     if digest.suggestions:
         shown = digest.suggestions[:SUGGESTION_ITEMS]
         lines = [_case_line(c, digest, names, oldest=False) for c in shown]

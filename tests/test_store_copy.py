@@ -101,6 +101,12 @@ FILLERS: dict[str, dict[str, Any]] = {
         "hidden": 1,
         "at": "2026-11-02T09:31:00+00:00",
     },
+    "case_tags": {
+        "case_id": 1,
+        "tag": "lost-bag",
+        "added_by": "slack:U0AGENT1",
+        "added_at": "2026-11-02T09:03:00+00:00",
+    },
     "job_runs": {"job": "digest", "period": "2026-11-02", "at": "2026-11-02T18:00:00+00:00"},
     "claim_events": {
         "case_id": 2,
