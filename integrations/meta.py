@@ -1,0 +1,693 @@
+"""Facebook Pages and Instagram through the Graph API: backfill sources, the webhook inbox
+worker, the reply publisher and the comment moderator. All of it goes through one
+`GraphClient` (the page's one token, `appsecret_proof` on every call).
+
+Inbound is the webhook (handlers/meta_webhook.py stores each signed delivery in the outbox
+before answering 200); `MetaInbox` turns stored deliveries into mentions. Webhooks are not
+redelivered while the bot is down, so `FacebookSource` and `InstagramSource` poll as a
+backfill: recent posts' comments and visitor posts (Facebook), recent media's comments and
+tagged media (Instagram), each object with its own durable cursor (the newest creation time
+seen). Both paths use Meta's ids, so a comment seen twice is stored once.
+
+Exactly once, with `PublishWorker`: Graph has no idempotency key. After an unknown outcome
+`find_existing()` lists the replies under the comment and takes any by the page (Facebook)
+or the Instagram account as the reply: a case gets one reply. A private reply cannot be
+looked up; Meta allows one per comment and answers a second with error 10900 ("already
+replied to"), which `publish()` counts as sent (docs/DECISIONS.md 38).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from bot.errors import CredentialRejected, DependencyUnreachable, PublishError
+from bot.health import Health
+from bot.models import Mention
+from bot.outbox import META_DELIVERY
+from bot.ports import Clock, PublishedReply, PublishRequest
+from bot.service import CareService
+from integrations.meta_graph import (
+    GraphClient,
+    GraphCredentialRefused,
+    GraphError,
+    GraphRateLimited,
+    GraphRefused,
+    GraphUnavailable,
+)
+from integrations.meta_payloads import (
+    FACEBOOK,
+    INSTAGRAM,
+    MentionRef,
+    PayloadError,
+    facebook_change,
+    facebook_mention,
+    graph_time,
+    instagram_change,
+    instagram_comment,
+    instagram_media_mention,
+    parse_mention_id,
+)
+from integrations.polling import back_off, due
+
+log = logging.getLogger(__name__)
+
+TOKEN_VARIABLE = "META_PAGE_ACCESS_TOKEN"
+RECENT_DAYS = 7  # posts and media whose comments are backfilled (Meta's private-reply window)
+RECENT_OBJECTS = 25  # at most this many posts or media per poll
+FIRST_LOOK_BACK = timedelta(days=1)  # a first run reads this far back, not the whole history
+MAX_PAGES = 5  # Graph pages per object per poll; a longer backlog continues next poll
+PAGE_SIZE = 50
+FIND_PAGES = 5
+ALREADY_REPLIED = 10900  # "Activity already replied to": one private reply per comment
+OUTSIDE_WINDOW_SUBCODE = 2018278  # "This message is sent outside of allowed window"
+
+FB_COMMENT_FIELDS = "id,message,from{id,name},created_time,permalink_url,parent{id}"
+FB_POST_FIELDS = "id,message,from{id,name},created_time,permalink_url"
+IG_COMMENT_FIELDS = "id,text,timestamp,username,from{id,username},parent_id"
+IG_MEDIA_FIELDS = "id,caption,timestamp,username,permalink"
+
+
+def make_graph(
+    *, access_token: str, app_secret: str, version: str, base_url: str | None
+) -> GraphClient:
+    return GraphClient(
+        access_token=access_token, app_secret=app_secret, version=version, base_url=base_url
+    )
+
+
+def describe(exc: GraphError) -> str:
+    """One line about a Graph error, naming the variable when the token is at fault."""
+    if isinstance(exc, GraphCredentialRefused):
+        return f"{exc}; check {TOKEN_VARIABLE}"
+    return str(exc)
+
+
+# ------------------------------------------------------------------ start-up
+
+
+def check_credentials(graph: GraphClient, *, page_id: str | None, account_id: str | None) -> str:
+    """At start-up: the token works for the page and the Instagram account. Raises
+    CredentialRejected naming the variable (or the id) Meta refused, DependencyUnreachable
+    when Meta cannot be asked."""
+    found: list[str] = []
+    for label, object_id, fields in (
+        ("Facebook Page", page_id, "id,name"),
+        ("Instagram account", account_id, "id,username"),
+    ):
+        if not object_id:
+            continue
+        try:
+            obj = graph.get(object_id, {"fields": fields})
+        except GraphCredentialRefused as exc:
+            raise CredentialRejected(
+                f"{TOKEN_VARIABLE}: Meta refused the page access token ({exc})"
+            ) from None
+        except GraphRefused as exc:
+            if "appsecret_proof" in str(exc):
+                raise CredentialRejected(
+                    f"META_APP_SECRET: Meta refused the appsecret_proof made with it ({exc})"
+                ) from None
+            key = (
+                "sources.facebook.page_id"
+                if page_id == object_id
+                else "sources.instagram.account_id"
+            )
+            raise CredentialRejected(
+                f"{key}: the {label} {object_id} cannot be read with {TOKEN_VARIABLE} ({exc})"
+            ) from None
+        except GraphError as exc:
+            raise DependencyUnreachable(f"cannot check the Graph API ({exc})") from None
+        found.append(f"{label} {obj.get('name') or obj.get('username') or object_id}")
+    return ", ".join(found) or "no Meta object configured"
+
+
+# ------------------------------------------------------------------ backfill sources
+
+
+@dataclass
+class Stream:
+    key: str
+    next_at: datetime | None = None
+    failures: int = 0
+
+
+class _GraphSource:
+    """What both backfill sources share: one stream (one poll walks every object), the
+    rate-limit hold and the back-off."""
+
+    name = ""
+
+    def __init__(
+        self,
+        graph: GraphClient,
+        *,
+        object_id: str,
+        poll_seconds: int,
+        clock: Clock,
+        cursors: Any,
+        health: Health | None = None,
+    ) -> None:
+        self.graph = graph
+        self.object_id = object_id
+        self.poll_seconds = poll_seconds
+        self.clock = clock
+        self.cursors = cursors  # CareService: cursor() / set_cursor()
+        self.health = health
+        self.stream = Stream(f"{self.name}:{object_id}")
+        self.held_until: datetime | None = None
+        self._reported: set[str] = set()
+
+    def poll_due(self, ingest: Callable[[list[Mention]], object]) -> bool:
+        now = self.clock.now()
+        if self.held_until is not None and now < self.held_until:
+            return False
+        if not due([self.stream], now):
+            return False
+        self.stream.next_at = now + timedelta(seconds=self.poll_seconds)
+        try:
+            self.poll(ingest)
+        except GraphRateLimited as exc:
+            self.held_until = self.clock.now() + timedelta(seconds=math.ceil(exc.retry_after))
+            self.stream.next_at = self.held_until
+            log.info("%s: Meta rate limit reached; next poll at %s", self.name, self.held_until)
+            if self.health is not None:
+                self.health.ok(self.name)  # it answered
+            return True
+        except GraphError as exc:
+            back_off(
+                self.stream,
+                network=self.name,
+                problem=describe(exc),
+                poll_seconds=self.poll_seconds,
+                clock=self.clock,
+                health=self.health,
+            )
+            return True
+        self.stream.failures = 0
+        if self.health is not None:
+            self.health.ok(self.name)
+        return True
+
+    def poll(self, ingest: Callable[[list[Mention]], object]) -> int:
+        raise NotImplementedError
+
+    def _since(self, key: str) -> datetime:
+        stored = self.cursors.cursor(key)
+        if stored:
+            return datetime.fromisoformat(stored)
+        return self.clock.now() - FIRST_LOOK_BACK
+
+    def _pages(self, path: str, params: dict[str, object]) -> Iterable[list[Mapping[str, Any]]]:
+        """Graph's cursor paging (`paging.cursors.after`), newest first, MAX_PAGES at most."""
+        after: str | None = None
+        for _ in range(MAX_PAGES):
+            page = self.graph.get(path, {**params, **({"after": after} if after else {})})
+            items = [i for i in page.get("data") or [] if isinstance(i, Mapping)]
+            yield items
+            paging = page.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            if not items or not after or not paging.get("next"):
+                return
+
+    def _read_new(
+        self,
+        key: str,
+        path: str,
+        params: dict[str, object],
+        time_field: str,
+        convert: Callable[[Mapping[str, Any]], Mention | None],
+        ingest: Callable[[list[Mention]], object],
+        *,
+        expand: Callable[[Mapping[str, Any]], list[Mapping[str, Any]]] | None = None,
+    ) -> int:
+        """Everything under `path` created at or after the object's cursor: ingested, then
+        the cursor moves to the newest time seen. The boundary second is read again (the
+        pipeline stores a mention once), so two comments in one second are never split."""
+        since = self._since(key)
+        newest = since
+        handed: list[Mention] = []
+        for items in self._pages(path, params):
+            older = False
+            for item in [e for i in items for e in (expand(i) if expand else [i])]:
+                try:
+                    created = graph_time(item.get(time_field))
+                except (PayloadError, ValueError):
+                    continue
+                if created < since:
+                    older = True
+                    continue
+                newest = max(newest, created)
+                mention = self._convert(convert, item)
+                if mention is not None:
+                    handed.append(mention)
+            if older:
+                break
+        if handed:
+            ingest(handed)
+        if newest > since or self.cursors.cursor(key) is None:
+            self.cursors.set_cursor(key, newest.isoformat())  # only once ingest has them
+        return len(handed)
+
+    def _convert(
+        self, convert: Callable[[Mapping[str, Any]], Mention | None], item: Mapping[str, Any]
+    ) -> Mention | None:
+        try:
+            return convert(item)
+        except ValueError as exc:  # PayloadError and pydantic's ValidationError
+            marker = f"{item.get('id')}"
+            if marker not in self._reported:
+                self._reported.add(marker)
+                log.warning(
+                    "%s: skipped a malformed item (id %s): %s", self.name, marker, str(exc)[:200]
+                )
+            return None
+
+    def _recent(
+        self, items: Iterable[Mapping[str, Any]], time_field: str
+    ) -> list[Mapping[str, Any]]:
+        oldest = self.clock.now() - timedelta(days=RECENT_DAYS)
+        recent = []
+        for item in items:
+            try:
+                if graph_time(item.get(time_field)) >= oldest and item.get("id"):
+                    recent.append(item)
+            except (PayloadError, ValueError):
+                continue
+        return recent[:RECENT_OBJECTS]
+
+
+class FacebookSource(_GraphSource):
+    """Backfills a Facebook Page: visitor posts in its feed, and comments (and replies)
+    under its recent posts, each post with its own cursor."""
+
+    name = FACEBOOK
+
+    def poll(self, ingest: Callable[[list[Mention]], object]) -> int:
+        page = self.object_id
+        feed = (
+            self.graph.get(f"{page}/feed", {"fields": FB_POST_FIELDS, "limit": RECENT_OBJECTS}).get(
+                "data"
+            )
+            or []
+        )
+        posts = self._recent([p for p in feed if isinstance(p, Mapping)], "created_time")
+        handed = self._read_new(
+            f"facebook:{page}:visitor-posts",
+            f"{page}/feed",
+            {"fields": FB_POST_FIELDS, "limit": PAGE_SIZE},
+            "created_time",
+            lambda obj: facebook_mention(obj, page_id=page),
+            ingest,
+        )
+        for post in posts:
+            post_id = str(post["id"])
+            handed += self._read_new(
+                f"facebook:{page}:comments:{post_id}",
+                f"{post_id}/comments",
+                {
+                    "fields": FB_COMMENT_FIELDS,
+                    "filter": "stream",  # replies too, not only top-level comments
+                    "order": "reverse_chronological",
+                    "limit": PAGE_SIZE,
+                },
+                "created_time",
+                partial(facebook_mention, page_id=page, post_id=post_id),
+                ingest,
+            )
+        return handed
+
+
+class InstagramSource(_GraphSource):
+    """Backfills an Instagram professional account: comments (and replies) on its recent
+    media, each medium with its own cursor, and media it is tagged in."""
+
+    name = INSTAGRAM
+
+    def poll(self, ingest: Callable[[list[Mention]], object]) -> int:
+        account = self.object_id
+        media = (
+            self.graph.get(
+                f"{account}/media",
+                {"fields": "id,timestamp,permalink,comments_count", "limit": RECENT_OBJECTS},
+            ).get("data")
+            or []
+        )
+        handed = 0
+        for medium in self._recent([m for m in media if isinstance(m, Mapping)], "timestamp"):
+            if medium.get("comments_count") == 0:
+                continue
+            media_id, permalink = str(medium["id"]), medium.get("permalink")
+            handed += self._read_new(
+                f"instagram:{account}:comments:{media_id}",
+                f"{media_id}/comments",
+                {
+                    "fields": f"{IG_COMMENT_FIELDS},replies{{{IG_COMMENT_FIELDS}}}",
+                    "limit": PAGE_SIZE,
+                },
+                "timestamp",
+                partial(self._comment, media_id=media_id, permalink=permalink),
+                ingest,
+                expand=_with_replies,
+            )
+        handed += self._read_new(
+            f"instagram:{account}:tags",
+            f"{account}/tags",
+            {"fields": IG_MEDIA_FIELDS, "limit": PAGE_SIZE},
+            "timestamp",
+            lambda obj: instagram_media_mention(obj, MentionRef(str(obj.get("id")))),
+            ingest,
+        )
+        return handed
+
+    def _comment(self, obj: Mapping[str, Any], media_id: str, permalink: object) -> Mention | None:
+        link = permalink if isinstance(permalink, str) else None
+        return instagram_comment(obj, account_id=self.object_id, media_id=media_id, permalink=link)
+
+
+def _with_replies(item: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """An Instagram comment and the replies nested under it (`replies{...}`)."""
+    replies = (item.get("replies") or {}).get("data") or []
+    return [item] + [
+        {**reply, "parent_id": reply.get("parent_id") or item.get("id")}
+        for reply in replies
+        if isinstance(reply, Mapping)
+    ]
+
+
+# ------------------------------------------------------------------ webhook inbox
+
+
+class MetaInbox:
+    """Turns stored webhook deliveries into mentions, oldest first. An Instagram @mention
+    arrives as ids only and is fetched here; if Meta cannot be asked, the delivery waits
+    in the outbox and is retried, so an acknowledged delivery is never lost."""
+
+    def __init__(
+        self,
+        service: CareService,
+        graph: GraphClient | None,
+        *,
+        page_id: str | None,
+        account_id: str | None,
+        ingest: Callable[[list[Mention]], object] | None = None,
+        health: Health | None = None,
+    ) -> None:
+        self.service = service
+        self.graph = graph
+        self.page_id = page_id
+        self.account_id = account_id
+        self.ingest = ingest or service.ingest_many
+        self.health = health
+
+    def run_once(self) -> bool:
+        item = self.service.outbox.claim([META_DELIVERY])
+        if item is None:
+            return False
+        try:
+            mentions = self.mentions(item.payload.get("body") or {})
+        except GraphError as exc:
+            delay = (
+                exc.retry_after
+                if isinstance(exc, GraphRateLimited)
+                else min(300.0, 2.0**item.attempts)
+            )
+            if self.health is not None:
+                self.health.failed(INSTAGRAM, f"fetching a webhook mention: {describe(exc)}")
+            self.service.outbox.retry_later(item.id, describe(exc), delay)
+            return True
+        if mentions:
+            self.ingest(mentions)
+        self.service.outbox.done(item.id, {"mentions": len(mentions)})
+        return True
+
+    def drain(self, limit: int = 1000) -> int:
+        done = 0
+        while done < limit and self.run_once():
+            done += 1
+        return done
+
+    def mentions(self, body: Mapping[str, Any]) -> list[Mention]:
+        """The mentions in one delivery (`object` page or instagram, `entry[].changes[]`)."""
+        kind = body.get("object")
+        found: list[Mention] = []
+        for entry in body.get("entry") or []:
+            if not isinstance(entry, Mapping):
+                continue
+            for change in entry.get("changes") or []:
+                if not isinstance(change, Mapping) or not isinstance(change.get("value"), Mapping):
+                    continue
+                mention = self._mention(kind, entry, change)
+                if mention is not None:
+                    found.append(mention)
+        return found
+
+    def _mention(
+        self, kind: object, entry: Mapping[str, Any], change: Mapping[str, Any]
+    ) -> Mention | None:
+        field, value = change.get("field"), change["value"]
+        try:
+            if kind == "page" and field == "feed":
+                if str(entry.get("id")) != self.page_id:
+                    return None  # another page subscribed to the same app
+                return facebook_change(value, page_id=self.page_id)
+            if kind == "instagram" and isinstance(field, str):
+                if str(entry.get("id")) != self.account_id:
+                    return None
+                got = instagram_change(
+                    field, value, account_id=self.account_id, time=entry.get("time")
+                )
+                return self._fetch(got) if isinstance(got, MentionRef) else got
+        except ValueError as exc:  # PayloadError and pydantic's ValidationError
+            log.warning("meta webhook: skipped a malformed %s change: %s", field, str(exc)[:200])
+        return None
+
+    def _fetch(self, ref: MentionRef) -> Mention | None:
+        if self.graph is None or self.account_id is None:
+            return None
+        try:
+            obj = fetch_mentioned(self.graph, self.account_id, ref)
+        except GraphRefused as exc:
+            # Deleted since, or not visible to the brand: nothing to answer.
+            log.info("instagram: the mention %s cannot be read (%s); skipped", ref.mention_id, exc)
+            return None
+        return instagram_media_mention(obj, ref)
+
+
+def fetch_mentioned(graph: GraphClient, account_id: str, ref: MentionRef) -> Mapping[str, Any]:
+    """The media or comment an Instagram @mention is in (Graph's mentioned_* fields)."""
+    if ref.comment_id:
+        field = (
+            f"mentioned_comment.comment_id({ref.comment_id})"
+            f"{{id,text,timestamp,username,media{{id,permalink}}}}"
+        )
+        answer = graph.get(account_id, {"fields": field})
+        found = answer.get("mentioned_comment")
+    else:
+        field = f"mentioned_media.media_id({ref.media_id}){{{IG_MEDIA_FIELDS}}}"
+        answer = graph.get(account_id, {"fields": field})
+        found = answer.get("mentioned_media")
+    if not isinstance(found, Mapping):
+        raise GraphRefused("the mention is not visible", code=None, subcode=None, status=200)
+    return found
+
+
+# ------------------------------------------------------------------ publishing
+
+
+class MetaPublisher:
+    """Posts approved replies on Facebook or Instagram as the page (one per network, both
+    on the same GraphClient)."""
+
+    def __init__(
+        self,
+        graph: GraphClient,
+        *,
+        network: str,
+        page_id: str | None = None,
+        account_id: str | None = None,
+    ) -> None:
+        assert network in (FACEBOOK, INSTAGRAM)
+        self.graph = graph
+        self.network = network
+        self.page_id = page_id
+        self.account_id = account_id
+
+    def publish(self, request: PublishRequest) -> PublishedReply:
+        target = request.in_reply_to_id
+        if request.private:
+            return self._private(request)
+        ref = parse_mention_id(target) if self.network == INSTAGRAM else None
+        try:
+            if self.network == FACEBOOK:
+                answer = self.graph.post(f"{target}/comments", {"message": request.text})
+            elif ref is not None:
+                fields: dict[str, object] = {"media_id": ref.media_id, "message": request.text}
+                if ref.comment_id:
+                    fields["comment_id"] = ref.comment_id
+                answer = self.graph.post(f"{self.account_id}/mentions", fields)
+            else:
+                answer = self.graph.post(f"{target}/replies", {"message": request.text})
+        except GraphError as exc:
+            raise _publish_error(exc, self.network) from None
+        return self._published(answer)
+
+    def _private(self, request: PublishRequest) -> PublishedReply:
+        target = request.in_reply_to_id
+        if parse_mention_id(target) is not None:
+            raise PublishError(
+                "a private reply answers a comment on the brand's own posts; this is a mention"
+                " elsewhere on Instagram",
+                permanent=True,
+                outage=False,
+            )
+        try:
+            answer = self.graph.post(
+                f"{self.page_id or 'me'}/messages",
+                {"recipient": {"comment_id": target}, "message": {"text": request.text}},
+            )
+        except GraphRefused as exc:
+            if exc.code == ALREADY_REPLIED:
+                # One private reply per comment: this attempt's, sent before a lost answer.
+                log.info(
+                    "%s: %s was already answered privately; counted as sent", self.network, target
+                )
+                return PublishedReply(post_id=f"private:{target}", url="")
+            if exc.subcode == OUTSIDE_WINDOW_SUBCODE:
+                raise PublishError(
+                    f"Meta allows a private reply only within 7 days of the comment ({exc})",
+                    permanent=True,
+                    outage=False,
+                ) from None
+            raise _publish_error(exc, self.network) from None
+        except GraphError as exc:
+            raise _publish_error(exc, self.network) from None
+        message_id = str(answer.get("message_id") or "")
+        if not message_id:
+            raise PublishError(
+                "Meta answered the private reply without a message id",
+                permanent=False,
+                maybe_posted=True,
+            )
+        return PublishedReply(post_id=message_id, url="")
+
+    def _published(self, answer: Mapping[str, Any]) -> PublishedReply:
+        post_id = str(answer.get("id") or "")
+        if not post_id:
+            raise PublishError(
+                f"{self.network}: Meta answered without the reply's id",
+                permanent=False,
+                maybe_posted=True,
+            )
+        url = f"https://www.facebook.com/{post_id}" if self.network == FACEBOOK else ""
+        return PublishedReply(post_id=post_id, url=url)
+
+    def find_existing(self, request: PublishRequest) -> PublishedReply | None:
+        """Any reply by the page (Facebook) or the account (Instagram) under the comment.
+        A private reply cannot be listed: None, and `publish()` learns from Meta's answer."""
+        if request.private:
+            return None
+        target = request.in_reply_to_id
+        ref = parse_mention_id(target) if self.network == INSTAGRAM else None
+        try:
+            if ref is not None:
+                return self._find_under_mention(ref)
+            path = f"{target}/comments" if self.network == FACEBOOK else f"{target}/replies"
+            params: dict[str, object] = {
+                "fields": "id,from{id,username,name},username",
+                "limit": 100,
+            }
+            if self.network == FACEBOOK:
+                params["filter"] = "stream"
+            after: str | None = None
+            for _ in range(FIND_PAGES):
+                page = self.graph.get(path, {**params, **({"after": after} if after else {})})
+                for item in page.get("data") or []:
+                    if isinstance(item, Mapping) and self._ours(item):
+                        return self._published(item)
+                paging = page.get("paging") or {}
+                after = (paging.get("cursors") or {}).get("after")
+                if not after or not paging.get("next"):
+                    return None
+        except GraphError as exc:
+            raise PublishError(
+                f"cannot check {self.network} for an earlier attempt ({describe(exc)})",
+                permanent=False,
+                maybe_posted=True,
+            ) from None
+        raise PublishError(
+            "too many replies under the comment to check them all; checking again",
+            permanent=False,
+            maybe_posted=True,
+        )
+
+    def _find_under_mention(self, ref: MentionRef) -> PublishedReply | None:
+        assert self.account_id is not None
+        me = self.graph.get(self.account_id, {"fields": "username"})
+        if ref.comment_id:
+            field = f"mentioned_comment.comment_id({ref.comment_id}){{replies{{id,username}}}}"
+            node = self.graph.get(self.account_id, {"fields": field}).get("mentioned_comment")
+            items = ((node or {}).get("replies") or {}).get("data") or []
+        else:
+            field = f"mentioned_media.media_id({ref.media_id}){{comments{{id,username}}}}"
+            node = self.graph.get(self.account_id, {"fields": field}).get("mentioned_media")
+            items = ((node or {}).get("comments") or {}).get("data") or []
+        for item in items:
+            if isinstance(item, Mapping) and item.get("username") == me.get("username"):
+                return self._published(item)
+        return None
+
+    def _ours(self, item: Mapping[str, Any]) -> bool:
+        author = item.get("from")
+        author = author if isinstance(author, Mapping) else {}
+        mine = self.page_id if self.network == FACEBOOK else self.account_id
+        return bool(mine) and str(author.get("id") or "") == mine
+
+
+def _publish_error(exc: GraphError, network: str) -> PublishError:
+    if isinstance(exc, GraphCredentialRefused):
+        return PublishError(
+            f"Meta refused the page access token ({exc}); check {TOKEN_VARIABLE}",
+            permanent=True,
+            outage=True,
+        )
+    if isinstance(exc, GraphRateLimited):
+        return PublishError(f"Meta is rate limiting the page ({exc})", permanent=False)
+    if isinstance(exc, GraphUnavailable):
+        return PublishError(
+            f"{network} is unavailable ({exc})", permanent=False, maybe_posted=exc.maybe_done
+        )
+    return PublishError(f"Meta refused the reply ({exc})", permanent=True)
+
+
+class MetaModerator:
+    """Hides (or shows again) a comment on Facebook or Instagram (CommentModerator)."""
+
+    def __init__(self, graph: GraphClient) -> None:
+        self.graph = graph
+
+    def set_hidden(self, network: str, comment_id: str, hidden: bool) -> None:
+        if network == FACEBOOK:
+            fields: dict[str, object] = {"is_hidden": hidden}
+        elif network == INSTAGRAM and parse_mention_id(comment_id) is None:
+            fields = {"hide": hidden}
+        else:
+            raise PublishError(
+                f"only comments on the brand's own Facebook and Instagram posts can be hidden"
+                f" ({network} {comment_id})",
+                permanent=True,
+                outage=False,
+            )
+        try:
+            answer = self.graph.post(comment_id, fields)
+        except GraphError as exc:
+            raise _publish_error(exc, network) from None
+        if answer.get("success") is False:
+            raise PublishError(
+                f"Meta did not {'hide' if hidden else 'unhide'} the comment", permanent=False
+            )
