@@ -159,6 +159,12 @@ _NAMES = {
 THREADED_NETWORKS = frozenset({"facebook", "instagram"})
 
 
+def starts_with_handle(network: str) -> bool:
+    """Whether a reply on `network` opens with the author's @handle (drafts get it added).
+    Not on Facebook: people have names there, not handles, and "@" tags by id."""
+    return network != "facebook"
+
+
 def graphemes(text: str) -> int:
     """User-perceived characters (extended grapheme clusters), as Bluesky counts them."""
     import regex

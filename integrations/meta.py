@@ -28,7 +28,7 @@ from typing import Any
 
 from bot.errors import CredentialRejected, DependencyUnreachable, PublishError
 from bot.health import Health
-from bot.models import Mention
+from bot.models import Mention, network_name
 from bot.outbox import META_DELIVERY
 from bot.ports import Clock, PublishedReply, PublishRequest
 from bot.service import CareService
@@ -616,7 +616,8 @@ class MetaPublisher:
                     return None
         except GraphError as exc:
             raise PublishError(
-                f"cannot check {self.network} for an earlier attempt ({describe(exc)})",
+                f"cannot check {network_name(self.network)} for an earlier attempt"
+                f" ({describe(exc)})",
                 permanent=False,
                 maybe_posted=True,
             ) from None
@@ -660,7 +661,9 @@ def _publish_error(exc: GraphError, network: str) -> PublishError:
         return PublishError(f"Meta is rate limiting the page ({exc})", permanent=False)
     if isinstance(exc, GraphUnavailable):
         return PublishError(
-            f"{network} is unavailable ({exc})", permanent=False, maybe_posted=exc.maybe_done
+            f"{network_name(network)} is unavailable ({exc})",
+            permanent=False,
+            maybe_posted=exc.maybe_done,
         )
     return PublishError(f"Meta refused the reply ({exc})", permanent=True)
 
