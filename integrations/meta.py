@@ -68,7 +68,7 @@ ALREADY_REPLIED = 10900  # "Activity already replied to": one private reply per 
 OUTSIDE_WINDOW_SUBCODE = 2018278  # "This message is sent outside of allowed window"
 
 FB_COMMENT_FIELDS = "id,message,from{id,name},created_time,permalink_url,parent{id}"
-FB_POST_FIELDS = "id,message,from{id,name},created_time,permalink_url"
+FB_POST_FIELDS = "id,message,from{id,name},created_time,updated_time,permalink_url"
 IG_COMMENT_FIELDS = "id,text,timestamp,username,from{id,username},parent_id"
 IG_MEDIA_FIELDS = "id,caption,timestamp,username,permalink"
 
@@ -307,8 +307,11 @@ class FacebookSource(_GraphSource):
         )
         for post in posts:
             post_id = str(post["id"])
+            key = f"facebook:{page}:comments:{post_id}"
+            if self._unchanged(post, key):
+                continue
             handed += self._read_new(
-                f"facebook:{page}:comments:{post_id}",
+                key,
                 f"{post_id}/comments",
                 {
                     "fields": FB_COMMENT_FIELDS,
@@ -321,6 +324,16 @@ class FacebookSource(_GraphSource):
                 ingest,
             )
         return handed
+
+    def _unchanged(self, post: Mapping[str, Any], key: str) -> bool:
+        """A post's `updated_time` moves with every new comment: one older than the post's
+        cursor has nothing new, and its comments need not be read (a call saved per post)."""
+        stored = self.cursors.cursor(key)
+        try:
+            updated = graph_time(post.get("updated_time"))
+        except (PayloadError, ValueError):
+            return False
+        return stored is not None and updated < datetime.fromisoformat(stored)
 
 
 class InstagramSource(_GraphSource):

@@ -231,8 +231,11 @@ def test_facebook_backfill_reads_comments_replies_and_visitor_posts_once(
     assert stored(service) == sorted([c1, reply, visitor, during])
     clock.advance(60)
     before = service.store.scalar("SELECT count(*) FROM cases")
+    reads = len(fake.calls_to("GET", f"{post}/comments"))
     restarted.poll_due(service.ingest_many)
     assert service.store.scalar("SELECT count(*) FROM cases") == before
+    # Nothing new under the post (its updated_time says so): its comments are not read.
+    assert len(fake.calls_to("GET", f"{post}/comments")) == reads
 
 
 def test_instagram_backfill_reads_comments_replies_and_tags(

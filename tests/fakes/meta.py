@@ -349,6 +349,9 @@ class FakeGraph(LoopbackFake):
             "created_time": graph_time(node.created),
             "permalink_url": node.permalink,
         }
+        if node.kind == "fb_post":  # moves with every comment under it, as on Facebook
+            under = [node, *self._children(node.id, deep=True)]
+            out["updated_time"] = graph_time(max(n.created for n in under))
         if node.kind == "fb_comment":
             out["is_hidden"] = node.hidden
             if node.parent and self.nodes[node.parent].kind == "fb_comment":
