@@ -64,6 +64,7 @@ FIRST_LOOK_BACK = timedelta(days=1)  # a first run reads this far back, not the 
 MAX_PAGES = 5  # Graph pages per object per poll; a longer backlog continues next poll
 PAGE_SIZE = 50
 FIND_PAGES = 5
+SAME_SECOND = timedelta(seconds=5)  # Graph times are whole seconds; clocks differ a little
 ALREADY_REPLIED = 10900  # "Activity already replied to": one private reply per comment
 OUTSIDE_WINDOW_SUBCODE = 2018278  # "This message is sent outside of allowed window"
 
@@ -288,6 +289,10 @@ class FacebookSource(_GraphSource):
 
     name = FACEBOOK
 
+    def __init__(self, graph: GraphClient, **kwargs: Any) -> None:
+        super().__init__(graph, **kwargs)
+        self._read_at: dict[str, datetime] = {}  # when this process last read each post
+
     def poll(self, ingest: Callable[[list[Mention]], object]) -> int:
         page = self.object_id
         feed = (
@@ -310,6 +315,7 @@ class FacebookSource(_GraphSource):
             key = f"facebook:{page}:comments:{post_id}"
             if self._unchanged(post, key):
                 continue
+            self._read_at[key] = self.clock.now()
             handed += self._read_new(
                 key,
                 f"{post_id}/comments",
@@ -327,13 +333,20 @@ class FacebookSource(_GraphSource):
 
     def _unchanged(self, post: Mapping[str, Any], key: str) -> bool:
         """A post's `updated_time` moves with every new comment: one older than the post's
-        cursor has nothing new, and its comments need not be read (a call saved per post)."""
+        cursor has nothing new, and its comments need not be read (a call saved per post).
+        Equal to it (the newest comment seen) is unchanged only if this process read the
+        post after that second was over: a comment later in the same second still counts."""
         stored = self.cursors.cursor(key)
         try:
             updated = graph_time(post.get("updated_time"))
         except (PayloadError, ValueError):
             return False
-        return stored is not None and updated < datetime.fromisoformat(stored)
+        if stored is None:
+            return False
+        cursor = datetime.fromisoformat(stored)
+        read_at = self._read_at.get(key)
+        settled = read_at is not None and read_at > updated + SAME_SECOND
+        return updated < cursor or (updated == cursor and settled)
 
 
 class InstagramSource(_GraphSource):
