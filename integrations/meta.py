@@ -629,7 +629,11 @@ class MetaPublisher:
                 "limit": 100,
             }
             if self.network == FACEBOOK:
-                params["filter"] = "stream"
+                # Under a post (a visitor post: `{page}_{post}`), only its top-level comments:
+                # the page's reply to someone else's comment there is not this case's reply.
+                # Under a comment, the whole thread below it.
+                is_post = bool(self.page_id) and target.startswith(f"{self.page_id}_")
+                params["filter"] = "toplevel" if is_post else "stream"
             after: str | None = None
             for _ in range(FIND_PAGES):
                 page = self.graph.get(path, {**params, **({"after": after} if after else {})})

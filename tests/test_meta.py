@@ -323,6 +323,16 @@ def test_a_lost_answer_is_found_under_the_comment(fake: FakeGraph) -> None:
     assert publisher.find_existing(request(comment)).post_id == found["id"]  # type: ignore[union-attr]
 
 
+def test_a_visitor_post_counts_only_the_pages_own_top_level_comment(fake: FakeGraph) -> None:
+    publisher = MetaPublisher(graph(fake), network="facebook", page_id=PAGE_ID)
+    visitor = fake.add_post("Where is my bag?", author=BO)
+    other = fake.add_comment(visitor, "mine too", author=MAYA)
+    publisher.publish(request(other, text="Sorry Maya"))  # another case's reply, deeper down
+    assert publisher.find_existing(request(visitor)) is None
+    reply = publisher.publish(request(visitor, text="Sorry Bo"))
+    assert publisher.find_existing(request(visitor)) == reply
+
+
 def test_a_private_reply_once_inside_the_window_and_refused_outside(fake: FakeGraph) -> None:
     publisher = MetaPublisher(graph(fake), network="facebook", page_id=PAGE_ID)
     post = fake.add_post("Timetable", at=START - timedelta(days=10))
