@@ -310,6 +310,14 @@ class FacebookSource(_GraphSource):
             lambda obj: facebook_mention(obj, page_id=page),
             ingest,
         )
+        handed += self._read_new(
+            f"facebook:{page}:tagged",
+            f"{page}/tagged",  # posts by others that @mention the page
+            {"fields": FB_POST_FIELDS, "limit": PAGE_SIZE},
+            "created_time",
+            lambda obj: facebook_mention(obj, page_id=page),
+            ingest,
+        )
         for post in posts:
             post_id = str(post["id"])
             key = f"facebook:{page}:comments:{post_id}"
@@ -444,7 +452,12 @@ class MetaInbox:
                 else min(300.0, 2.0**item.attempts)
             )
             if self.health is not None:
-                self.health.failed(INSTAGRAM, f"fetching a webhook mention: {describe(exc)}")
+                network = (
+                    FACEBOOK
+                    if (item.payload.get("body") or {}).get("object") == "page"
+                    else INSTAGRAM
+                )
+                self.health.failed(network, f"reading a webhook mention: {describe(exc)}")
             self.service.outbox.retry_later(item.id, describe(exc), delay)
             return True
         if mentions:
@@ -478,9 +491,11 @@ class MetaInbox:
     ) -> Mention | None:
         field, value = change.get("field"), change["value"]
         try:
-            if kind == "page" and field == "feed":
-                if str(entry.get("id")) != self.page_id:
+            if kind == "page" and field in ("feed", "mention"):
+                if self.page_id is None or str(entry.get("id")) != self.page_id:
                     return None  # another page subscribed to the same app
+                if field == "mention":
+                    return self._fetch_page_mention(value)
                 return facebook_change(value, page_id=self.page_id)
             if kind == "instagram" and isinstance(field, str):
                 if str(entry.get("id")) != self.account_id:
@@ -492,6 +507,25 @@ class MetaInbox:
         except ValueError as exc:  # PayloadError and pydantic's ValidationError
             log.warning("meta webhook: skipped a malformed %s change: %s", field, str(exc)[:200])
         return None
+
+    def _fetch_page_mention(self, value: Mapping[str, Any]) -> Mention | None:
+        """The page @mentioned in someone's post or comment: the change names it only by
+        id, so it is read (as the backfill reads `/{page}/tagged`)."""
+        if value.get("verb") != "add" or self.graph is None or self.page_id is None:
+            return None
+        comment = value.get("comment_id") if value.get("item") == "comment" else None
+        post = str(value.get("post_id") or "")
+        target = str(comment or post)
+        if not target:
+            raise PayloadError("a mention without post_id")
+        try:
+            obj = self.graph.get(
+                target, {"fields": FB_COMMENT_FIELDS if comment else FB_POST_FIELDS}
+            )
+        except GraphRefused as exc:
+            log.info("facebook: the mention %s cannot be read (%s); skipped", target, exc)
+            return None
+        return facebook_mention(obj, page_id=self.page_id, post_id=post if comment else None)
 
     def _fetch(self, ref: MentionRef) -> Mention | None:
         if self.graph is None or self.account_id is None:

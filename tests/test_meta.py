@@ -217,9 +217,12 @@ def test_facebook_backfill_reads_comments_replies_and_visitor_posts_once(
     )
     fake.add_comment(old_post, "ancient", author=BO, at=START - timedelta(days=29))
     visitor = fake.add_post("Where is my bag?", author=BO, at=START - timedelta(hours=1))
+    elsewhere = fake.add_elsewhere(
+        "@Acme Air lost my bag", author=BO, at=START - timedelta(hours=1)
+    )
     source = fb_source(fake, service, clock)
     assert source.poll_due(service.ingest_many)
-    assert stored(service) == sorted([c1, reply, visitor])
+    assert stored(service) == sorted([c1, reply, visitor, elsewhere])
     [joined] = [m for m in service.store.query("SELECT * FROM mentions WHERE id = ?", [reply])]
     assert joined["conversation_id"] == post and joined["in_reply_to_id"] == c1
 
@@ -228,7 +231,7 @@ def test_facebook_backfill_reads_comments_replies_and_visitor_posts_once(
     during = fake.add_comment(post, "still waiting", author=MAYA, at=START + timedelta(minutes=20))
     restarted = fb_source(fake, service, clock)
     restarted.poll_due(service.ingest_many)
-    assert stored(service) == sorted([c1, reply, visitor, during])
+    assert stored(service) == sorted([c1, reply, visitor, elsewhere, during])
     clock.advance(60)
     before = service.store.scalar("SELECT count(*) FROM cases")
     reads = len(fake.calls_to("GET", f"{post}/comments"))

@@ -192,6 +192,19 @@ def test_edits_removals_and_the_pages_own_comments_are_no_cases(
     assert [c.mention_id for c in runtime.service.queue("care")] == ["1_4"]
 
 
+def test_a_page_mention_is_read_and_becomes_a_case(runtime: Runtime, graph: FakeGraph) -> None:
+    theirs = graph.add_elsewhere("@Acme Air cancelled my flight, no refund", author=MAYA, at=START)
+    change = {
+        "field": "mention",
+        "value": {"post_id": theirs, "item": "post", "verb": "add", "sender_id": MAYA[0]},
+    }
+    assert deliver(runtime, delivery("page", PAGE_ID, [change]))[0] == 200
+    runtime.meta_inbox.drain()
+    [case] = runtime.service.queue("care")
+    assert case.mention_id == theirs
+    assert runtime.service.view(case.id).author.name == "Maya Okafor"
+
+
 def test_instagram_comments_and_mentions_become_cases(runtime: Runtime, graph: FakeGraph) -> None:
     media = graph.add_media("New routes to Lisbon", at=START - timedelta(hours=3))
     comment = graph.add_ig_comment(media, "lost bag at LIS, help", username="bo.travels", at=START)

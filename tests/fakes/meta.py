@@ -158,6 +158,7 @@ class FakeGraph(LoopbackFake):
         self.now = datetime.now(UTC)  # the private-reply window is counted from this
         self.nodes: dict[str, Node] = {}
         self.tagged: list[str] = []  # foreign media the account is tagged in
+        self.page_tagged: list[str] = []  # posts elsewhere that @mention the page
         self.messages: list[dict[str, Any]] = []  # private replies sent
         self.calls: list[Call] = []
         self._ids = itertools.count(1000)
@@ -190,6 +191,24 @@ class FakeGraph(LoopbackFake):
                 who[1],
                 permalink=f"https://www.facebook.com/{post_id}",
             )
+            return post_id
+
+    def add_elsewhere(
+        self, text: str, *, author: tuple[str, str], at: datetime | None = None
+    ) -> str:
+        """A post on someone's own timeline that @mentions the page (`GET /{page}/tagged`)."""
+        with self._lock:
+            post_id = f"{author[0]}_{self._new_id()}"
+            self.nodes[post_id] = Node(
+                post_id,
+                "fb_post",
+                at or datetime.now(UTC),
+                text,
+                author[0],
+                author[1],
+                permalink=f"https://www.facebook.com/{post_id}",
+            )
+            self.page_tagged.append(post_id)
             return post_id
 
     def add_comment(
@@ -391,8 +410,15 @@ class FakeGraph(LoopbackFake):
             return 200, {"id": self.page_id, "name": self.page_name}
         if object_id == self.ig_account_id and not edge:
             return self._ig_user(params.get("fields", ""))
+        if object_id == self.page_id and edge == "tagged":
+            posts = newest_first(self.nodes[p] for p in self.page_tagged)
+            return 200, self._page([self._fb(p) for p in posts], params)
         if object_id == self.page_id and edge == "feed":
-            posts = newest_first(n for n in self.nodes.values() if n.kind == "fb_post")
+            posts = newest_first(
+                n
+                for n in self.nodes.values()
+                if n.kind == "fb_post" and n.id.startswith(f"{self.page_id}_")
+            )
             return 200, self._page([self._fb(p) for p in posts], params)
         if object_id == self.ig_account_id and edge == "media":
             media = newest_first(
