@@ -163,6 +163,8 @@ class _GraphSource:
         self.stream = Stream(f"{self.name}:{object_id}")
         self.held_until: datetime | None = None
         self._reported: set[str] = set()
+        # Objects whose backlog is being read in parts: (Graph's `after`, newest time seen).
+        self._resume: dict[str, tuple[str | None, datetime]] = {}
 
     def poll_due(self, ingest: Callable[[list[Mention]], object]) -> bool:
         now = self.clock.now()
@@ -204,18 +206,6 @@ class _GraphSource:
             return datetime.fromisoformat(stored)
         return self.clock.now() - FIRST_LOOK_BACK
 
-    def _pages(self, path: str, params: dict[str, object]) -> Iterable[list[Mapping[str, Any]]]:
-        """Graph's cursor paging (`paging.cursors.after`), newest first, MAX_PAGES at most."""
-        after: str | None = None
-        for _ in range(MAX_PAGES):
-            page = self.graph.get(path, {**params, **({"after": after} if after else {})})
-            items = [i for i in page.get("data") or [] if isinstance(i, Mapping)]
-            yield items
-            paging = page.get("paging") or {}
-            after = (paging.get("cursors") or {}).get("after")
-            if not items or not after or not paging.get("next"):
-                return
-
     def _read_new(
         self,
         key: str,
@@ -226,15 +216,26 @@ class _GraphSource:
         ingest: Callable[[list[Mention]], object],
         *,
         expand: Callable[[Mapping[str, Any]], list[Mapping[str, Any]]] | None = None,
+        whole: bool = False,
     ) -> int:
-        """Everything under `path` created at or after the object's cursor: ingested, then
-        the cursor moves to the newest time seen. The boundary second is read again (the
-        pipeline stores a mention once), so two comments in one second are never split."""
+        """Everything under `path` (newest first, Graph's cursor paging) created at or after
+        the object's cursor, ingested page by page; then the cursor moves to the newest time
+        seen. The boundary second is read again (the pipeline stores a mention once), so two
+        comments in one second are never split. `whole`: read every page, not just down to
+        the cursor (Instagram nests new replies under old comments).
+
+        A backlog longer than MAX_PAGES is read in parts: the next poll goes on where this
+        one stopped, and the cursor moves only once the backlog is through, so a crash
+        re-reads rather than skips.
+        """
         since = self._since(key)
-        newest = since
-        handed: list[Mention] = []
-        for items in self._pages(path, params):
+        after, newest = self._resume.pop(key, (None, since))
+        handed = 0
+        for _ in range(MAX_PAGES):
+            page = self.graph.get(path, {**params, **({"after": after} if after else {})})
+            items = [i for i in page.get("data") or [] if isinstance(i, Mapping)]
             older = False
+            mentions: list[Mention] = []
             for item in [e for i in items for e in (expand(i) if expand else [i])]:
                 try:
                     created = graph_time(item.get(time_field))
@@ -246,14 +247,22 @@ class _GraphSource:
                 newest = max(newest, created)
                 mention = self._convert(convert, item)
                 if mention is not None:
-                    handed.append(mention)
-            if older:
+                    mentions.append(mention)
+            if mentions:
+                ingest(mentions)
+                handed += len(mentions)
+            paging = page.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            if (older and not whole) or not items or not after or not paging.get("next"):
                 break
-        if handed:
-            ingest(handed)
+        else:
+            self._resume[key] = (after, newest)
+            self.stream.next_at = self.clock.now()  # go on at the next poll
+            log.info("%s: more than %d pages new under %s; continuing", self.name, MAX_PAGES, path)
+            return handed
         if newest > since or self.cursors.cursor(key) is None:
             self.cursors.set_cursor(key, newest.isoformat())  # only once ingest has them
-        return len(handed)
+        return handed
 
     def _convert(
         self, convert: Callable[[Mapping[str, Any]], Mention | None], item: Mapping[str, Any]
@@ -374,11 +383,16 @@ class InstagramSource(_GraphSource):
         )
         handed = 0
         for medium in self._recent([m for m in media if isinstance(m, Mapping)], "timestamp"):
-            if medium.get("comments_count") == 0:
-                continue
             media_id, permalink = str(medium["id"]), medium.get("permalink")
+            key = f"instagram:{account}:comments:{media_id}"
+            # Media have no updated_time; their comment count says whether anything changed.
+            count = medium.get("comments_count")
+            if count == 0 or (
+                count is not None and self.cursors.cursor(f"{key}:count") == str(count)
+            ):
+                continue
             handed += self._read_new(
-                f"instagram:{account}:comments:{media_id}",
+                key,
                 f"{media_id}/comments",
                 {
                     "fields": f"{IG_COMMENT_FIELDS},replies{{{IG_COMMENT_FIELDS}}}",
@@ -388,7 +402,10 @@ class InstagramSource(_GraphSource):
                 partial(self._comment, media_id=media_id, permalink=permalink),
                 ingest,
                 expand=_with_replies,
+                whole=True,
             )
+            if count is not None and key not in self._resume:
+                self.cursors.set_cursor(f"{key}:count", str(count))
         handed += self._read_new(
             f"instagram:{account}:tags",
             f"{account}/tags",

@@ -259,6 +259,49 @@ def test_instagram_backfill_reads_comments_replies_and_tags(
     assert view[c1]["url"] == f"https://www.instagram.com/p/{media}/"
 
 
+def test_a_backlog_longer_than_a_poll_is_read_in_parts_and_the_cursor_waits(
+    fake: FakeGraph, service: CareService, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import integrations.meta as meta
+
+    monkeypatch.setattr(meta, "PAGE_SIZE", 2)
+    monkeypatch.setattr(meta, "MAX_PAGES", 2)
+    post = fake.add_post("Timetable", at=START - timedelta(days=1))
+    said = [
+        fake.add_comment(post, f"comment {n}", author=MAYA, at=START - timedelta(minutes=60 - n))
+        for n in range(7)
+    ]
+    source = fb_source(fake, service, clock)
+    source.poll_due(service.ingest_many)
+    assert len(stored(service)) == 4  # two pages of two, newest first
+    assert service.cursor(f"facebook:{PAGE_ID}:comments:{post}") is None  # not through yet
+    source.poll_due(service.ingest_many)  # due again at once
+    assert stored(service) == sorted(said)
+    assert service.cursor(f"facebook:{PAGE_ID}:comments:{post}") is not None
+
+
+def test_an_instagram_reply_under_an_old_comment_is_backfilled(
+    fake: FakeGraph, service: CareService, clock: FixedClock
+) -> None:
+    media = fake.add_media("Lisbon!", at=START - timedelta(days=2))
+    old = fake.add_ig_comment(media, "great", username="kim", at=START - timedelta(days=1))
+    for n in range(3):
+        fake.add_ig_comment(media, f"newer {n}", username="lu", at=START - timedelta(hours=5 - n))
+    source = ig_source(fake, service, clock)
+    source.poll_due(service.ingest_many)
+    assert len(stored(service)) == 4
+    reads = len(fake.calls_to("GET", f"{media}/comments"))
+    clock.advance(60)
+    source.poll_due(service.ingest_many)  # nothing new: the count is the same, not read
+    assert len(fake.calls_to("GET", f"{media}/comments")) == reads
+    reply = fake.add_ig_comment(
+        old, "actually my bag is lost", username="kim", at=START + timedelta(seconds=30)
+    )
+    clock.advance(60)
+    source.poll_due(service.ingest_many)
+    assert reply in stored(service)
+
+
 def test_a_throttle_holds_the_source_and_loses_nothing(
     fake: FakeGraph, service: CareService, clock: FixedClock
 ) -> None:
