@@ -18,12 +18,14 @@ like Meta does (code 190 for a bad token, code 100 for a bad or missing proof)::
 Served (under ``/{version}/``):
 
 * ``GET /{page}``, ``GET /{ig-user}`` (``fields`` may expand ``mentioned_media.media_id(X){..}``
-  and ``mentioned_comment.comment_id(X){..}``), ``GET /{page}/feed``, ``GET /{ig-user}/media``,
-  ``GET /{ig-user}/tags``
+  and ``mentioned_comment.comment_id(X){..}``), ``GET /{page}/feed`` (the page's posts and
+  visitor posts, with ``updated_time``), ``GET /{page}/tagged`` (``add_elsewhere()``),
+  ``GET /{ig-user}/media`` (with ``comments_count``), ``GET /{ig-user}/tags`` (``tag_account()``),
+  ``GET /{object}`` for any post, comment or medium
 * ``GET /{post-or-comment}/comments`` (``filter=stream``: replies too;
   ``order=reverse_chronological``), ``GET /{ig-media}/comments`` (with ``replies``),
   ``GET /{ig-comment}/replies``
-* ``POST /{post-or-comment}/comments``, ``POST /{ig-comment}/replies``,
+* ``POST /{post-or-comment}/comments`` (replies are by the page), ``POST /{ig-comment}/replies``,
   ``POST /{ig-user}/mentions`` (``media_id``, optional ``comment_id``, ``message``)
 * ``POST /{page}/messages`` and ``/me/messages`` (private replies: ``recipient={"comment_id"}``;
   one per comment, else error 10900; older than 7 days by ``fake.now``: code 10, subcode
