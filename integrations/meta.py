@@ -601,15 +601,15 @@ class MetaPublisher:
             return self._private(request)
         ref = parse_mention_id(target) if self.network == INSTAGRAM else None
         try:
-            if self.network == FACEBOOK:
-                answer = self.graph.post(f"{target}/comments", {"message": request.text})
-            elif ref is not None:
+            if ref is not None:
                 fields: dict[str, object] = {"media_id": ref.media_id, "message": request.text}
                 if ref.comment_id:
                     fields["comment_id"] = ref.comment_id
                 answer = self.graph.post(f"{self.account_id}/mentions", fields)
             else:
-                answer = self.graph.post(f"{target}/replies", {"message": request.text})
+                under, _ = self._thread(target)
+                edge = "comments" if self.network == FACEBOOK else "replies"
+                answer = self.graph.post(f"{under}/{edge}", {"message": request.text})
         except GraphError as exc:
             raise _publish_error(exc, self.network) from None
         return self._published(answer)
@@ -653,6 +653,23 @@ class MetaPublisher:
             )
         return PublishedReply(post_id=message_id, url="")
 
+    def _thread(self, target: str) -> tuple[str, bool]:
+        """Where a reply to `target` goes: threads are two levels deep on both networks, so
+        a reply to a reply goes under its top-level comment. (That comment, whether
+        `target` was a reply in its thread.)"""
+        if self.network == FACEBOOK and self.page_id and target.startswith(f"{self.page_id}_"):
+            return target, False  # a post on the page: comments go right under it
+        fields = "parent{id}" if self.network == FACEBOOK else "parent_id"
+        try:
+            found = self.graph.get(target, {"fields": fields})
+        except GraphRefused:
+            # A post elsewhere has no parent field; a deleted comment: the POST will say so.
+            return target, False
+        parent = found.get("parent") if self.network == FACEBOOK else found.get("parent_id")
+        if isinstance(parent, Mapping):
+            parent = parent.get("id")
+        return (str(parent), True) if parent else (target, False)
+
     def _published(self, answer: Mapping[str, Any]) -> PublishedReply:
         post_id = str(answer.get("id") or "")
         if not post_id:
@@ -674,22 +691,28 @@ class MetaPublisher:
         try:
             if ref is not None:
                 return self._find_under_mention(ref)
-            path = f"{target}/comments" if self.network == FACEBOOK else f"{target}/replies"
+            under, nested = self._thread(target)
+            path = f"{under}/comments" if self.network == FACEBOOK else f"{under}/replies"
             params: dict[str, object] = {
-                "fields": "id,from{id,username,name},username",
+                "fields": "id,from{id,username,name},username,message,text",
                 "limit": 100,
             }
             if self.network == FACEBOOK:
                 # Under a post (a visitor post: `{page}_{post}`), only its top-level comments:
                 # the page's reply to someone else's comment there is not this case's reply.
                 # Under a comment, the whole thread below it.
-                is_post = bool(self.page_id) and target.startswith(f"{self.page_id}_")
+                is_post = bool(self.page_id) and under.startswith(f"{self.page_id}_")
                 params["filter"] = "toplevel" if is_post else "stream"
             after: str | None = None
             for _ in range(FIND_PAGES):
                 page = self.graph.get(path, {**params, **({"after": after} if after else {})})
                 for item in page.get("data") or []:
-                    if isinstance(item, Mapping) and self._ours(item):
+                    if not isinstance(item, Mapping) or not self._ours(item):
+                        continue
+                    # In a thread, the page may have answered others too: only the same words
+                    # are this case's reply. Right under the comment, any reply of ours is.
+                    words = item.get("message") if self.network == FACEBOOK else item.get("text")
+                    if not nested or words == request.text:
                         return self._published(item)
                 paging = page.get("paging") or {}
                 after = (paging.get("cursors") or {}).get("after")

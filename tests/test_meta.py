@@ -369,6 +369,30 @@ def test_a_lost_answer_is_found_under_the_comment(fake: FakeGraph) -> None:
     assert publisher.find_existing(request(comment)).post_id == found["id"]  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("network", ["facebook", "instagram"])
+def test_a_reply_in_a_thread_goes_under_its_top_comment_and_is_found_by_its_words(
+    fake: FakeGraph, network: str
+) -> None:
+    if network == "facebook":
+        top = fake.add_comment(fake.add_post("Timetable"), "refund?", author=MAYA)
+        reply = fake.add_comment(top, "still nothing, 3 weeks now", author=MAYA)
+    else:
+        top = fake.add_ig_comment(fake.add_media("Lisbon"), "refund?", username="maya")
+        reply = fake.add_ig_comment(top, "still nothing, 3 weeks now", username="maya")
+    publisher = MetaPublisher(
+        graph(fake), network=network, page_id=PAGE_ID, account_id=IG_ACCOUNT_ID
+    )
+    publisher.publish(request(top, network, text="We are on it"))  # an earlier answer
+    assert publisher.find_existing(request(reply, network, text="Sorry, refund sent")) is None
+    fake.lose_next("POST", "/comments" if network == "facebook" else "/replies")
+    with pytest.raises(PublishError) as lost:
+        publisher.publish(request(reply, network, text="Sorry, refund sent"))
+    assert lost.value.maybe_posted
+    assert [r["message"] for r in fake.page_replies(top)] == ["We are on it", "Sorry, refund sent"]
+    found = publisher.find_existing(request(reply, network, text="Sorry, refund sent"))
+    assert found is not None and found.post_id == fake.page_replies(top)[1]["id"]
+
+
 def test_a_visitor_post_counts_only_the_pages_own_top_level_comment(fake: FakeGraph) -> None:
     publisher = MetaPublisher(graph(fake), network="facebook", page_id=PAGE_ID)
     visitor = fake.add_post("Where is my bag?", author=BO)

@@ -495,12 +495,16 @@ class FakeGraph(LoopbackFake):
         if edge == "comments" and node.kind in ("fb_post", "fb_comment"):
             if not params.get("message"):
                 return 400, graph_error(100, "(#100) Missing message or attachment")
+            if node.kind == "fb_comment" and node.parent != node.root:
+                object_id = node.parent or object_id  # threads are two deep, as on Facebook
             return 200, {
                 "id": self._fb_comment(
                     object_id, params["message"], (self.page_id, self.page_name), datetime.now(UTC)
                 )
             }
         if edge == "replies" and node.kind == "ig_comment":
+            if node.parent != node.root:
+                return 400, graph_error(100, "(#100) Replies to replies are not supported")
             return 200, {
                 "id": self._ig_comment(
                     object_id,
