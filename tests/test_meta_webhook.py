@@ -30,6 +30,7 @@ from tests.fakes.meta import (
     start_fake_graph,
 )
 from tests.fakes.slack import FakeSlack, start_fake_slack
+from tests.pg import postgres_server_fixture, postgres_url_fixture  # noqa: F401
 
 SLACK_TOKEN = "xoxb-test-meta-not-real"
 MAYA = ("901", "Maya Okafor")
@@ -325,3 +326,44 @@ def test_no_token_or_proof_in_logs_cards_or_the_database(
         assert secret.encode() not in database
     # The fake saw the proof on every call: it refuses calls without it.
     assert graph.calls and all(c.params.get("appsecret_proof") == proof for c in graph.calls)
+
+
+def test_deliveries_are_stored_once_and_read_on_postgresql(
+    tmp_path: Path, graph: FakeGraph, postgres_url: str
+) -> None:
+    from aiohttp import web
+
+    from bot.service import CareService
+    from bot.storage import open_store
+    from handlers.meta_webhook import MetaWebhook
+    from integrations.meta import MetaInbox
+    from integrations.meta_graph import GraphClient
+
+    data = config_data()
+    data["bot"]["database"] = postgres_url
+    config = parse_config(data, base_dir=tmp_path)
+    service = CareService(config, open_store(config.database_target()), clock=FixedClock(START))
+    hook = MetaWebhook(service, app_secret=graph.app_secret, verify_token=VERIFY_TOKEN)
+    client = GraphClient(access_token=graph.token, app_secret=graph.app_secret, base_url=graph.url)
+    inbox = MetaInbox(service, client, page_id=PAGE_ID, account_id=None)
+    app = web.Application()
+    app.router.add_post("/meta/webhook", hook.deliver)
+    comment, body = comment_delivery(graph)
+
+    async def post_twice() -> list[str]:
+        async with TestClient(TestServer(app)) as http_client:
+            answers = []
+            for _ in range(2):
+                sent = await http_client.post(
+                    "/meta/webhook", data=body, headers={"X-Hub-Signature-256": sign(body)}
+                )
+                answers.append(await sent.text())
+            return answers
+
+    try:
+        assert asyncio.run(post_twice()) == ["EVENT_RECEIVED", "ALREADY_RECEIVED"]
+        assert inbox.drain() == 1
+        [case] = service.queue("care")
+        assert (case.network, case.mention_id) == ("facebook", comment)
+    finally:
+        service.store.close()
