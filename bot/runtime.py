@@ -209,7 +209,7 @@ class Runtime:
         return self._meta_graph
 
     def _meta_publishers(self) -> dict[str, ReplyPublisher]:
-        from integrations.meta import MetaModerator, MetaPublisher
+        from integrations.meta_publish import MetaModerator, MetaPublisher
 
         sources = self.config.sources
         page_id, account_id = sources.facebook.page_id, sources.instagram.account_id

@@ -1,19 +1,14 @@
-"""Facebook Pages and Instagram through the Graph API: backfill sources, the webhook inbox
-worker, the reply publisher and the comment moderator. All of it goes through one
-`GraphClient` (the page's one token, `appsecret_proof` on every call).
+"""Facebook Pages and Instagram through the Graph API: backfill sources and the webhook
+inbox worker (replies and moderation: `integrations.meta_publish`). All of it goes through
+one `GraphClient` (the page's one token, `appsecret_proof` on every call).
 
 Inbound is the webhook (handlers/meta_webhook.py stores each signed delivery in the outbox
 before answering 200); `MetaInbox` turns stored deliveries into mentions. Webhooks are not
 redelivered while the bot is down, so `FacebookSource` and `InstagramSource` poll as a
-backfill: recent posts' comments and visitor posts (Facebook), recent media's comments and
-tagged media (Instagram), each object with its own durable cursor (the newest creation time
-seen). Both paths use Meta's ids, so a comment seen twice is stored once.
-
-Exactly once, with `PublishWorker`: Graph has no idempotency key. After an unknown outcome
-`find_existing()` lists the replies under the comment and takes any by the page (Facebook)
-or the Instagram account as the reply: a case gets one reply. A private reply cannot be
-looked up; Meta allows one per comment and answers a second with error 10900 ("already
-replied to"), which `publish()` counts as sent (docs/DECISIONS.md 38).
+backfill: recent posts' comments, visitor posts and posts tagging the page (Facebook),
+recent media's comments and tagged media (Instagram), each object with its own durable
+cursor (the newest creation time seen). Both paths use Meta's ids, so a comment seen twice
+is stored once.
 """
 
 from __future__ import annotations
@@ -26,19 +21,20 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from bot.errors import CredentialRejected, DependencyUnreachable, PublishError
+from bot.errors import CredentialRejected, DependencyUnreachable
 from bot.health import Health
-from bot.models import Mention, network_name
+from bot.models import Mention
 from bot.outbox import META_DELIVERY
-from bot.ports import Clock, PublishedReply, PublishRequest
+from bot.ports import Clock
 from bot.service import CareService
 from integrations.meta_graph import (
+    TOKEN_VARIABLE,
     GraphClient,
     GraphCredentialRefused,
     GraphError,
     GraphRateLimited,
     GraphRefused,
-    GraphUnavailable,
+    describe,
 )
 from integrations.meta_payloads import (
     FACEBOOK,
@@ -51,22 +47,17 @@ from integrations.meta_payloads import (
     instagram_change,
     instagram_comment,
     instagram_media_mention,
-    parse_mention_id,
 )
 from integrations.polling import back_off, due
 
 log = logging.getLogger(__name__)
 
-TOKEN_VARIABLE = "META_PAGE_ACCESS_TOKEN"
 RECENT_DAYS = 7  # posts and media whose comments are backfilled (Meta's private-reply window)
 RECENT_OBJECTS = 25  # at most this many posts or media per poll
 FIRST_LOOK_BACK = timedelta(days=1)  # a first run reads this far back, not the whole history
 MAX_PAGES = 5  # Graph pages per object per poll; a longer backlog continues next poll
 PAGE_SIZE = 50
-FIND_PAGES = 5
 SAME_SECOND = timedelta(seconds=5)  # Graph times are whole seconds; clocks differ a little
-ALREADY_REPLIED = 10900  # "Activity already replied to": one private reply per comment
-OUTSIDE_WINDOW_SUBCODE = 2018278  # "This message is sent outside of allowed window"
 
 FB_COMMENT_FIELDS = "id,message,from{id,name},created_time,permalink_url,parent{id}"
 FB_POST_FIELDS = "id,message,from{id,name},created_time,updated_time,permalink_url"
@@ -80,13 +71,6 @@ def make_graph(
     return GraphClient(
         access_token=access_token, app_secret=app_secret, version=version, base_url=base_url
     )
-
-
-def describe(exc: GraphError) -> str:
-    """One line about a Graph error, naming the variable when the token is at fault."""
-    if isinstance(exc, GraphCredentialRefused):
-        return f"{exc}; check {TOKEN_VARIABLE}"
-    return str(exc)
 
 
 # ------------------------------------------------------------------ start-up
@@ -572,229 +556,3 @@ def fetch_mentioned(graph: GraphClient, account_id: str, ref: MentionRef) -> Map
     if not isinstance(found, Mapping):
         raise GraphRefused("the mention is not visible", code=None, subcode=None, status=200)
     return found
-
-
-# ------------------------------------------------------------------ publishing
-
-
-class MetaPublisher:
-    """Posts approved replies on Facebook or Instagram as the page (one per network, both
-    on the same GraphClient)."""
-
-    def __init__(
-        self,
-        graph: GraphClient,
-        *,
-        network: str,
-        page_id: str | None = None,
-        account_id: str | None = None,
-    ) -> None:
-        assert network in (FACEBOOK, INSTAGRAM)
-        self.graph = graph
-        self.network = network
-        self.page_id = page_id
-        self.account_id = account_id
-
-    def publish(self, request: PublishRequest) -> PublishedReply:
-        target = request.in_reply_to_id
-        if request.private:
-            return self._private(request)
-        ref = parse_mention_id(target) if self.network == INSTAGRAM else None
-        try:
-            if ref is not None:
-                fields: dict[str, object] = {"media_id": ref.media_id, "message": request.text}
-                if ref.comment_id:
-                    fields["comment_id"] = ref.comment_id
-                answer = self.graph.post(f"{self.account_id}/mentions", fields)
-            else:
-                under, _ = self._thread(target)
-                edge = "comments" if self.network == FACEBOOK else "replies"
-                answer = self.graph.post(f"{under}/{edge}", {"message": request.text})
-        except GraphError as exc:
-            raise _publish_error(exc, self.network) from None
-        return self._published(answer)
-
-    def _private(self, request: PublishRequest) -> PublishedReply:
-        target = request.in_reply_to_id
-        if parse_mention_id(target) is not None:
-            raise PublishError(
-                "a private reply answers a comment on the brand's own posts; this is a mention"
-                " elsewhere on Instagram",
-                permanent=True,
-                outage=False,
-            )
-        try:
-            answer = self.graph.post(
-                f"{self.page_id or 'me'}/messages",
-                {"recipient": {"comment_id": target}, "message": {"text": request.text}},
-            )
-        except GraphRefused as exc:
-            if exc.code == ALREADY_REPLIED:
-                # One private reply per comment: this attempt's, sent before a lost answer.
-                log.info(
-                    "%s: %s was already answered privately; counted as sent", self.network, target
-                )
-                return PublishedReply(post_id=f"private:{target}", url="")
-            if exc.subcode == OUTSIDE_WINDOW_SUBCODE:
-                raise PublishError(
-                    f"Meta allows a private reply only within 7 days of the comment ({exc})",
-                    permanent=True,
-                    outage=False,
-                ) from None
-            raise _publish_error(exc, self.network) from None
-        except GraphError as exc:
-            raise _publish_error(exc, self.network) from None
-        message_id = str(answer.get("message_id") or "")
-        if not message_id:
-            raise PublishError(
-                "Meta answered the private reply without a message id",
-                permanent=False,
-                maybe_posted=True,
-            )
-        return PublishedReply(post_id=message_id, url="")
-
-    def _thread(self, target: str) -> tuple[str, bool]:
-        """Where a reply to `target` goes: threads are two levels deep on both networks, so
-        a reply to a reply goes under its top-level comment. (That comment, whether
-        `target` was a reply in its thread.)"""
-        if self.network == FACEBOOK and self.page_id and target.startswith(f"{self.page_id}_"):
-            return target, False  # a post on the page: comments go right under it
-        fields = "parent{id}" if self.network == FACEBOOK else "parent_id"
-        try:
-            found = self.graph.get(target, {"fields": fields})
-        except GraphRefused:
-            # A post elsewhere has no parent field; a deleted comment: the POST will say so.
-            return target, False
-        parent = found.get("parent") if self.network == FACEBOOK else found.get("parent_id")
-        if isinstance(parent, Mapping):
-            parent = parent.get("id")
-        return (str(parent), True) if parent else (target, False)
-
-    def _published(self, answer: Mapping[str, Any]) -> PublishedReply:
-        post_id = str(answer.get("id") or "")
-        if not post_id:
-            raise PublishError(
-                f"{self.network}: Meta answered without the reply's id",
-                permanent=False,
-                maybe_posted=True,
-            )
-        url = f"https://www.facebook.com/{post_id}" if self.network == FACEBOOK else ""
-        return PublishedReply(post_id=post_id, url=url)
-
-    def find_existing(self, request: PublishRequest) -> PublishedReply | None:
-        """Any reply by the page (Facebook) or the account (Instagram) under the comment.
-        A private reply cannot be listed: None, and `publish()` learns from Meta's answer."""
-        if request.private:
-            return None
-        target = request.in_reply_to_id
-        ref = parse_mention_id(target) if self.network == INSTAGRAM else None
-        try:
-            if ref is not None:
-                return self._find_under_mention(ref)
-            under, nested = self._thread(target)
-            path = f"{under}/comments" if self.network == FACEBOOK else f"{under}/replies"
-            params: dict[str, object] = {
-                "fields": "id,from{id,username,name},username,message,text",
-                "limit": 100,
-            }
-            if self.network == FACEBOOK:
-                # Under a post (a visitor post: `{page}_{post}`), only its top-level comments:
-                # the page's reply to someone else's comment there is not this case's reply.
-                # Under a comment, the whole thread below it.
-                is_post = bool(self.page_id) and under.startswith(f"{self.page_id}_")
-                params["filter"] = "toplevel" if is_post else "stream"
-            after: str | None = None
-            for _ in range(FIND_PAGES):
-                page = self.graph.get(path, {**params, **({"after": after} if after else {})})
-                for item in page.get("data") or []:
-                    if not isinstance(item, Mapping) or not self._ours(item):
-                        continue
-                    # In a thread, the page may have answered others too: only the same words
-                    # are this case's reply. Right under the comment, any reply of ours is.
-                    words = item.get("message") if self.network == FACEBOOK else item.get("text")
-                    if not nested or words == request.text:
-                        return self._published(item)
-                paging = page.get("paging") or {}
-                after = (paging.get("cursors") or {}).get("after")
-                if not after or not paging.get("next"):
-                    return None
-        except GraphError as exc:
-            raise PublishError(
-                f"cannot check {network_name(self.network)} for an earlier attempt"
-                f" ({describe(exc)})",
-                permanent=False,
-                maybe_posted=True,
-            ) from None
-        raise PublishError(
-            "too many replies under the comment to check them all; checking again",
-            permanent=False,
-            maybe_posted=True,
-        )
-
-    def _find_under_mention(self, ref: MentionRef) -> PublishedReply | None:
-        assert self.account_id is not None
-        me = self.graph.get(self.account_id, {"fields": "username"})
-        if ref.comment_id:
-            field = f"mentioned_comment.comment_id({ref.comment_id}){{replies{{id,username}}}}"
-            node = self.graph.get(self.account_id, {"fields": field}).get("mentioned_comment")
-            items = ((node or {}).get("replies") or {}).get("data") or []
-        else:
-            field = f"mentioned_media.media_id({ref.media_id}){{comments{{id,username}}}}"
-            node = self.graph.get(self.account_id, {"fields": field}).get("mentioned_media")
-            items = ((node or {}).get("comments") or {}).get("data") or []
-        for item in items:
-            if isinstance(item, Mapping) and item.get("username") == me.get("username"):
-                return self._published(item)
-        return None
-
-    def _ours(self, item: Mapping[str, Any]) -> bool:
-        author = item.get("from")
-        author = author if isinstance(author, Mapping) else {}
-        mine = self.page_id if self.network == FACEBOOK else self.account_id
-        return bool(mine) and str(author.get("id") or "") == mine
-
-
-def _publish_error(exc: GraphError, network: str) -> PublishError:
-    if isinstance(exc, GraphCredentialRefused):
-        return PublishError(
-            f"Meta refused the page access token ({exc}); check {TOKEN_VARIABLE}",
-            permanent=True,
-            outage=True,
-        )
-    if isinstance(exc, GraphRateLimited):
-        return PublishError(f"Meta is rate limiting the page ({exc})", permanent=False)
-    if isinstance(exc, GraphUnavailable):
-        return PublishError(
-            f"{network_name(network)} is unavailable ({exc})",
-            permanent=False,
-            maybe_posted=exc.maybe_done,
-        )
-    return PublishError(f"Meta refused the reply ({exc})", permanent=True)
-
-
-class MetaModerator:
-    """Hides (or shows again) a comment on Facebook or Instagram (CommentModerator)."""
-
-    def __init__(self, graph: GraphClient) -> None:
-        self.graph = graph
-
-    def set_hidden(self, network: str, comment_id: str, hidden: bool) -> None:
-        if network == FACEBOOK:
-            fields: dict[str, object] = {"is_hidden": hidden}
-        elif network == INSTAGRAM and parse_mention_id(comment_id) is None:
-            fields = {"hide": hidden}
-        else:
-            raise PublishError(
-                f"only comments on the brand's own Facebook and Instagram posts can be hidden"
-                f" ({network} {comment_id})",
-                permanent=True,
-                outage=False,
-            )
-        try:
-            answer = self.graph.post(comment_id, fields)
-        except GraphError as exc:
-            raise _publish_error(exc, network) from None
-        if answer.get("success") is False:
-            raise PublishError(
-                f"Meta did not {'hide' if hidden else 'unhide'} the comment", permanent=False
-            )

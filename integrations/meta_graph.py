@@ -28,6 +28,7 @@ from bot.config import appsecret_proof
 
 log = logging.getLogger(__name__)
 
+TOKEN_VARIABLE = "META_PAGE_ACCESS_TOKEN"
 DEFAULT_GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_TIMEOUT = 15.0
 DEFAULT_RETRY_AFTER = 60.0
@@ -187,3 +188,10 @@ def _retry_after(response: requests.Response) -> float:
         if minutes > 0:
             return minutes * 60
     return DEFAULT_RETRY_AFTER
+
+
+def describe(exc: GraphError) -> str:
+    """One line about a Graph error, naming the variable when the token is at fault."""
+    if isinstance(exc, GraphCredentialRefused):
+        return f"{exc}; check {TOKEN_VARIABLE}"
+    return str(exc)

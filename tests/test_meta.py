@@ -20,13 +20,7 @@ from bot.ports import FixedClock, PublishRequest
 from bot.service import CareService
 from bot.store import Store
 from bot.textcheck import check_reply
-from integrations.meta import (
-    FacebookSource,
-    InstagramSource,
-    MetaModerator,
-    MetaPublisher,
-    check_credentials,
-)
+from integrations.meta import FacebookSource, InstagramSource, check_credentials
 from integrations.meta_graph import (
     GraphClient,
     GraphCredentialRefused,
@@ -34,6 +28,7 @@ from integrations.meta_graph import (
     GraphRefused,
     GraphUnavailable,
 )
+from integrations.meta_publish import MetaModerator, MetaPublisher
 from tests.conftest import START, config_data
 from tests.fakes.meta import IG_ACCOUNT_ID, PAGE_ID, FakeGraph, graph_error, start_fake_graph
 
