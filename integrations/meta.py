@@ -497,7 +497,7 @@ class MetaInbox:
                     return None  # another page subscribed to the same app
                 if field == "mention":
                     return self._fetch_page_mention(value)
-                return facebook_change(value, page_id=self.page_id)
+                return facebook_change(value, page_id=self.page_id, time=entry.get("time"))
             if kind == "instagram" and isinstance(field, str):
                 if str(entry.get("id")) != self.account_id:
                     return None

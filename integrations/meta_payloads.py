@@ -111,7 +111,9 @@ def facebook_mention(
     )
 
 
-def facebook_change(value: Mapping[str, Any], *, page_id: str) -> Mention | None:
+def facebook_change(
+    value: Mapping[str, Any], *, page_id: str, time: object = None
+) -> Mention | None:
     """A Page `feed` change as a Mention; None for what is no case: edits and removals
     (the first version is the case), reactions, the page's own posts and comments."""
     if value.get("verb") != "add":
@@ -137,7 +139,7 @@ def facebook_change(value: Mapping[str, Any], *, page_id: str) -> Mention | None
         author_id=author_id,
         name=str(author.get("name") or ""),
         text=value.get("message"),
-        created=value.get("created_time"),
+        created=value.get("created_time") or time,  # else when Meta sent the change
         post_id=post_id or None,
         parent_id=parent or None,
         url=post.get("permalink_url") if item != "comment" else None,

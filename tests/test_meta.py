@@ -607,3 +607,53 @@ def test_a_mention_id_round_trips() -> None:
         created_at=START,
     )
     assert parse_mention_id(mention.id) == MentionRef("17", "18")
+
+
+def test_feed_changes_as_meta_sends_them() -> None:
+    from integrations.meta_payloads import NO_TEXT, facebook_change
+
+    sticker = facebook_change(
+        {
+            "item": "comment",
+            "verb": "add",
+            "comment_id": "5_6",
+            "post_id": f"{PAGE_ID}_5",
+            "from": {"id": "901", "name": "Maya"},
+        },
+        page_id=PAGE_ID,
+        time=1_700_000_000,
+    )
+    assert sticker is not None
+    assert sticker.text == NO_TEXT  # a sticker or photo is still someone talking to the brand
+    assert sticker.created_at.timestamp() == 1_700_000_000  # when Meta sent it, if not given
+    assert (sticker.conversation_id, sticker.in_reply_to_id) == (f"{PAGE_ID}_5", f"{PAGE_ID}_5")
+    visitor = facebook_change(
+        {
+            "item": "status",
+            "verb": "add",
+            "post_id": f"{PAGE_ID}_9",
+            "message": "hello?",
+            "created_time": 1_700_000_100,
+            "from": {"id": "902", "name": "Bo"},
+        },
+        page_id=PAGE_ID,
+    )
+    assert visitor is not None and visitor.id == f"{PAGE_ID}_9"
+    assert visitor.conversation_id == visitor.id
+    anonymous = facebook_change(
+        {
+            "item": "comment",
+            "verb": "add",
+            "comment_id": "5_7",
+            "post_id": "5",
+            "message": "hi",
+            "created_time": 1_700_000_000,
+        },
+        page_id=PAGE_ID,
+    )
+    assert anonymous is not None and anonymous.author_id == "unknown-5_7"
+    for verb in ("edited", "remove", "hide"):
+        assert (
+            facebook_change({"item": "comment", "verb": verb, "comment_id": "5_8"}, page_id=PAGE_ID)
+            is None
+        )
