@@ -31,7 +31,9 @@ from integrations.meta_payloads import FACEBOOK, INSTAGRAM, MentionRef, parse_me
 log = logging.getLogger(__name__)
 
 FIND_PAGES = 5  # pages of replies looked through for an earlier attempt
-ALREADY_REPLIED = 10900  # "Activity already replied to": one private reply per comment
+# Meta's answers to a second private reply and to one past 7 days, known by code or by
+# their words (the codes are not in every version of Meta's error table).
+ALREADY_REPLIED = 10900  # "Activity already replied to"
 OUTSIDE_WINDOW_SUBCODE = 2018278  # "This message is sent outside of allowed window"
 
 
@@ -87,13 +89,13 @@ class MetaPublisher:
                 {"recipient": {"comment_id": target}, "message": {"text": request.text}},
             )
         except GraphRefused as exc:
-            if exc.code == ALREADY_REPLIED:
+            if exc.code == ALREADY_REPLIED or "already replied" in str(exc).lower():
                 # One private reply per comment: this attempt's, sent before a lost answer.
                 log.info(
                     "%s: %s was already answered privately; counted as sent", self.network, target
                 )
                 return PublishedReply(post_id=f"private:{target}", url="")
-            if exc.subcode == OUTSIDE_WINDOW_SUBCODE:
+            if exc.subcode == OUTSIDE_WINDOW_SUBCODE or "outside of allowed window" in str(exc):
                 raise PublishError(
                     f"Meta allows a private reply only within 7 days of the comment ({exc})",
                     permanent=True,
