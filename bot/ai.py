@@ -33,7 +33,7 @@ from bot.models import Intent, Priority, Sentiment
 from bot.redact import redact
 from bot.service import CareService
 from bot.sla import first_response_due
-from bot.textcheck import check_reply, has_link
+from bot.textcheck import check_reply, has_link, starts_with_handle
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def safe_suggestions(
     for text in raw:
         text = " ".join(str(text).split())
         text = re.sub(rf"@{NEUTRAL_HANDLE}\b", f"@{handle}", text, flags=re.I)
-        if f"@{handle}".lower() not in text.lower():
+        if starts_with_handle(network) and f"@{handle}".lower() not in text.lower():
             text = f"@{handle} {text}"
         problems = check_reply(
             text, author_handle=handle, forbidden=forbidden, network=network, limit=max_length

@@ -180,10 +180,32 @@ class MastodonSource(_Section):
         return [tag.lstrip("#") for tag in value]
 
 
+_GRAPH_ID = r"^[0-9]{5,25}$"
+
+
+class FacebookSource(_Section):
+    enabled: bool = False
+    page_id: Annotated[str, StringConstraints(pattern=_GRAPH_ID)] | None = None
+    poll_seconds: int = Field(default=60, ge=10, le=3600)  # backfill; webhooks are the live path
+
+
+class InstagramSource(_Section):
+    enabled: bool = False
+    # The Instagram professional account linked to the page.
+    account_id: Annotated[str, StringConstraints(pattern=_GRAPH_ID)] | None = None
+    poll_seconds: int = Field(default=60, ge=10, le=3600)
+
+
+class MetaSection(_Section):
+    graph_version: Annotated[str, StringConstraints(pattern=r"^v[0-9]{1,2}\.[0-9]$")] = "v23.0"
+
+
 class SourcesSection(_Section):
     x: XSource = Field(default_factory=XSource)
     bluesky: BlueskySource = Field(default_factory=BlueskySource)
     mastodon: MastodonSource = Field(default_factory=MastodonSource)
+    facebook: FacebookSource = Field(default_factory=FacebookSource)
+    instagram: InstagramSource = Field(default_factory=InstagramSource)
 
 
 class BrandSection(_Section):
@@ -275,6 +297,7 @@ class Config(_Section):
     saved_replies: list[SavedReply] = Field(default_factory=list)
     tag_rules: list[TagRule] = Field(default_factory=list)
     vip: VipSection = Field(default_factory=VipSection)
+    meta: MetaSection = Field(default_factory=MetaSection)
     # Where the file was read from; relative paths (the database) resolve against it.
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -372,6 +395,10 @@ class Secrets:
     bluesky_app_password: str | None = None
     bluesky_api_url: str | None = None
     mastodon_access_token: str | None = None
+    meta_page_access_token: str | None = None
+    meta_app_secret: str | None = None
+    meta_verify_token: str | None = None
+    meta_graph_url: str | None = None
     database_url: str | None = None
     slack_api_url: str | None = None
     x_api_url: str | None = None
@@ -394,6 +421,7 @@ class Secrets:
             "teams_login_url",
             "teams_service_url",
             "bluesky_api_url",
+            "meta_graph_url",
         }
         values = [
             value
@@ -404,11 +432,22 @@ class Secrets:
         password = urlsplit(self.database_url or "").password
         if password and len(password) >= 6:
             values += [password, quote(password, safe="")]
+        if self.meta_page_access_token and self.meta_app_secret:
+            # Derived from the token, and as good as it for a replay: never logged either.
+            values.append(appsecret_proof(self.meta_page_access_token, self.meta_app_secret))
         return values
 
     def __repr__(self) -> str:
         present = [name for name, value in self.__dict__.items() if value]
         return f"Secrets(present={present})"
+
+
+def appsecret_proof(access_token: str, app_secret: str) -> str:
+    """Meta's `appsecret_proof`: HMAC-SHA256 of the access token keyed by the app secret."""
+    import hashlib
+    import hmac
+
+    return hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()
 
 
 # -- validation: every problem of a file, reported at once -------------------------------
@@ -488,6 +527,7 @@ _PATTERN_HINTS = {
     _SLACK_ID: "must be a Slack ID such as C0CARE or U0ADMIN (not a #channel or @name)",
     _DEPARTMENT_ID: "must be a short lowercase id such as care (letters, digits, - and _)",
     _LANGUAGE: "must be an ISO 639-1 language code such as en or es",
+    _GRAPH_ID: "must be a numeric Graph API id such as 102030405060708 (the id, not a name)",
 }
 
 
@@ -540,6 +580,7 @@ def _cross_field_problems(data: Mapping[str, Any]) -> list[_Problem]:
         *_unknown_people(data),
         *_x_source_without_target(data),
         *(_Problem(path, message) for path, message in desk_problems(data)),
+        *_meta_sources_without_ids(data),
     ]
 
 
@@ -636,6 +677,25 @@ def _x_source_without_target(data: Mapping[str, Any]) -> list[_Problem]:
     ]
 
 
+def _meta_sources_without_ids(data: Mapping[str, Any]) -> list[_Problem]:
+    problems = []
+    for network, model, key, what in (
+        ("facebook", FacebookSource, "page_id", "the Facebook Page's id"),
+        ("instagram", InstagramSource, "account_id", "the Instagram professional account's id"),
+    ):
+        section = ("sources", network)
+        if _setting(data, section, model, "enabled") is True and not _table(data, *section).get(
+            key
+        ):
+            problems.append(
+                _Problem(
+                    f"sources.{network}.{key}",
+                    f"required while [sources.{network}] enabled = true ({what})",
+                )
+            )
+    return problems
+
+
 def _table(data: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
     """The table at keys, or {} when it is absent or not a table (pydantic reports that)."""
     node: object = data
@@ -678,6 +738,10 @@ _SECRET_SHAPES = (
     _SecretShape("an X bearer token", "X_BEARER_TOKEN", re.compile(r"A{20,}[A-Za-z0-9%+/=._~-]*")),
     # sk-..., sk-proj-...; the word boundary and length spare words such as "task-list".
     _SecretShape("an OpenAI API key", "OPENAI_API_KEY", re.compile(r"\bsk-[A-Za-z0-9_-]{8,}")),
+    # Meta user and page access tokens start with EAA (the app's token type) and run long.
+    _SecretShape(
+        "a Meta access token", "META_PAGE_ACCESS_TOKEN", re.compile(r"\bEAA[A-Za-z0-9]{20,}")
+    ),
     _SecretShape(
         "a JSON Web Token",
         None,
@@ -703,6 +767,9 @@ _SECTION_VARIABLES = {
     "sources.x": "X_BEARER_TOKEN",
     "publish": "X_CONSUMER_KEY, X_CONSUMER_SECRET, X_ACCESS_TOKEN or X_ACCESS_TOKEN_SECRET",
     "llm": "OPENAI_API_KEY",
+    "sources.facebook": "META_PAGE_ACCESS_TOKEN, META_APP_SECRET or META_VERIFY_TOKEN",
+    "sources.instagram": "META_PAGE_ACCESS_TOKEN, META_APP_SECRET or META_VERIFY_TOKEN",
+    "meta": "META_PAGE_ACCESS_TOKEN, META_APP_SECRET or META_VERIFY_TOKEN",
 }
 _ANY_VARIABLE = "the variables listed in README.md"
 
@@ -841,8 +908,16 @@ def _environment_needs(config: Config) -> list[_Need]:
         needs.append(
             _Need("MASTODON_ACCESS_TOKEN", "sources.mastodon", "[sources.mastodon] enabled = true")
         )
+    for network in ("facebook", "instagram"):
+        if getattr(config.sources, network).enabled:
+            needs += [
+                _Need(variable, f"sources.{network}", f"[sources.{network}] enabled = true")
+                for variable in ("META_PAGE_ACCESS_TOKEN", "META_APP_SECRET", "META_VERIFY_TOKEN")
+            ]
     # X publishes when X is watched, or (as before other networks) when nothing else is.
-    other_networks = config.sources.bluesky.enabled or config.sources.mastodon.enabled
+    other_networks = any(
+        getattr(config.sources, n).enabled for n in ("bluesky", "mastodon", "facebook", "instagram")
+    )
     if not config.publish.dry_run and (config.sources.x.enabled or not other_networks):
         needs += [
             _Need(variable, "publish", "[publish] dry_run = false")

@@ -30,6 +30,7 @@ from bot.store import Store
 PENDING, SENDING, DONE, FAILED = "pending", "sending", "done", "failed"
 CARD, NOTE, NOTIFY, DIGEST = "card", "note", "notify", "digest"
 CHAT_KINDS = (CARD, NOTE, NOTIFY, DIGEST)
+META_DELIVERY = "meta_delivery"  # a signed Meta webhook delivery, stored before its ack
 # settings key: the chat surfaces a running bot serves (JSON list), written at start-up.
 SURFACES_KEY = "chat_surfaces"
 # An item this process may still settle: in flight and leased to it (or to nobody, as

@@ -88,6 +88,10 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self._bluesky: Any = None
+        self._meta_graph: Any = None
+        self.meta_webhook: Any = None
+        self.meta_inbox: Any = None
+        self.comment_moderator: Any = None  # CommentModerator, when Facebook or Instagram is on
         self.sources: list[Any] = []
         self.store = open_store(self.config.database_target())
         self.health = Health(self.clock)
@@ -133,6 +137,8 @@ class Runtime:
         if self.config.sources.x.enabled:
             self._setup_x_source()
         self._setup_other_sources()
+        if self._meta_enabled():
+            self._setup_meta()
 
     # -- wiring
 
@@ -157,7 +163,16 @@ class Runtime:
         """Dry run, or the configured moderator of each network (ModeratorRouter)."""
         if self.config.publish.dry_run:
             return DryRunModerator(self.store, self.clock)
-        return ModeratorRouter(self.moderators)
+        moderators = dict(self.moderators)
+        if self._meta_enabled():
+            from integrations.meta_publish import MetaModerator
+
+            # The page's one token hides comments on both networks.
+            self.comment_moderator = self.comment_moderator or MetaModerator(self._graph())
+            for network in ("facebook", "instagram"):
+                if getattr(self.config.sources, network).enabled:
+                    moderators.setdefault(network, self.comment_moderator)
+        return ModeratorRouter(moderators)
 
     def _make_publisher(self) -> ReplyPublisher:
         """Dry run, or one publisher per network the bot answers on (PublisherRouter)."""
@@ -165,8 +180,10 @@ class Runtime:
             return DryRunPublisher(self.store, self.clock)
         sources = self.config.sources
         publishers: dict[str, ReplyPublisher] = {}
-        if sources.x.enabled or not (sources.bluesky.enabled or sources.mastodon.enabled):
+        others = ("bluesky", "mastodon", "facebook", "instagram")
+        if sources.x.enabled or not any(getattr(sources, n).enabled for n in others):
             publishers["x"] = self._make_x_publisher()
+        publishers.update(self._meta_publishers())
         if sources.bluesky.enabled:
             from integrations.bluesky import BlueskyPublisher
 
@@ -197,6 +214,75 @@ class Runtime:
                 app_password=self.secrets.bluesky_app_password,
             )
         return self._bluesky
+
+    def _meta_enabled(self) -> bool:
+        return self.config.sources.facebook.enabled or self.config.sources.instagram.enabled
+
+    def _graph(self) -> Any:
+        """One Graph API client (the page's one token) for Facebook and Instagram."""
+        if self._meta_graph is None:
+            from integrations.meta import make_graph
+
+            s = self.secrets
+            assert s.meta_page_access_token and s.meta_app_secret  # checked by run()
+            self._meta_graph = make_graph(
+                access_token=s.meta_page_access_token,
+                app_secret=s.meta_app_secret,
+                version=self.config.meta.graph_version,
+                base_url=s.meta_graph_url,
+            )
+        return self._meta_graph
+
+    def _meta_publishers(self) -> dict[str, ReplyPublisher]:
+        from integrations.meta_publish import MetaModerator, MetaPublisher
+
+        sources = self.config.sources
+        page_id, account_id = sources.facebook.page_id, sources.instagram.account_id
+        found: dict[str, ReplyPublisher] = {}
+        for network in ("facebook", "instagram"):
+            if getattr(sources, network).enabled:
+                found[network] = MetaPublisher(
+                    self._graph(), network=network, page_id=page_id, account_id=account_id
+                )
+        if found:
+            self.comment_moderator = MetaModerator(self._graph())
+        return found
+
+    def _setup_meta(self) -> None:
+        """Backfill pollers, the webhook and its inbox worker for Facebook and Instagram."""
+        from handlers.meta_webhook import MetaWebhook
+        from integrations.meta import FacebookSource, InstagramSource, MetaInbox
+
+        sources, s = self.config.sources, self.secrets
+        for network, cls, object_id in (
+            ("facebook", FacebookSource, sources.facebook.page_id),
+            ("instagram", InstagramSource, sources.instagram.account_id),
+        ):
+            section = getattr(sources, network)
+            if section.enabled and object_id:
+                self.health.track(network, critical=True)
+                self.sources.append(
+                    cls(
+                        self._graph(),
+                        object_id=object_id,
+                        poll_seconds=section.poll_seconds,
+                        clock=self.clock,
+                        cursors=self.service,
+                        health=self.health,
+                    )
+                )
+        assert s.meta_app_secret and s.meta_verify_token  # checked by run()
+        self.meta_webhook = MetaWebhook(
+            self.service, app_secret=s.meta_app_secret, verify_token=s.meta_verify_token
+        )
+        self.meta_inbox = MetaInbox(
+            self.service,
+            self._graph(),
+            page_id=sources.facebook.page_id if sources.facebook.enabled else None,
+            account_id=sources.instagram.account_id if sources.instagram.enabled else None,
+            ingest=self._ingest_logged,
+            health=self.health,
+        )
 
     def _mastodon_client(self) -> Any:
         """A Mastodon client; the source and the publisher each get their own (the SDK's
@@ -447,7 +533,17 @@ class Runtime:
             checks["bluesky"] = lambda: bluesky_check(self._bluesky_client)
         if self.config.sources.mastodon.enabled:
             checks["mastodon"] = self._check_mastodon
+        sources = self.config.sources
+        if sources.facebook.enabled:
+            checks["facebook"] = lambda: self._check_meta(page_id=sources.facebook.page_id)
+        if sources.instagram.enabled:
+            checks["instagram"] = lambda: self._check_meta(account_id=sources.instagram.account_id)
         return checks
+
+    def _check_meta(self, *, page_id: str | None = None, account_id: str | None = None) -> str:
+        from integrations.meta import check_credentials
+
+        return check_credentials(self._graph(), page_id=page_id, account_id=account_id)
 
     def _check_slack(self) -> str:
         from integrations.slack_api import check_token
@@ -560,6 +656,9 @@ class Runtime:
         if self.bolt_app is not None and self.config.slack.mode == "http":
             app.router.add_post("/slack/events", self._slack_events)
         app.router.add_post("/api/messages", self._teams_messages)
+        if self.meta_webhook is not None:
+            app.router.add_get("/meta/webhook", self.meta_webhook.handshake)
+            app.router.add_post("/meta/webhook", self.meta_webhook.deliver)
         return app
 
     async def _teams_messages(self, request: web.Request) -> web.Response:
@@ -688,6 +787,11 @@ class Runtime:
         self._start_scheduler()
         if self.x_source is not None or self.sources:
             self.workers.append(WorkerLoop("poller", self.poll_sources, self.stop_event))
+        if self.meta_inbox is not None:
+            from bot.outbox import META_DELIVERY
+
+            self.service.outbox.release_in_flight([META_DELIVERY])
+            self.workers.append(WorkerLoop("meta-inbox", self.meta_inbox.run_once, self.stop_event))
         if self.ai_client is not None:
             from bot.ai import AI, AIEnricher
 

@@ -43,7 +43,7 @@ from bot.pipeline import IngestPipeline, IngestStats
 from bot.ports import Clock, PublishedReply
 from bot.sla import BusinessCalendar
 from bot.store import Store
-from bot.textcheck import check_reply
+from bot.textcheck import check_reply, starts_with_handle
 from bot.views import AuthorView, CaseView, EarlierContact, GroupedCase, ThreadPost
 from bot.workflow import Action, Role, advance, authorize, is_admin, role_of
 
@@ -623,7 +623,7 @@ class CareService:
         ).fetchone()[0]
         # Line ends as typed on any surface; other control characters are refused below.
         text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
-        if text and f"@{handle}".lower() not in text.lower():
+        if text and starts_with_handle(case.network) and f"@{handle}".lower() not in text.lower():
             text = f"@{handle} {text}"
         problems = check_reply(
             text,

@@ -136,9 +136,33 @@ _BLUESKY_MENTION = re.compile(
 _MASTODON_MENTION = re.compile(
     r"(?:^|(?<=[^\w/@]))@([a-zA-Z0-9_]+(?:@[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?)?)"
 )
+# Instagram usernames: letters, digits, "." and "_", up to 30. Facebook tags a person or a
+# page in Graph text as @[id]; a plain "@name" there is just text.
+_INSTAGRAM_MENTION = re.compile(r"(?:^|(?<=[^\w.@]))@([A-Za-z0-9._]{1,30})(?<!\.)")
+_FACEBOOK_TAG = re.compile(r"@\[(\d+)(?::[^\]]*)?\]")
 _URL = re.compile(r"https?://\S+", re.IGNORECASE)
-DEFAULT_LIMITS = {"x": MAX_WEIGHTED, "bluesky": 300, "mastodon": 500}
-_NAMES = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon"}
+DEFAULT_LIMITS = {
+    "x": MAX_WEIGHTED,
+    "bluesky": 300,
+    "mastodon": 500,
+    "facebook": 8000,
+    "instagram": 2200,
+}
+_NAMES = {
+    "x": "X",
+    "bluesky": "Bluesky",
+    "mastodon": "Mastodon",
+    "facebook": "Facebook",
+    "instagram": "Instagram",
+}
+# Replies there sit under the comment they answer and notify its author without an @.
+THREADED_NETWORKS = frozenset({"facebook", "instagram"})
+
+
+def starts_with_handle(network: str) -> bool:
+    """Whether a reply on `network` opens with the author's @handle (drafts get it added).
+    Not on Facebook: people have names there, not handles, and "@" tags by id."""
+    return network != "facebook"
 
 
 def graphemes(text: str) -> int:
@@ -160,6 +184,8 @@ def reply_length(text: str, network: str) -> int:
         return graphemes(text)
     if network == "mastodon":
         return mastodon_length(text)
+    if network in THREADED_NETWORKS:
+        return len(text)  # Meta counts characters; a link is as long as it is
     return weighted_length(text)
 
 
@@ -177,6 +203,10 @@ def mentioned_accounts(text: str, network: str) -> list[str]:
         return _BLUESKY_MENTION.findall(text)
     if network == "mastodon":
         return _MASTODON_MENTION.findall(text)
+    if network == "instagram":
+        return _INSTAGRAM_MENTION.findall(text)
+    if network == "facebook":
+        return _FACEBOOK_TAG.findall(text)
     # A list (@owner/slug) notifies nobody but still points at another account.
     return [m.screen_name for m in extract_mentions_or_lists(text)]
 
@@ -217,7 +247,9 @@ def check_reply(
     addressed = (
         extract_mentions(text) if network == "x" else mentioned
     )  # on X, a list is not an address
-    if not any(_same_account(h, author_handle, network) for h in addressed):
+    if network not in THREADED_NETWORKS and not any(
+        _same_account(h, author_handle, network) for h in addressed
+    ):
         problems.append(f"it does not address @{author_handle}")
     lowered = text.lower()
     hits = [phrase for phrase in forbidden if phrase.strip() and phrase.lower() in lowered]
