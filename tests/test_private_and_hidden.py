@@ -173,7 +173,7 @@ def test_the_same_private_words_again_change_nothing(service: CareService) -> No
     service.set_draft(AGENT, case_id, WORDS, private=True)
     # An edit that keeps the kind (private=None) of the same words is no change.
     with pytest.raises(Refusal, match="already says exactly that"):
-        service.set_draft(AGENT, case_id, f"@maya {WORDS}")
+        service.set_draft(AGENT, case_id, WORDS)
     assert service.get_case(case_id).draft_private
 
 
@@ -534,7 +534,7 @@ def test_editing_a_private_draft_keeps_it_private_and_inside_the_window(
     case_id = fb_case(service)
     service.set_draft(AGENT, case_id, WORDS, private=True)
     edited = service.set_draft(AGENT, case_id, "Thanks!")
-    assert edited.draft_private and edited.draft_text == "@maya Thanks!"
+    assert edited.draft_private and edited.draft_text == "Thanks!"  # Facebook adds no @handle
     clock.advance(8 * DAY)
     with pytest.raises(Refusal, match="only within 7 days"):
         service.set_draft(AGENT, case_id, "Thanks again!")
@@ -553,4 +553,4 @@ def test_slack_edit_reply_of_a_private_draft_opens_the_private_form(slack: Harne
         "U0AGENT1", "reply_private", case_id, {"reply": {"reply_text": {"value": "Thanks!"}}}
     )
     case = slack.service.get_case(case_id)
-    assert case.draft_text == "@maya Thanks!" and case.draft_private
+    assert case.draft_text == "Thanks!" and case.draft_private
