@@ -127,11 +127,7 @@ def test_a_mention_travels_from_x_through_slack_back_to_x(tmp_path: Path) -> Non
     ):
         x.add_user("7", "maya", "Maya Okafor", followers=812)
         tweet = x.add_tweet("7", "@AcmeAir my refund is three weeks late", mentions_user="100")
-        llm.set_responder(
-            lambda body: json.dumps(
-                READING if "LLMReading" in json.dumps(body) else {"suggestions": [SUGGESTION]}
-            )
-        )
+        llm.set_responder(lambda body: json.dumps({**READING, "suggestions": [SUGGESTION]}))
         env = {
             **os.environ,
             "SLACK_BOT_TOKEN": "xoxb-test-not-real",

@@ -30,7 +30,10 @@ socket:
   (0, 120] seconds; otherwise exponential backoff 0.5s * 2**n (max 8s) minus up to 25% jitter.
   A retry-after above 120s disables the retry altogether. Every attempt is recorded here.
 * Usage is deterministic: ``prompt_tokens`` = total characters of all message contents // 4,
-  ``completion_tokens`` = len(reply content) // 4 + 1.
+  ``completion_tokens`` = len(reply content) // 4 + 1, and
+  ``prompt_tokens_details.cached_tokens`` = the characters of the leading messages that are
+  identical (role and content) to the leading messages of an earlier request, // 4 -- a
+  provider's prompt cache at message granularity, without a minimum length.
 """
 
 from __future__ import annotations
@@ -151,6 +154,19 @@ def count_completion_tokens(content: str | None) -> int:
     return len(content or "") // 4 + 1
 
 
+def message_prefixes(body: dict[str, Any]) -> list[tuple[str, int]]:
+    """(fingerprint, characters) of each leading run of messages: messages[:1], [:2], ..."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return []
+    out: list[tuple[str, int]] = []
+    chars = 0
+    for end in range(1, len(messages) + 1):
+        chars += len(message_text(messages[end - 1]))
+        out.append((json.dumps(messages[:end], sort_keys=True), chars))
+    return out
+
+
 def chat_completion(
     request: dict[str, Any],
     content: str | None,
@@ -158,6 +174,7 @@ def chat_completion(
     completion_id: str = "chatcmpl-fake-000001",
     finish_reason: str = "stop",
     refusal: str | None = None,
+    cached_tokens: int = 0,
 ) -> dict[str, Any]:
     """A valid ``chat.completion`` object answering ``request`` with ``content``."""
     prompt_tokens = count_prompt_tokens(request)
@@ -179,6 +196,7 @@ def chat_completion(
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": min(cached_tokens, prompt_tokens)},
         },
         "system_fingerprint": "fp_fake",
     }
@@ -298,6 +316,7 @@ class FakeOpenAI(LoopbackFake):
         self._delays: deque[float] = deque()
         self._responder: Responder | None = None
         self._ids = itertools.count(1)
+        self._seen_prefixes: set[str] = set()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -375,9 +394,20 @@ class FakeOpenAI(LoopbackFake):
         return "\n".join(json.dumps(c.body, ensure_ascii=False) for c in self.calls)
 
     def clear(self) -> None:
-        """Forget recorded requests (queued replies, delays and the responder stay)."""
+        """Forget recorded requests and the prompt cache (replies, delays, responder stay)."""
         with self._lock:
             self._calls.clear()
+            self._seen_prefixes.clear()
+
+    def _cache(self, body: dict[str, Any]) -> int:
+        """Cached characters of this request's prompt; remembers its prefixes for later ones."""
+        cached = 0
+        with self._lock:
+            for fingerprint, chars in message_prefixes(body):
+                if fingerprint in self._seen_prefixes:
+                    cached = chars
+                self._seen_prefixes.add(fingerprint)
+        return cached // 4
 
     # ----------------------------------------------------------------- scripting
 
@@ -492,6 +522,7 @@ class FakeOpenAI(LoopbackFake):
             completion_id=completion_id,
             finish_reason=reply.finish_reason,
             refusal=reply.refusal,
+            cached_tokens=self._cache(body),
         )
         if body.get("stream") is True and reply.status == 200:
             headers.setdefault("Content-Type", "text/event-stream")
