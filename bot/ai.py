@@ -60,13 +60,32 @@ class LLMReading(BaseModel):
     needs_reply: bool
     language: str = Field(pattern=r"^[a-z]{2,3}$")
     summary: str = Field(max_length=300)
-    routing_reason: str = Field(max_length=300)
 
 
+# The one answer per mention: the reading and, when a reply is needed, suggestions.
+# (A comment, not a docstring: a docstring would be sent with the schema on every call.)
 class LLMAnswer(LLMReading):
-    """The one answer per mention: the reading and, when a reply is needed, suggestions."""
-
     suggestions: list[str] = Field(max_length=10)
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        # The schema travels with every request and is billed as prompt: titles repeat
+        # the field names and tell the model nothing, so they are left out.
+        schema: dict[str, Any] = _without_titles(super().model_json_schema(*args, **kwargs))
+        return schema
+
+
+def _without_titles(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: _without_titles(value)
+            for key, value in node.items()
+            # "title" as a key of "properties" would be a field name: keep those.
+            if key not in ("title", "description") or isinstance(value, dict)
+        }
+    if isinstance(node, list):
+        return [_without_titles(item) for item in node]
+    return node
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ GOOD_READING = {
     "needs_reply": True,
     "language": "en",
     "summary": "Customer's refund is late.",
-    "routing_reason": "refund problem for customer care",
 }
 
 

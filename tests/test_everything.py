@@ -65,7 +65,6 @@ READING = {
     "needs_reply": True,
     "language": "en",
     "summary": "Refund is late.",
-    "routing_reason": "refund for care",
 }
 SUGGESTION = "@customer So sorry for the wait! Please DM us and we will check your refund today."
 

@@ -35,7 +35,6 @@ ANSWER = {
     "needs_reply": True,
     "language": "en",
     "summary": "Customer needs help with a booking.",
-    "routing_reason": "booking problem for customer care",
     "suggestions": ["@customer Sorry about that! DM us and we'll take a look."],
 }
 

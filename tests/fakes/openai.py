@@ -29,7 +29,8 @@ socket:
   The wait honours ``retry-after-ms`` then ``retry-after`` (seconds or HTTP date) when it is in
   (0, 120] seconds; otherwise exponential backoff 0.5s * 2**n (max 8s) minus up to 25% jitter.
   A retry-after above 120s disables the retry altogether. Every attempt is recorded here.
-* Usage is deterministic: ``prompt_tokens`` = total characters of all message contents // 4,
+* Usage is deterministic: ``prompt_tokens`` = total characters of all message contents, plus
+  the compact JSON of ``response_format.json_schema`` when there is one, // 4,
   ``completion_tokens`` = len(reply content) // 4 + 1, and
   ``prompt_tokens_details.cached_tokens`` = the characters of the leading messages that are
   identical (role and content) to the leading messages of an earlier request, // 4 -- a
@@ -142,11 +143,14 @@ def message_text(message: Any) -> str:
 
 
 def count_prompt_tokens(body: dict[str, Any]) -> int:
-    """The fake's deterministic prompt_tokens: total characters of message contents // 4."""
+    """The fake's deterministic prompt_tokens: characters of the message contents plus the
+    structured-output schema (providers bill it as prompt too), // 4."""
     messages = body.get("messages")
-    if not isinstance(messages, list):
-        return 0
-    return sum(len(message_text(m)) for m in messages) // 4
+    chars = sum(len(message_text(m)) for m in messages) if isinstance(messages, list) else 0
+    schema = body.get("response_format")
+    if isinstance(schema, dict) and schema.get("type") == "json_schema":
+        chars += len(json.dumps(schema.get("json_schema"), separators=(",", ":")))
+    return chars // 4
 
 
 def count_completion_tokens(content: str | None) -> int:
