@@ -277,9 +277,7 @@ def prefix_cacheable(requests: list[dict[str, Any]]) -> int:
     return total
 
 
-def measure(
-    path: Way, mentions: list[Mention], rows: int, fake: FakeOpenAI, work: Path
-) -> Run:
+def measure(path: Way, mentions: list[Mention], rows: int, fake: FakeOpenAI, work: Path) -> Run:
     from bot.config import parse_config
     from bot.ports import FixedClock
     from bot.service import CareService
@@ -392,7 +390,8 @@ def compare(before: Run, after: Run, *, every: bool) -> list[str]:
     """The one-call run filled the same fields as the two-call run for what it sent."""
     problems: list[str] = []
     if every and set(after.filled) != set(before.filled):
-        problems.append(f"{after.name}: {len(after.filled)} mentions read, not {len(before.filled)}")
+        read, expected = len(after.filled), len(before.filled)
+        problems.append(f"{after.name}: {read} mentions read, not {expected}")
     differ = [m for m, fields in after.filled.items() if before.filled.get(m) != fields]
     if differ:
         problems.append(f"{after.name}: fields differ from the two-call path for {differ[:5]}")
