@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from airline import DATA_ENV, DEFAULT_DATA, SHARED_DATA, missing_data_message
+from airline import data_argument, missing_data_message
 from bench_classifier import Row, load_rows
 
 
@@ -47,12 +47,7 @@ def write(rows: Iterable[Row], out: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help=f"labelled tweets CSV (default: ${DATA_ENV}, else {SHARED_DATA})",
-    )
+    data_argument(parser, "labelled tweets CSV")
     half = parser.add_mutually_exclusive_group()
     half.add_argument("--held-out", action="store_true", help="odd tweet ids only")
     half.add_argument("--tuned", action="store_true", help="even tweet ids only")

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airline import DATA_ENV, DEFAULT_DATA, SHARED_DATA, handle_of, missing_data_message, skip
+from airline import data_argument, handle_of, missing_data_message, skip
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("negative", "neutral", "positive")
@@ -281,12 +281,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help=f"labelled tweets CSV (default: ${DATA_ENV}, else {SHARED_DATA})",
-    )
+    data_argument(parser, "labelled tweets CSV")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
     data: Path = args.data

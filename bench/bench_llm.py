@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airline import DATA_ENV, DEFAULT_DATA, SHARED_DATA, rows_or_skip
+from airline import data_argument, rows_or_skip
 
 if TYPE_CHECKING:
     from bot.ai import AIEnricher
@@ -159,12 +159,7 @@ class Run:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help=f"airline tweets CSV (default: ${DATA_ENV}, else {SHARED_DATA})",
-    )
+    data_argument(parser, "airline tweets CSV")
     parser.add_argument(
         "--limit",
         type=int,

@@ -166,6 +166,15 @@ def skips_llm(intent: Intent, needs_reply: bool, sentiment: Sentiment, priority:
     return not needs_reply and calm
 
 
+def capped_call(
+    client: LLMClient, config: Config, system: str, user: str, schema: type[M]
+) -> tuple[M, Usage]:
+    """Every LLM call goes through here: with the per-mention cap on its answer."""
+    return client.structured(
+        system=system, user=user, schema=schema, max_tokens=config.llm.max_output_tokens
+    )
+
+
 class ReplyPrompt:
     """The one prompt per mention. The system message is the static part -- rules, brand
     voice, schema -- rendered from the config alone, so it is byte-identical for every
@@ -267,12 +276,7 @@ class AIEnricher:
             log.info("LLM budget for this hour is spent: case #%s gets no %s", case_id, kind)
             return None
         try:
-            answer, usage = self.client.structured(
-                system=system,
-                user=user,
-                schema=schema,
-                max_tokens=self.config.llm.max_output_tokens,
-            )
+            answer, usage = capped_call(self.client, self.config, system, user, schema)
         except LLMError as exc:
             if self.health is not None:
                 self.health.failed("llm", str(exc))  # logs the start of an outage once

@@ -21,7 +21,7 @@ from pathlib import Path
 from threading import Lock
 from typing import Any
 
-from bot.ai import LLMAnswer, LLMClient, LLMError, ReplyPrompt
+from bot.ai import LLMAnswer, LLMClient, LLMError, ReplyPrompt, capped_call
 from bot.classify import OfflineClassifier
 from bot.config import Config
 from bot.jsonl import BadLine, read_objects, to_mention
@@ -177,12 +177,7 @@ class LLMReader:
         with self._lock:
             self.calls += 1
         try:
-            answer, _ = self.client.structured(
-                system=system,
-                user=user,
-                schema=LLMAnswer,
-                max_tokens=self.config.llm.max_output_tokens,
-            )
+            answer, _ = capped_call(self.client, self.config, system, user, LLMAnswer)
         except LLMError as exc:
             with self._lock:
                 self.fallbacks += 1
