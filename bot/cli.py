@@ -569,14 +569,16 @@ def _eval(config: Config, path: Path, fmt: str) -> int:
                 "model": config.llm.model,
                 "calls": llm.calls,
                 "fallbacks": llm.fallbacks,
+                "failures": dict(llm.problems),
             }
         print(json.dumps(payload, indent=2))
     else:
         print(f"{path}: {result.labelled} labelled mentions, {bad} bad lines")
         if llm is not None:
+            failures = ", ".join(f"{kind} x{n}" for kind, n in llm.problems.most_common())
             print(
                 f"llm: model {config.llm.model}, {llm.calls} calls, {llm.fallbacks} failed"
-                " (read as offline)"
+                f" (read as offline){': ' + failures if failures else ''}"
             )
         print("\n".join(evaluate.as_table(result)))
     return EXIT_FAILURE if bad else EXIT_OK

@@ -181,7 +181,8 @@ class LLMReader:
         except LLMError as exc:
             with self._lock:
                 self.fallbacks += 1
-                self.problems[str(exc).split(":")[0]] += 1
+                # The kind of failure ("APITimeoutError"), never the model's words.
+                self.problems[str(exc).split(":")[0].split(" (")[0]] += 1
             return _offline(offline)
         return _reading(answer.intent, answer.sentiment, answer.needs_reply)
 

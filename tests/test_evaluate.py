@@ -218,7 +218,12 @@ def test_with_llm_on_both_readers_are_shown_side_by_side(
     assert code == 0, err
     result = json.loads(out)
     assert result["readers"] == ["offline", "llm"]
-    assert result["llm"] == {"model": "eval-model", "calls": 5, "fallbacks": 1}
+    assert result["llm"] == {
+        "model": "eval-model",
+        "calls": 5,
+        "fallbacks": 1,
+        "failures": {"ValidationError": 1},
+    }
     assert len(fake.requests) == 5
     assert all(r["response_format"]["json_schema"]["name"] == "LLMAnswer" for r in fake.requests)
     fields = result["fields"]
@@ -228,7 +233,9 @@ def test_with_llm_on_both_readers_are_shown_side_by_side(
     assert fields["needs_reply"]["llm"]["accuracy"] == round(2 / 3, 4)
     assert fields["sentiment"]["offline"]["accuracy"] == 0.6  # unchanged beside it
 
+    fake.reply_text("{broken")
     code, out, _ = run_eval(capsys, str(labelled), "-c", str(config))
+    assert "llm: model eval-model, 5 calls, 1 failed (read as offline): ValidationError x1" in out
     rows = {ln.split()[0]: ln.split()[1:] for ln in out.splitlines() if ln.split()}
     # The LLM's sentiment F1: negative P 2/5, R 1 -> 4/7; neutral and positive 0.
     assert rows["sentiment"] == ["5", "0.600", "0.611", "0.400", f"{4 / 7 / 3:.3f}"]
