@@ -3,8 +3,8 @@
 
 One structured-output call per request (`chat.completions.parse` with a pydantic
 schema), its answer capped at `max_tokens`. Every failure — timeout, HTTP error,
-refusal, invalid JSON, a value outside
-the schema — becomes `LLMError`, and the caller falls back to the offline reading.
+refusal, invalid JSON, a value outside the schema, an answer cut short by the cap —
+becomes `LLMError`, and the caller falls back to the offline reading.
 The SDK's defaults (2 retries, 600 s timeout) are replaced by the config's.
 """
 
