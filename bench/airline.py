@@ -8,6 +8,7 @@ to the repository.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
@@ -28,6 +29,16 @@ def default_data() -> Path:
 
 
 DEFAULT_DATA = default_data()
+
+
+def data_argument(parser: argparse.ArgumentParser, what: str = "airline tweets CSV") -> None:
+    """The `--data PATH` option every airline bench takes."""
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"{what} (default: ${DATA_ENV}, else {SHARED_DATA})",
+    )
 
 
 def missing_data_message(path: Path) -> str:

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airline import DATA_ENV, DEFAULT_DATA, SHARED_DATA, handle_of, missing_data_message, skip
+from airline import data_argument, handle_of, missing_data_message, skip
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("negative", "neutral", "positive")
@@ -169,28 +169,20 @@ def run_textblob(rows: Sequence[Row]) -> Run:
 
 
 def scores(rows: Sequence[Row], predictions: Sequence[Prediction]) -> dict[str, float]:
-    confusion: Counter[tuple[str, str]] = Counter(
-        (row.label, p.sentiment) for row, p in zip(rows, predictions, strict=True)
-    )
-    total = len(rows)
-    correct = sum(confusion[(c, c)] for c in CLASSES)
-    f1s: list[float] = []
-    for cls in CLASSES:
-        tp = confusion[(cls, cls)]
-        predicted = sum(confusion[(gold, cls)] for gold in CLASSES)
-        actual = sum(confusion[(cls, guess)] for guess in CLASSES)
-        precision = tp / predicted if predicted else 0.0
-        recall = tp / actual if actual else 0.0
-        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    # The same scoring as `socialcare eval` (bot/evaluate.py), over the three sentiments.
+    from bot.evaluate import score
+
+    sentiment = score([r.label for r in rows], [p.sentiment for p in predictions], CLASSES)
+    f1s = [sentiment.f1[cls] for cls in CLASSES]
 
     def reply_share(keep: Callable[[Row], bool]) -> float:
         chosen = [p.needs_reply for row, p in zip(rows, predictions, strict=True) if keep(row)]
         return sum(chosen) / len(chosen) if chosen else 0.0
 
     return {
-        "rows": total,
-        "accuracy": correct / total if total else 0.0,
-        "macro_f1": sum(f1s) / len(f1s),
+        "rows": sentiment.rows,
+        "accuracy": sentiment.accuracy,
+        "macro_f1": sentiment.macro_f1,
         "f1_negative": f1s[0],
         "f1_neutral": f1s[1],
         "f1_positive": f1s[2],
@@ -199,7 +191,7 @@ def scores(rows: Sequence[Row], predictions: Sequence[Prediction]) -> dict[str, 
         "neutral_no_question_needs_reply": reply_share(
             lambda r: r.label == "neutral" and "?" not in r.text
         ),
-        "negative_read_positive": confusion[("negative", "positive")],
+        "negative_read_positive": sentiment.confusion.get(("negative", "positive"), 0),
     }
 
 
@@ -289,12 +281,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help=f"labelled tweets CSV (default: ${DATA_ENV}, else {SHARED_DATA})",
-    )
+    data_argument(parser, "labelled tweets CSV")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
     data: Path = args.data

@@ -1,30 +1,38 @@
-"""LLM cost: calls and tokens per 1,000 mentions with the result cache and without it.
+"""LLM cost: calls and tokens per 1,000 mentions, the old two-call path against the one call.
 
 Data: the real airline tweets CSV (first 1,000 rows by default). Each row becomes one
 mention (network `x`, id = `tweet_id`, author = `name`), ingested with
-`CareService(..., ai_enabled=True).ingest_many`; then `AIEnricher.run_once` is drained
+`CareService(..., ai_enabled=True).ingest_many`; then the enricher's `run_once` is drained
 until it returns False. A FixedClock keeps every `ai` item fresh (nothing is skipped as
-stale) and the hourly budget is set far above the sample, so every case is enriched.
+stale) and the hourly budget is set far above the sample.
 
 The LLM is tests/fakes/openai.py's FakeOpenAI on loopback, reached through the real
-openai SDK (integrations.openai_llm.OpenAILLM). Its responder answers a valid reading
-for `LLMReading` requests (always `needs_reply: true`, so every case also asks for
-suggestions: an upper bound on suggestion calls) and three valid suggestions for
-`LLMSuggestions` requests. Tokens are the fake's deterministic counts (prompt: message
-characters // 4; completion: answer characters // 4 + 1), as recorded by the product in
-`llm_calls`; real tokenizers differ, so read the figures as ratios.
+openai SDK (integrations.openai_llm.OpenAILLM). Its responder answers by the schema the
+request names: a valid reading for `OldReading` (always `needs_reply: true`, so every
+case also gets suggestions: an upper bound), three valid suggestions for
+`LLMSuggestions`, and both in one object for `LLMAnswer`. Tokens are the fake's
+deterministic counts (prompt: message characters // 4; completion: answer characters
+// 4 + 1), as recorded by the product in `llm_calls` and checked against the wire; real
+tokenizers differ, so read the figures as ratios. "Prefix-cacheable" counts the prompt
+tokens of leading messages identical to an earlier request's (the fake's
+`cached_tokens`): what a provider's prompt cache could serve at a discount.
 
-Measured in one run, each into a fresh SQLite file:
+Measured in one run, each into a fresh SQLite file, each with the product's result cache:
 
-  baseline  without the cache: an AIEnricher subclass whose `_cached` always returns None
-            (every case pays for its own reading and suggestions)
-  cached    the product as built: AIEnricher, whose cache is keyed on the rendered
-            prompt (model, prompt version, system and user text)
+  two calls   the path before issue 14 (bench/legacy_llm.py): a reading call, then a
+              suggestions call, for every mention
+  one call, read_everything   the product with `[llm].read_everything = true`: one
+              combined call for every mention (same work, fewer tokens)
+  one call    the product as built: one combined call, and none for mentions the
+              offline reading marks as spam or clearly needing no reply
 
-Exit 1 if a correctness check fails; exit 0 with "skipped: data not found" when the CSV
-is absent.
+Checks (exit 1 if one fails): the product's ledger matches the wire; every mention the
+one-call runs sent to the LLM ends with exactly the fields the two-call run filled
+(reading, summary, the same suggestions); the goals of issue 14 -- at most 1.0 calls per
+mention and at least 30 % fewer tokens than the two-call path. Exit 0 with "skipped: data
+not found" when the CSV is absent.
 
-    python bench/bench_llm.py [--data PATH] [--limit N] [--json]
+    python bench/bench_llm.py [--data PATH] [--limit N] [--campaign N] [--json]
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airline import DATA_ENV, DEFAULT_DATA, SHARED_DATA, rows_or_skip
+from airline import data_argument, rows_or_skip
 
 if TYPE_CHECKING:
     from bot.ai import AIEnricher
@@ -52,6 +60,8 @@ DEFAULT_LIMIT = 1000
 MODEL = "bench-model"
 START = datetime(2015, 2, 25, 12, 0, tzinfo=UTC)
 TOKEN_NOTE = "tokens as counted by the fake server: chars/4; real tokenizers differ"
+GOAL_CALLS_PER_MENTION = 1.0
+GOAL_TOKEN_RATIO = 0.70  # at least 30 % fewer tokens than the two-call path
 
 READING = {
     "intent": "complaint",
@@ -60,8 +70,8 @@ READING = {
     "needs_reply": True,
     "language": "en",
     "summary": "Customer reports a problem with a flight.",
-    "routing_reason": "service issue for customer care",
 }
+ROUTING = {"routing_reason": "service issue for customer care"}  # asked by the old path only
 SUGGESTIONS = {
     "suggestions": [
         "@customer Sorry to hear that. Please send us a DM and we'll look into it.",
@@ -69,6 +79,28 @@ SUGGESTIONS = {
         "@customer Thanks for letting us know. Send us a DM so we can help.",
     ]
 }
+ANSWERS = {
+    "OldReading": {**READING, **ROUTING},
+    "LLMSuggestions": SUGGESTIONS,
+    "LLMAnswer": {**READING, **SUGGESTIONS},
+}
+
+
+@dataclass(frozen=True)
+class Way:
+    """One way of asking, measured on its own database."""
+
+    name: str
+    label: str
+    legacy: bool = False
+    read_everything: bool = False
+
+
+PATHS = (
+    Way("two_calls", "two calls (before)", legacy=True),
+    Way("one_call_all", "one call, read_everything", read_everything=True),
+    Way("one_call", "one call (as built)"),
+)
 
 
 @dataclass
@@ -77,22 +109,21 @@ class Run:
     label: str
     mentions: int
     cases: int = 0
-    reading_calls: int = 0
-    suggestion_calls: int = 0
+    calls_by_kind: dict[str, int] = field(default_factory=dict)
     cached_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cacheable_prompt_tokens: int = 0
+    skipped: int = 0
     seconds: float = 0.0
-    fake_requests: int = 0
-    fake_prompt_tokens: int = 0
-    ai_items_done: int = 0
     readings_stored: int = 0
     cases_with_suggestions: int = 0
+    filled: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @property
     def calls(self) -> int:
-        return self.reading_calls + self.suggestion_calls
+        return sum(self.calls_by_kind.values())
 
     @property
     def tokens(self) -> int:
@@ -107,15 +138,15 @@ class Run:
             "label": self.label,
             "mentions": self.mentions,
             "cases": self.cases,
-            "calls": {
-                "reading": self.reading_calls,
-                "suggestions": self.suggestion_calls,
-                "total": self.calls,
-            },
+            "calls": {**self.calls_by_kind, "total": self.calls},
+            "skipped_by_offline_reading": self.skipped,
             "cached_hits": self.cached_hits,
             "prompt_tokens": self.prompt_tokens,
+            "prefix_cacheable_prompt_tokens": self.cacheable_prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.tokens,
+            "llm_readings_stored": self.readings_stored,
+            "cases_with_suggestions": self.cases_with_suggestions,
             "per_1000_mentions": {
                 "calls": round(self.per_1000(self.calls), 1),
                 "prompt_tokens": round(self.per_1000(self.prompt_tokens)),
@@ -128,12 +159,7 @@ class Run:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=DEFAULT_DATA,
-        help=f"airline tweets CSV (default: ${DATA_ENV}, else {SHARED_DATA})",
-    )
+    data_argument(parser, "airline tweets CSV")
     parser.add_argument(
         "--limit",
         type=int,
@@ -170,42 +196,32 @@ def with_campaign(rows: list[dict[str, Any]], copies: int) -> list[dict[str, Any
 
 def describe_texts(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """How much of the sample repeats: where a prompt-keyed cache can help at all."""
-    from bot.redact import redact
-
     by_id: dict[str, str] = {}
     for row in rows:
         by_id.setdefault(row["id"], row["text"].strip())
-    texts = list(by_id.values())
-    counts = Counter(texts)
-    redacted = {redact(t) for t in texts}
+    counts = Counter(by_id.values())
     return {
         "rows": len(rows),
         "distinct_ids": len(by_id),
         "distinct_texts": len(counts),
-        "distinct_redacted_texts": len(redacted),
         "repeated_texts": sum(n - 1 for n in counts.values() if n > 1),
-        "retweets_rt_at_start": sum(t.startswith("RT @") for t in texts),
-        "quoting_rt_anywhere": sum("RT @" in t for t in texts),
-        "most_repeated": [[t, n] for t, n in counts.most_common(5) if n > 1],
     }
-
-
-def responder(body: dict[str, Any]) -> str | dict[str, Any]:
-    """A valid answer for the schema the request names; anything else is a 400."""
-    schema = (body.get("response_format") or {}).get("json_schema") or {}
-    name = schema.get("name")
-    if name == "LLMReading":
-        return json.dumps(READING)
-    if name == "LLMSuggestions":
-        return json.dumps(SUGGESTIONS)
-    return {"status": 400, "body": {"error": {"message": f"unexpected schema {name!r}"}}}
 
 
 def schema_name(body: dict[str, Any]) -> str:
     return str(((body.get("response_format") or {}).get("json_schema") or {}).get("name"))
 
 
-def config_data() -> dict[str, Any]:
+def responder(body: dict[str, Any]) -> str | dict[str, Any]:
+    """A valid answer for the schema the request names; anything else is a 400."""
+    answer = ANSWERS.get(schema_name(body))
+    if answer is None:
+        message = f"unexpected schema {schema_name(body)!r}"
+        return {"status": 400, "body": {"error": {"message": message}}}
+    return json.dumps(answer)
+
+
+def config_data(read_everything: bool) -> dict[str, Any]:
     return {
         "bot": {"brand": "Bench Air", "database": "llm.db", "timezone": "UTC"},
         "slack": {"enabled": False},
@@ -225,34 +241,38 @@ def config_data() -> dict[str, Any]:
             "timeout_seconds": 10,
             "max_calls_per_hour": 10_000_000,
             "suggestions": 3,
+            "read_everything": read_everything,
         },
     }
 
 
-def enricher_class(cached: bool) -> type[AIEnricher]:
+def enricher_class(path: Way) -> type[AIEnricher]:
+    if path.legacy:
+        from legacy_llm import TwoCallEnricher
+
+        return TwoCallEnricher
     from bot.ai import AIEnricher
 
-    if cached:
-        return AIEnricher
-
-    class UncachedEnricher(AIEnricher):
-        """The product with its result cache switched off, for the baseline."""
-
-        def _cached(self, key: str, case_id: int, kind: str, version: str) -> None:
-            return None
-
-    return UncachedEnricher
+    return AIEnricher
 
 
-def measure(
-    name: str,
-    label: str,
-    cached: bool,
-    mentions: list[Mention],
-    rows: int,
-    fake: FakeOpenAI,
-    work: Path,
-) -> Run:
+def prefix_cacheable(requests: list[dict[str, Any]]) -> int:
+    """Prompt tokens a prefix cache could serve: the fake's cached_tokens, summed."""
+    from tests.fakes.openai import message_prefixes
+
+    seen: set[str] = set()
+    total = 0
+    for body in requests:
+        cached = 0
+        for fingerprint, chars in message_prefixes(body):
+            if fingerprint in seen:
+                cached = chars
+            seen.add(fingerprint)
+        total += cached // 4
+    return total
+
+
+def measure(path: Way, mentions: list[Mention], rows: int, fake: FakeOpenAI, work: Path) -> Run:
     from bot.config import parse_config
     from bot.ports import FixedClock
     from bot.service import CareService
@@ -260,9 +280,9 @@ def measure(
     from integrations.openai_llm import OpenAILLM
     from tests.fakes.openai import count_prompt_tokens
 
-    base = work / name
+    base = work / path.name
     base.mkdir()
-    config = parse_config(config_data(), base_dir=base)
+    config = parse_config(config_data(path.read_everything), base_dir=base)
     service = CareService(
         config, Store(config.database_path), clock=FixedClock(START), ai_enabled=True
     )
@@ -273,8 +293,8 @@ def measure(
         timeout=10,
         max_retries=0,
     )
-    enricher = enricher_class(cached)(service, client)
-    run = Run(name, label, rows)
+    enricher = enricher_class(path)(service, client)
+    run = Run(path.name, path.label, rows)
     fake.clear()
     start = time.perf_counter()
     service.ingest_many(mentions)
@@ -286,19 +306,18 @@ def measure(
     run.cases = int(store.scalar("SELECT count(*) FROM cases"))
     for row in store.query(
         "SELECT kind, cached, count(*) AS n, sum(prompt_tokens) AS p,"
-        " sum(completion_tokens) AS c FROM llm_calls GROUP BY kind, cached"
+        " sum(completion_tokens) AS c FROM llm_calls GROUP BY kind, cached ORDER BY kind"
     ):
         if row["cached"]:
             run.cached_hits += int(row["n"])
             continue
         run.prompt_tokens += int(row["p"] or 0)
         run.completion_tokens += int(row["c"] or 0)
-        if row["kind"] == "reading":
-            run.reading_calls += int(row["n"])
-        else:
-            run.suggestion_calls += int(row["n"])
-    run.ai_items_done = int(
-        store.scalar("SELECT count(*) FROM outbox WHERE kind = 'ai' AND state = 'done'")
+        run.calls_by_kind[str(row["kind"])] = int(row["n"])
+    run.skipped = int(
+        store.scalar(
+            "SELECT count(*) FROM outbox WHERE kind = 'ai' AND result LIKE '%offline reading%'"
+        )
     )
     run.readings_stored = int(
         store.scalar("SELECT count(*) FROM cases WHERE classifier LIKE 'llm:%'")
@@ -306,43 +325,72 @@ def measure(
     run.cases_with_suggestions = int(
         store.scalar("SELECT count(DISTINCT case_id) FROM suggestions")
     )
+    run.filled = filled_fields(store)
     requests = fake.requests
-    run.fake_requests = len(requests)
-    run.fake_prompt_tokens = sum(count_prompt_tokens(body) for body in requests)
+    run.cacheable_prompt_tokens = prefix_cacheable(requests)
     by_schema = Counter(schema_name(body) for body in requests)
+    wire_prompt_tokens = sum(count_prompt_tokens(body) for body in requests)
+    done = int(store.scalar("SELECT count(*) FROM outbox WHERE kind = 'ai' AND state = 'done'"))
     store.close()
 
-    # Correctness: every case enriched, and the product's ledger matches the wire.
-    if run.ai_items_done != run.cases:
-        run.problems.append(f"{name}: {run.ai_items_done} ai items done for {run.cases} cases")
-    if run.readings_stored != run.cases or run.cases_with_suggestions != run.cases:
+    # Correctness: every case handled, and the product's ledger matches the wire.
+    if done != run.cases:
+        run.problems.append(f"{path.name}: {done} ai items done for {run.cases} cases")
+    if sum(by_schema.values()) != run.calls:
         run.problems.append(
-            f"{name}: {run.readings_stored} LLM readings and {run.cases_with_suggestions} cases"
-            f" with suggestions, expected {run.cases} each"
+            f"{path.name}: the fake saw {dict(by_schema)}, llm_calls recorded {run.calls_by_kind}"
         )
-    if (by_schema["LLMReading"], by_schema["LLMSuggestions"]) != (
-        run.reading_calls,
-        run.suggestion_calls,
-    ):
+    if wire_prompt_tokens != run.prompt_tokens:
         run.problems.append(
-            f"{name}: the fake saw {dict(by_schema)}, llm_calls recorded"
-            f" {run.reading_calls} readings and {run.suggestion_calls} suggestions"
+            f"{path.name}: llm_calls recorded {run.prompt_tokens} prompt tokens,"
+            f" the fake counted {wire_prompt_tokens}"
         )
-    if run.fake_prompt_tokens != run.prompt_tokens:
+    if run.readings_stored + run.skipped != run.cases:
         run.problems.append(
-            f"{name}: llm_calls recorded {run.prompt_tokens} prompt tokens,"
-            f" the fake counted {run.fake_prompt_tokens}"
-        )
-    if run.calls + run.cached_hits != 2 * run.cases:
-        run.problems.append(
-            f"{name}: {run.calls} calls + {run.cached_hits} cached hits,"
-            f" expected {2 * run.cases} (one reading and one suggestion set per case)"
+            f"{path.name}: {run.readings_stored} LLM readings + {run.skipped} skipped"
+            f" != {run.cases} cases"
         )
     return run
 
 
+def filled_fields(store: Any) -> dict[str, tuple[Any, ...]]:
+    """Per mention: the reading and suggestions the LLM filled (None when it was not asked)."""
+    texts: dict[int, list[str]] = {}
+    for row in store.query("SELECT case_id, text FROM suggestions ORDER BY case_id, position"):
+        texts.setdefault(int(row["case_id"]), []).append(row["text"])
+    out: dict[str, tuple[Any, ...]] = {}
+    for row in store.query(
+        "SELECT m.id AS mention, c.id, c.intent, c.sentiment, c.priority, c.needs_reply,"
+        " c.language, c.summary, c.classifier FROM cases c JOIN mentions m ON m.case_id = c.id"
+    ):
+        if not str(row["classifier"]).startswith("llm:"):
+            continue
+        out[str(row["mention"])] = (
+            row["intent"],
+            row["sentiment"],
+            row["priority"],
+            bool(row["needs_reply"]),
+            row["language"],
+            row["summary"],
+            tuple(texts.get(int(row["id"]), ())),
+        )
+    return out
+
+
 def ratio(part: float, whole: float) -> float:
     return part / whole if whole else float("nan")
+
+
+def compare(before: Run, after: Run, *, every: bool) -> list[str]:
+    """The one-call run filled the same fields as the two-call run for what it sent."""
+    problems: list[str] = []
+    if every and set(after.filled) != set(before.filled):
+        read, expected = len(after.filled), len(before.filled)
+        problems.append(f"{after.name}: {read} mentions read, not {expected}")
+    differ = [m for m, fields in after.filled.items() if before.filled.get(m) != fields]
+    if differ:
+        problems.append(f"{after.name}: fields differ from the two-call path for {differ[:5]}")
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -352,41 +400,41 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.campaign:
         rows = with_campaign(rows, args.campaign)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    for where in (ROOT, Path(__file__).resolve().parent):
+        if str(where) not in sys.path:
+            sys.path.insert(0, str(where))
     from bot.models import Mention
     from tests.fakes.openai import start_fake_openai
 
     mentions = [Mention.model_validate(row) for row in rows]
-    data = describe_texts(rows)
-
     with (
         tempfile.TemporaryDirectory(prefix="socialcare-bench-llm-") as tmp,
         start_fake_openai() as fake,
     ):
         fake.set_responder(responder)
-        work = Path(tmp)
-        baseline = measure(
-            "baseline", "baseline: cache off", False, mentions, len(rows), fake, work
-        )
-        cached = measure(
-            "cached", "cached: product as built", True, mentions, len(rows), fake, work
-        )
+        runs = [measure(path, mentions, len(rows), fake, Path(tmp)) for path in PATHS]
+    before, everything, built = runs
 
-    problems = baseline.problems + cached.problems
-    if baseline.cached_hits:
-        problems.append(f"baseline: {baseline.cached_hits} cached hits with the cache off")
-    if cached.calls + cached.cached_hits != baseline.calls:
-        problems.append(
-            f"cached: {cached.calls} calls + {cached.cached_hits} hits"
-            f" != {baseline.calls} baseline calls"
-        )
+    problems = [p for run in runs for p in run.problems]
+    problems += compare(before, everything, every=True)
+    problems += compare(before, built, every=False)
     ratios = {
-        "calls": round(ratio(cached.calls, baseline.calls), 4),
-        "prompt_tokens": round(ratio(cached.prompt_tokens, baseline.prompt_tokens), 4),
-        "completion_tokens": round(ratio(cached.completion_tokens, baseline.completion_tokens), 4),
-        "total_tokens": round(ratio(cached.tokens, baseline.tokens), 4),
+        run.name: {
+            "calls": round(ratio(run.calls, before.calls), 4),
+            "total_tokens": round(ratio(run.tokens, before.tokens), 4),
+        }
+        for run in runs[1:]
     }
+    goals = {
+        "calls_per_mention": round(ratio(built.calls, built.mentions), 3),
+        "calls_per_mention_met": ratio(built.calls, built.mentions) <= GOAL_CALLS_PER_MENTION,
+        "token_ratio": ratios["one_call"]["total_tokens"],
+        "token_ratio_met": ratios["one_call"]["total_tokens"] <= GOAL_TOKEN_RATIO,
+    }
+    if not goals["calls_per_mention_met"]:
+        problems.append(f"goal: {goals['calls_per_mention']} calls per mention (at most 1.0)")
+    if not goals["token_ratio_met"]:
+        problems.append(f"goal: {goals['token_ratio']:.3f} of the two-call tokens (at most 0.70)")
 
     if args.json:
         payload = {
@@ -395,14 +443,15 @@ def main(argv: list[str] | None = None) -> int:
             "limit": args.limit,
             "python": sys.version.split()[0],
             "token_note": TOKEN_NOTE,
-            "sample": data,
-            "results": [baseline.as_dict(), cached.as_dict()],
-            "ratio_cached_vs_baseline": ratios,
+            "sample": describe_texts(rows),
+            "results": [run.as_dict() for run in runs],
+            "ratio_vs_two_calls": ratios,
+            "goals": goals,
             "checks": {"ok": not problems, "problems": problems},
         }
         print(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
-        print_table(args, data, [baseline, cached], ratios, problems)
+        print_table(args, describe_texts(rows), runs, ratios, problems)
     for problem in problems:
         print(f"FAIL: {problem}", file=sys.stderr)
     return 1 if problems else 0
@@ -412,46 +461,39 @@ def print_table(
     args: argparse.Namespace,
     data: dict[str, Any],
     runs: list[Run],
-    ratios: dict[str, float],
+    ratios: dict[str, dict[str, float]],
     problems: list[str],
 ) -> None:
     limit = "all rows" if args.limit <= 0 else f"--limit {args.limit}"
     print(f"LLM calls and tokens: {args.data.name}, {limit}, Python {sys.version.split()[0]}")
     print(
         f"sample: {data['rows']} mentions, {data['distinct_ids']} distinct tweet ids (cases),"
-        f" {data['distinct_texts']} distinct texts ({data['distinct_redacted_texts']} after"
-        f" redaction); {data['repeated_texts']} repeat an earlier text;"
-        f" {data['retweets_rt_at_start']} start with 'RT @', {data['quoting_rt_anywhere']}"
-        " contain one"
+        f" {data['distinct_texts']} distinct texts"
     )
     header = (
-        f"{'measurement':<26} {'reading':>7} {'suggest':>7} {'calls':>6} {'cached':>6}"
-        f" {'prompt tok':>10} {'compl tok':>9} {'calls/1k':>8} {'tokens/1k':>9} {'sec':>6}"
+        f"{'path':<26} {'calls':>6} {'skipped':>7} {'cached':>6} {'prompt tok':>10}"
+        f" {'cacheable':>9} {'compl tok':>9} {'calls/1k':>8} {'tokens/1k':>9} {'x tokens':>8}"
     )
     print(header)
     print("-" * len(header))
-    for r in runs:
+    for run in runs:
+        share = ratios.get(run.name, {"total_tokens": 1.0})["total_tokens"]
         print(
-            f"{r.label:<26} {r.reading_calls:>7} {r.suggestion_calls:>7} {r.calls:>6}"
-            f" {r.cached_hits:>6} {r.prompt_tokens:>10,} {r.completion_tokens:>9,}"
-            f" {r.per_1000(r.calls):>8.1f} {r.per_1000(r.tokens):>9,.0f} {r.seconds:>6.1f}"
+            f"{run.label:<26} {run.calls:>6} {run.skipped:>7} {run.cached_hits:>6}"
+            f" {run.prompt_tokens:>10,} {run.cacheable_prompt_tokens:>9,}"
+            f" {run.completion_tokens:>9,} {run.per_1000(run.calls):>8.1f}"
+            f" {run.per_1000(run.tokens):>9,.0f} {share:>8.3f}"
         )
     print(
-        f"cached / baseline: calls {ratios['calls']:.3f}, prompt tokens"
-        f" {ratios['prompt_tokens']:.3f}, completion tokens {ratios['completion_tokens']:.3f},"
-        f" total tokens {ratios['total_tokens']:.3f}"
+        f"{TOKEN_NOTE}; per 1k = per 1,000 mentions (rows, duplicates included);"
+        " x tokens = total tokens relative to the two-call path; cacheable = prompt tokens"
+        " a provider's prefix cache could serve (identical leading messages)"
     )
-    print(f"{TOKEN_NOTE}; per 1k = per 1,000 mentions (rows, duplicates included)")
     print(
-        "the fake's reading always says needs_reply, so every case asks for suggestions"
-        " (upper bound); the cache only hits on an identical rendered prompt: same redacted"
-        " text (reading), and also the same earlier contacts"
-        " (suggestions)"
+        "the fake always says needs_reply, so every mention sent gets suggestions (upper"
+        " bound); skipped = mentions the offline reading marks as spam or needing no reply"
     )
-    if data["most_repeated"]:
-        repeated = "; ".join(f"{t!r} x{n}" for t, n in data["most_repeated"])
-        print(f"most repeated texts: {repeated}")
-    print(f"correctness: {'OK' if not problems else 'FAILED'}")
+    print(f"correctness and goals: {'OK' if not problems else 'FAILED'}")
 
 
 if __name__ == "__main__":

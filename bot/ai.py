@@ -1,16 +1,21 @@
 """LLM reading and reply suggestions, off the critical path and safe by construction.
 
 The card is posted at once with the offline reading; an `ai` outbox item per case then
-asks the LLM for a reading and up to three suggestions and updates the card. Safety:
+asks the LLM, in ONE structured call, for a reading and (when a reply is needed) up to
+three suggestions, and updates the card. Mentions the offline reading marks as spam or
+clearly needing no reply are not sent at all unless `[llm].read_everything`. Safety:
 - the post is sent as delimited data, after personal data is redacted (bot.redact);
 - suggestions are generated for a neutral "@customer" and pass the same checks as a
   human draft, plus no links, no placeholders and no echo of the system prompt; a bad
   one is dropped, the good ones stay;
 - suggestions only ever become drafts through a person's click: nothing here can
   approve or publish.
-Cost: identical (redacted) texts share one cached result; a per-hour call budget is
-reserved atomically in the database, so a burst cannot overspend; cases that waited
-too long get no suggestions rather than delaying the rest.
+Cost: one call per mention, its answer capped at `[llm].max_output_tokens`; the static
+part of the prompt (rules, brand voice, schema) is the whole system message, identical
+for every mention, so providers' prompt caches apply; identical (redacted) texts share
+one cached result; a per-hour call budget is reserved atomically in the database, so a
+burst cannot overspend; cases that waited too long get no suggestions rather than
+delaying the rest.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from bot.redact import redact
 from bot.service import CareService
 from bot.sla import first_response_due
 from bot.textcheck import check_reply, has_link, starts_with_handle
+from bot.views import CaseView
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +60,32 @@ class LLMReading(BaseModel):
     needs_reply: bool
     language: str = Field(pattern=r"^[a-z]{2,3}$")
     summary: str = Field(max_length=300)
-    routing_reason: str = Field(max_length=300)
 
 
-class LLMSuggestions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+# The one answer per mention: the reading and, when a reply is needed, suggestions.
+# (A comment, not a docstring: a docstring would be sent with the schema on every call.)
+class LLMAnswer(LLMReading):
     suggestions: list[str] = Field(max_length=10)
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        # The schema travels with every request and is billed as prompt: titles repeat
+        # the field names and tell the model nothing, so they are left out.
+        schema: dict[str, Any] = _without_titles(super().model_json_schema(*args, **kwargs))
+        return schema
+
+
+def _without_titles(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: _without_titles(value)
+            for key, value in node.items()
+            # "title" as a key of "properties" would be a field name: keep those.
+            if key not in ("title", "description") or isinstance(value, dict)
+        }
+    if isinstance(node, list):
+        return [_without_titles(item) for item in node]
+    return node
 
 
 @dataclass(frozen=True)
@@ -78,7 +103,9 @@ class LLMClient(Protocol):
 
     model: str
 
-    def structured(self, *, system: str, user: str, schema: type[M]) -> tuple[M, Usage]: ...
+    def structured(
+        self, *, system: str, user: str, schema: type[M], max_tokens: int | None = None
+    ) -> tuple[M, Usage]: ...
 
 
 _PLACEHOLDER = re.compile(r"\[(?:email|phone|card number|reference)\]", re.I)
@@ -128,6 +155,58 @@ def safe_suggestions(
 def _data(text: str) -> str:
     # The post cannot close (or fake) its delimiter, in any spelling: no "<" gets through.
     return text.replace("<", "‹").replace(">", "›")
+
+
+def skips_llm(intent: Intent, needs_reply: bool, sentiment: Sentiment, priority: Priority) -> bool:
+    """True when the offline reading is sure enough that the LLM would add nothing: spam,
+    or no reply needed with nothing negative or pressing about it (praise, chatter)."""
+    if intent is Intent.SPAM:
+        return True
+    calm = sentiment is not Sentiment.NEGATIVE and priority in (Priority.NORMAL, Priority.LOW)
+    return not needs_reply and calm
+
+
+def capped_call(
+    client: LLMClient, config: Config, system: str, user: str, schema: type[M]
+) -> tuple[M, Usage]:
+    """Every LLM call goes through here: with the per-mention cap on its answer."""
+    return client.structured(
+        system=system, user=user, schema=schema, max_tokens=config.llm.max_output_tokens
+    )
+
+
+class ReplyPrompt:
+    """The one prompt per mention. The system message is the static part -- rules, brand
+    voice, schema -- rendered from the config alone, so it is byte-identical for every
+    mention and a provider's prompt cache can serve it; the mention comes after it."""
+
+    def __init__(self, config: Config) -> None:
+        self.prompt = prompts.load("reply")
+        self.version = self.prompt.version
+        brand = config.brand
+        self.count = config.llm.suggestions
+        self._static = {
+            "brand": config.bot.brand,
+            "voice": brand.voice,
+            "dos": "; ".join(brand.dos) or "be helpful",
+            "donts": "; ".join(brand.donts) or "nothing extra",
+            "sign_off": brand.sign_off or "(none)",
+            "handle": NEUTRAL_HANDLE,
+            "count": str(self.count),
+        }
+
+    @property
+    def system(self) -> str:
+        return self.render(department="", history="", text="")[0]
+
+    def render(self, *, department: str, history: str, text: str) -> tuple[str, str]:
+        """(system, user); `text` and `history` must already be redacted."""
+        return self.prompt.render(
+            **self._static,
+            department=department,
+            history=history or "(none)",
+            text=_data(text),
+        )
 
 
 class AIEnricher:
@@ -183,26 +262,21 @@ class AIEnricher:
         return result
 
     def _ask(
-        self,
-        case_id: int,
-        kind: str,
-        prompt: prompts.Prompt,
-        values: dict[str, str],
-        schema: type[M],
+        self, case_id: int, kind: str, version: str, system: str, user: str, schema: type[M]
     ) -> M | None:
-        system, user = prompt.render(**values)
+        """One budgeted, cached, capped call; None when it fails or the budget is spent."""
         key = hashlib.sha256(
-            json.dumps([self.client.model, prompt.version, system, user]).encode()
+            json.dumps([self.client.model, version, system, user]).encode()
         ).hexdigest()
-        cached = self._cached(key, case_id, kind, prompt.version)
+        cached = self._cached(key, case_id, kind, version)
         if cached is not None:
             return schema.model_validate(cached)
-        call_id = self._reserve_call(case_id, kind, prompt.version)
+        call_id = self._reserve_call(case_id, kind, version)
         if call_id is None:
             log.info("LLM budget for this hour is spent: case #%s gets no %s", case_id, kind)
             return None
         try:
-            answer, usage = self.client.structured(system=system, user=user, schema=schema)
+            answer, usage = capped_call(self.client, self.config, system, user, schema)
         except LLMError as exc:
             if self.health is not None:
                 self.health.failed("llm", str(exc))  # logs the start of an outage once
@@ -252,60 +326,51 @@ class AIEnricher:
         case = view.case
         if not case.is_open:
             return {"skipped": case.state.value}
-        brand = self.config.bot.brand
-        posts = [view.text, *(p.text for p in view.thread)]
-        text = _data(redact("\n---\n".join(posts)))
-        reading_prompt = prompts.load("classify")
-        reading = self._ask(
-            case.id,
-            "reading",
-            reading_prompt,
-            # Only the words: identical posts (retweets, copy-paste campaigns) then share
-            # one cached reading; the author's reach is applied below, from our own data.
-            {"brand": brand, "handle": NEUTRAL_HANDLE, "text": text},
-            LLMReading,
+        if not self.config.llm.read_everything and skips_llm(
+            case.intent, case.needs_reply, case.sentiment, case.priority
+        ):
+            return {"skipped": f"offline reading: {case.intent.value}, no reply needed"}
+        prompt = ReplyPrompt(self.config)
+        system, user = prompt.render(
+            department=view.department_name,
+            history=self._history(view),
+            text=self._conversation(view),
         )
-        outcome: dict[str, Any] = {"reading": reading is not None}
-        needs_reply = case.needs_reply
-        if reading is not None:
-            needs_reply = reading.needs_reply or case.needs_reply
-            self._store_reading(case.id, reading, reading_prompt.version, case.priority)
-        count = self.config.llm.suggestions
-        if needs_reply and count:
-            draft_prompt = prompts.load("draft")
-            history = "\n".join(
-                f"- {e.created_at:%Y-%m-%d} {e.intent} ({e.state}): {_data(redact(e.text))[:200]}"
-                for e in view.earlier
-            )
-            brand_cfg = self.config.brand
-            values = {
-                "brand": brand,
-                "voice": brand_cfg.voice,
-                "dos": "; ".join(brand_cfg.dos) or "be helpful",
-                "donts": "; ".join(brand_cfg.donts) or "nothing extra",
-                "sign_off": brand_cfg.sign_off or "(none)",
-                "handle": NEUTRAL_HANDLE,
-                "count": str(count),
-                "department": view.department_name,
-                "history": history or "(none)",
-                "text": text,
-            }
-            answer = self._ask(case.id, "suggestions", draft_prompt, values, LLMSuggestions)
-            if answer is not None:
-                system, _ = draft_prompt.render(**values)
-                kept = safe_suggestions(
-                    answer.suggestions,
-                    handle=view.author.handle,
-                    forbidden=list(brand_cfg.forbidden_phrases),
-                    system_prompt=system,
-                    limit=count,
-                    network=case.network,
-                    max_length=self.service.reply_limits.get(case.network),
-                )
-                self._store_suggestions(case.id, kept, draft_prompt.version)
-                outcome["suggestions"] = len(kept)
-                outcome["dropped"] = len(answer.suggestions) - len(kept)
+        answer = self._ask(case.id, "combined", prompt.version, system, user, LLMAnswer)
+        if answer is None:
+            return {"reading": False}
+        self._store_reading(case.id, answer, prompt.version, case.priority)
+        outcome: dict[str, Any] = {"reading": True}
+        if prompt.count and (answer.needs_reply or case.needs_reply):
+            kept = self._safe(view, answer.suggestions, system, prompt.count)
+            self._store_suggestions(case.id, kept, prompt.version)
+            outcome["suggestions"] = len(kept)
+            outcome["dropped"] = len(answer.suggestions) - len(kept)
         return outcome
+
+    # -- the parts of a prompt and an answer, shared with bench/bench_llm.py's old path
+
+    @staticmethod
+    def _conversation(view: CaseView) -> str:
+        return redact("\n---\n".join([view.text, *(p.text for p in view.thread)]))
+
+    @staticmethod
+    def _history(view: CaseView) -> str:
+        return "\n".join(
+            f"- {e.created_at:%Y-%m-%d} {e.intent} ({e.state}): {_data(redact(e.text))[:200]}"
+            for e in view.earlier
+        )
+
+    def _safe(self, view: CaseView, raw: list[str], system: str, count: int) -> list[str]:
+        return safe_suggestions(
+            raw,
+            handle=view.author.handle,
+            forbidden=list(self.config.brand.forbidden_phrases),
+            system_prompt=system,
+            limit=count,
+            network=view.case.network,
+            max_length=self.service.reply_limits.get(view.case.network),
+        )
 
     def _store_reading(
         self, case_id: int, reading: LLMReading, version: str, offline: Priority

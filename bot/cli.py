@@ -182,6 +182,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(
         sub,
+        "eval",
+        "accuracy and macro-F1 of the offline classifier (and the LLM) on labelled mentions",
+        "Each line: a mention plus any of `intent`, `sentiment`, `needs_reply` (true or\n"
+        "false). Per labelled field: accuracy, macro-F1 and a confusion table, for the\n"
+        "offline classifier and, when [llm] is enabled and OPENAI_API_KEY is set, for the\n"
+        "LLM reading side by side (one call per line, as with read_everything; a failed\n"
+        "call counts as the offline reading, as in the bot). Touches no database.",
+        epilog=_jsonl_epilog(),
+    )
+    _file_arg(p)
+    p.add_argument(
+        "--format",
+        choices=["table", "json"],
+        default="table",
+        help="table (default) or one JSON object",
+    )
+    _config_arg(p)
+
+    p = _command(
+        sub,
         "digest",
         "build and send the digest for the last 24 hours now",
         "Every call sends. Printed to the terminal when Slack is off.",
@@ -323,6 +343,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return _ingest(config, args.file)
     if command == "classify":
         return _classify(config, args.file, args.format)
+    if command == "eval":
+        return _eval(config, args.file, args.format)
     if command == "report":
         return _report(config, args.since, args.format, args.by)
     if command == "run":
@@ -505,6 +527,66 @@ def _classify(config: Config, path: Path, fmt: str) -> int:
             )
     if fmt == "table":
         _table_console().print(table)
+    return EXIT_FAILURE if bad else EXIT_OK
+
+
+def _eval(config: Config, path: Path, fmt: str) -> int:
+    from bot import evaluate
+    from bot.classify import OfflineClassifier
+    from bot.config import Secrets
+
+    _require_file(path)
+    items: list[evaluate.Labelled] = []
+    bad = 0
+    for number, item in evaluate.read_labelled(path, now=SystemClock().now()):
+        if isinstance(item, evaluate.Labelled):
+            items.append(item)
+        else:
+            print(f"{path}:{number}: {item.problem}", file=sys.stderr)
+            bad += 1
+    if not items:
+        print(f"error: {path}: no labelled mentions to evaluate", file=sys.stderr)
+        return EXIT_FAILURE
+    classifier = OfflineClassifier()
+    readers: dict[str, evaluate.Reader] = {"offline": evaluate.offline_reader(classifier)}
+    llm: evaluate.LLMReader | None = None
+    secrets = Secrets.from_env()
+    if config.llm.enabled and not secrets.openai_api_key:
+        print("note: [llm] is enabled but OPENAI_API_KEY is not set: offline only", file=sys.stderr)
+    elif config.llm.enabled:
+        from integrations.openai_llm import OpenAILLM
+
+        client = OpenAILLM(
+            api_key=secrets.openai_api_key or "",
+            model=config.llm.model,
+            base_url=secrets.openai_base_url,
+            timeout=config.llm.timeout_seconds,
+            max_retries=config.llm.max_retries,
+            max_tokens_param=config.llm.max_tokens_param,
+        )
+        llm = evaluate.LLMReader(config, client, classifier)
+        readers["llm"] = llm
+    result = evaluate.evaluate(items, readers, workers={"llm": config.llm.max_concurrency})
+    if fmt == "json":
+        payload = evaluate.as_json(result)
+        payload.update(file=str(path), bad_lines=bad)
+        if llm is not None:
+            payload["llm"] = {
+                "model": config.llm.model,
+                "calls": llm.calls,
+                "fallbacks": llm.fallbacks,
+                "failures": dict(llm.problems),
+            }
+        print(json.dumps(payload, indent=2))
+    else:
+        print(f"{path}: {result.labelled} labelled mentions, {bad} bad lines")
+        if llm is not None:
+            failures = ", ".join(f"{kind} x{n}" for kind, n in llm.problems.most_common())
+            print(
+                f"llm: model {config.llm.model}, {llm.calls} calls, {llm.fallbacks} failed"
+                f" (read as offline){': ' + failures if failures else ''}"
+            )
+        print("\n".join(evaluate.as_table(result)))
     return EXIT_FAILURE if bad else EXIT_OK
 
 

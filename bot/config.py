@@ -224,6 +224,12 @@ class LLMSection(_Section):
     max_concurrency: int = Field(default=4, ge=1, le=64)
     max_calls_per_hour: int = Field(default=500, ge=0)
     suggestions: int = Field(default=3, ge=0, le=3)
+    # One call per mention returns the reading and the suggestions; this caps its answer.
+    max_output_tokens: int = Field(default=600, ge=64, le=16_384)
+    # OpenAI's current name; some older OpenAI-compatible servers only know "max_tokens".
+    max_tokens_param: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
+    # False: mentions the offline reading marks as spam or clearly needing no reply skip the LLM.
+    read_everything: bool = False
 
 
 class PublishSection(_Section):

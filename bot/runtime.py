@@ -157,6 +157,7 @@ class Runtime:
             base_url=self.secrets.openai_base_url,
             timeout=self.config.llm.timeout_seconds,
             max_retries=self.config.llm.max_retries,
+            max_tokens_param=self.config.llm.max_tokens_param,
         )
 
     def _make_moderator(self) -> CommentModerator:

@@ -2,8 +2,9 @@
 (Ollama, vLLM, gateways) via `OPENAI_BASE_URL`.
 
 One structured-output call per request (`chat.completions.parse` with a pydantic
-schema). Every failure — timeout, HTTP error, refusal, invalid JSON, a value outside
-the schema — becomes `LLMError`, and the caller falls back to the offline reading.
+schema), its answer capped at `max_tokens`. Every failure — timeout, HTTP error,
+refusal, invalid JSON, a value outside the schema, an answer cut short by the cap —
+becomes `LLMError`, and the caller falls back to the offline reading.
 The SDK's defaults (2 retries, 600 s timeout) are replaced by the config's.
 """
 
@@ -31,13 +32,20 @@ class OpenAILLM:
         base_url: str | None = None,
         timeout: float = 20.0,
         max_retries: int = 2,
+        max_tokens_param: str = "max_completion_tokens",
     ) -> None:
         self.model = model
+        self.max_tokens_param = max_tokens_param
         self.client = openai.OpenAI(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
         )
 
-    def structured(self, *, system: str, user: str, schema: type[M]) -> tuple[M, Usage]:
+    def structured(
+        self, *, system: str, user: str, schema: type[M], max_tokens: int | None = None
+    ) -> tuple[M, Usage]:
+        # The cap goes under the name the server knows; an answer cut short by it ends
+        # with finish_reason "length", which parse() raises: rejected whole, like bad JSON.
+        cap = {self.max_tokens_param: max_tokens} if max_tokens else {}
         try:
             completion = self.client.chat.completions.parse(
                 model=self.model,
@@ -47,6 +55,7 @@ class OpenAILLM:
                 ],
                 response_format=schema,
                 temperature=0.2,
+                extra_body=cap or None,
             )
         except (openai.OpenAIError, ValidationError, ValueError) as exc:
             raise LLMError(f"{exc.__class__.__name__}: {str(exc)[:200]}") from None

@@ -39,7 +39,11 @@ class Prompt:
 
 @cache
 def load(name: str) -> Prompt:
-    text = (resources.files(__package__) / f"{name}.txt").read_text(encoding="utf-8")
+    return parse(name, (resources.files(__package__) / f"{name}.txt").read_text(encoding="utf-8"))
+
+
+def parse(name: str, text: str) -> Prompt:
+    """A prompt from the text of a prompt file (see the module docstring)."""
     version = re.search(r"^version:\s*(\S+)\s*$", text, re.MULTILINE)
     system = re.search(r"^\[system\]\n(.*?)(?=^\[user\]$)", text, re.MULTILINE | re.DOTALL)
     user = re.search(r"^\[user\]\n(.*)\Z", text, re.MULTILINE | re.DOTALL)

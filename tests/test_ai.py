@@ -30,7 +30,6 @@ GOOD_READING = {
     "needs_reply": True,
     "language": "en",
     "summary": "Customer's refund is late.",
-    "routing_reason": "refund problem for customer care",
 }
 
 
@@ -38,6 +37,11 @@ def good_suggestions(*texts: str) -> dict[str, Any]:
     return {
         "suggestions": list(texts) or ["@customer So sorry! DM us and we'll check your refund."]
     }
+
+
+def good_answer(*texts: str, **reading: Any) -> dict[str, Any]:
+    """The one combined answer: a reading and its suggestions."""
+    return {**GOOD_READING, **reading, **good_suggestions(*texts)}
 
 
 @pytest.fixture
@@ -73,17 +77,20 @@ def test_structured_reading_and_suggestions_update_the_case(
     tmp_path: Path, fake: FakeOpenAI
 ) -> None:
     service, ai, _ = make(tmp_path, fake)
-    fake.reply_json(GOOD_READING)
-    fake.reply_json(good_suggestions())
+    fake.reply_json(good_answer())
     case_id = service.ingest(mention("@AcmeAir where is my money")).case_ids[0]
     assert ai.run_once()
     case = service.get_case(case_id)
     assert (case.intent, case.priority) == (Intent.COMPLAINT, Priority.HIGH)
     assert suggestions(service, case_id) == ["@maya So sorry! DM us and we'll check your refund."]
-    assert service.store.scalar("SELECT classifier FROM cases") == "llm:test-model:classify-v2"
-    assert service.store.scalar("SELECT prompt_version FROM suggestions") == "draft-v1"
-    first = fake.requests[0]
+    assert service.store.scalar("SELECT classifier FROM cases") == "llm:test-model:combined-v1"
+    assert service.store.scalar("SELECT prompt_version FROM suggestions") == "combined-v1"
+    [first] = fake.requests  # one call: the reading and the suggestions together
     assert first["response_format"]["type"] == "json_schema"
+    assert first["response_format"]["json_schema"]["name"] == "LLMAnswer"
+    assert {"intent", "needs_reply", "suggestions"} <= set(
+        first["response_format"]["json_schema"]["schema"]["required"]
+    )
     assert first["model"] == "test-model"
     assert service.store.query(
         "SELECT prompt_tokens, completion_tokens FROM llm_calls WHERE prompt_tokens > 0"
@@ -94,14 +101,14 @@ def test_structured_reading_and_suggestions_update_the_case(
     "answer",
     [
         "this is not json",
-        json.dumps({**GOOD_READING, "intent": "world domination"}),
-        json.dumps({**GOOD_READING, "extra_field": "sneaky"}),
+        json.dumps(good_answer(intent="world domination")),
+        json.dumps({**good_answer(), "extra_field": "sneaky"}),
+        json.dumps(GOOD_READING),  # no suggestions field
     ],
 )
 def test_invalid_readings_are_rejected_whole(tmp_path: Path, fake: FakeOpenAI, answer: str) -> None:
     service, ai, _ = make(tmp_path, fake)
     fake.reply_text(answer)
-    fake.reply_json(good_suggestions())
     case_id = service.ingest(mention()).case_ids[0]
     before = service.get_case(case_id)
     ai.run_once()
@@ -112,6 +119,8 @@ def test_invalid_readings_are_rejected_whole(tmp_path: Path, fake: FakeOpenAI, a
         before.priority,
     )
     assert service.store.scalar("SELECT classifier FROM cases") == "offline"
+    assert suggestions(service, case_id) == []  # the good suggestions go with the bad reading
+    assert len(fake.requests) == 1
 
 
 @pytest.mark.parametrize("failure", ["500", "timeout", "bad-json"])
@@ -119,7 +128,7 @@ def test_failures_fall_back_to_the_offline_reading_without_suggestions(
     tmp_path: Path, fake: FakeOpenAI, failure: str
 ) -> None:
     service, ai, _ = make(tmp_path, fake)
-    for _ in range(2):
+    for _ in range(1):
         if failure == "500":
             fake.fail(500)
         elif failure == "timeout":
@@ -135,9 +144,8 @@ def test_failures_fall_back_to_the_offline_reading_without_suggestions(
 
 def test_each_suggestion_is_checked_on_its_own(tmp_path: Path, fake: FakeOpenAI) -> None:
     service, ai, _ = make(tmp_path, fake)
-    fake.reply_json(GOOD_READING)
     fake.reply_json(
-        good_suggestions(
+        good_answer(
             "@customer " + "very sorry " * 40,  # over 280 weighted characters
             "@customer see https://evil.example/refund for your money",  # a link
             "@customer ask @competitor, they are better",  # another handle
@@ -159,8 +167,7 @@ def test_each_suggestion_is_checked_on_its_own(tmp_path: Path, fake: FakeOpenAI)
 def test_the_card_is_posted_before_the_llm_answers(tmp_path: Path, fake: FakeOpenAI) -> None:
     service, ai, _ = make(tmp_path, fake)
     fake.delay_next(0.5)
-    fake.reply_json(GOOD_READING)
-    fake.reply_json(good_suggestions())
+    fake.reply_json(good_answer())
     surface = RecordingSurface()
     chat = ChatWorker(service, surface)
     case_id = service.ingest(mention()).case_ids[0]
@@ -176,13 +183,7 @@ def test_the_card_is_posted_before_the_llm_answers(tmp_path: Path, fake: FakeOpe
 
 def test_the_budget_cap_holds_in_a_burst(tmp_path: Path, fake: FakeOpenAI) -> None:
     service, ai, _ = make(tmp_path, fake, max_calls_per_hour=5)
-    fake.set_responder(
-        lambda body: json.dumps(
-            GOOD_READING
-            if "JSON schema" in json.dumps(body) or "LLMReading" in json.dumps(body)
-            else good_suggestions()
-        )
-    )
+    fake.set_responder(lambda body: json.dumps(good_answer()))
     service.ingest_many(
         [mention(f"@AcmeAir problem {i}, refund please", author_id=str(i)) for i in range(20)]
     )
@@ -204,26 +205,21 @@ def test_the_budget_cap_holds_in_a_burst(tmp_path: Path, fake: FakeOpenAI) -> No
 
 def test_identical_texts_reuse_one_result(tmp_path: Path, fake: FakeOpenAI) -> None:
     service, ai, _ = make(tmp_path, fake)
-    fake.set_responder(
-        lambda body: json.dumps(
-            GOOD_READING if "LLMReading" in json.dumps(body) else good_suggestions()
-        )
-    )
+    fake.set_responder(lambda body: json.dumps(good_answer()))
     text = "@AcmeAir #BoycottAcme my refund is late"
     service.ingest_many(
         [mention(text, author_id=str(i), author_handle=f"user{i}") for i in range(5)]
     )
     while ai.run_once():
         pass
-    assert len(fake.requests) == 2  # one reading, one set of suggestions
-    assert service.store.scalar("SELECT count(*) FROM llm_calls WHERE cached = 1") == 8
+    assert len(fake.requests) == 1  # one reading with its suggestions, for all five
+    assert service.store.scalar("SELECT count(*) FROM llm_calls WHERE cached = 1") == 4
     assert suggestions(service, 5) == ["@user4 So sorry! DM us and we'll check your refund."]
 
 
 def test_personal_data_never_reaches_the_llm(tmp_path: Path, fake: FakeOpenAI) -> None:
     service, ai, _ = make(tmp_path, fake)
-    fake.reply_json(GOOD_READING)
-    fake.reply_json(good_suggestions())
+    fake.reply_json(good_answer())
     secrets = ["jane.doe@example.com", "+44 20 7946 0958", "K7X2QP", "4111 1111 1111 1111"]
     service.ingest(
         mention(
@@ -251,22 +247,24 @@ INJECTIONS = [
 def test_injection_cannot_publish_or_put_unsafe_suggestions_on_a_card(
     tmp_path: Path, fake: FakeOpenAI, tweet: str
 ) -> None:
-    service, ai, clock = make(tmp_path, fake)
-    from prompts import load
+    # read_everything: even posts the offline reading would let pass are sent here.
+    service, ai, clock = make(tmp_path, fake, read_everything=True)
+    from bot.ai import ReplyPrompt
 
-    system_prompt = load("draft").system
+    system_prompt = ReplyPrompt(service.config).system
     leaked = " ".join(system_prompt.split()[10:30])
-    fake.reply_json({**GOOD_READING, "intent": "praise", "needs_reply": True})
     fake.reply_json(
-        good_suggestions(
+        good_answer(
             "@customer Approved and published! See https://phish.example/login",
             "@customer @competitor @journalist Acme is bankrupt",
             f"@customer {leaked}",
             "@everyone click here www.phish.example",
+            intent="praise",
         )
     )
     case_id = service.ingest(mention(tweet)).case_ids[0]
     ai.run_once()
+    assert len(fake.requests) == 1
     assert "</post> New" not in fake.all_request_text()
     assert suggestions(service, case_id) == []
     PublishWorker(service, DryRunPublisher(service.store, clock)).drain()

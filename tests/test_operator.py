@@ -27,7 +27,7 @@ from slack_sdk.signature import SignatureVerifier
 from tests.fakes.openai import start_fake_openai
 from tests.fakes.slack import FakeSlack, start_fake_slack
 from tests.fakes.x import start_fake_x
-from tests.test_ai import GOOD_READING, good_suggestions
+from tests.test_ai import good_answer
 
 SLACK_TOKEN = "xoxb-test-operator-not-real"
 SIGNING_SECRET = "test-signing-secret-not-real"
@@ -342,11 +342,7 @@ def test_sigterm_during_a_hung_llm_call_exits_fast_and_the_work_is_redone(
     )
     (tmp_path / "m.jsonl").write_text(json.dumps(MENTION) + "\n")
     with start_fake_openai() as fake:
-        fake.set_responder(
-            lambda body: json.dumps(
-                GOOD_READING if "LLMReading" in json.dumps(body) else good_suggestions()
-            )
-        )
+        fake.set_responder(lambda body: json.dumps(good_answer()))
         env = {
             **os.environ,
             "OPENAI_API_KEY": "test-key-not-real",

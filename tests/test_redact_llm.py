@@ -1,8 +1,10 @@
 """End to end: customers' booking codes, emails and phone numbers never reach the LLM.
 
 Each phrasing from tests/test_redact.py goes in as a mention, through the real AI path
-(AIEnricher, prompts, the openai SDK) to the fake OpenAI server, and every byte the fake
-received is searched for the data: the post itself, a thread reply and the author's history.
+(AIEnricher, the one combined prompt, the openai SDK) to the fake OpenAI server, and every
+byte the fake received is searched for the data: the post itself, a thread reply and the
+author's history. `read_everything` is on, so no phrasing escapes the check by being
+skipped as a post needing no reply.
 """
 
 from __future__ import annotations
@@ -26,21 +28,25 @@ from tests.fakes.openai import (
 )
 from tests.test_redact import PHRASINGS, Phrasing
 
-READING = {
+ANSWER = {
     "intent": "complaint",
     "sentiment": "negative",
     "priority": "normal",
-    "needs_reply": True,  # so the suggestions prompt (with the history) is sent too
+    "needs_reply": True,
     "language": "en",
     "summary": "Customer needs help with a booking.",
-    "routing_reason": "booking problem for customer care",
+    "suggestions": ["@customer Sorry about that! DM us and we'll take a look."],
 }
-SUGGESTIONS = {"suggestions": ["@customer Sorry about that! DM us and we'll take a look."]}
 
 
 def make(tmp_path: Path, fake: FakeOpenAI) -> tuple[CareService, AIEnricher]:
     data = config_data()
-    data["llm"] = {"enabled": True, "model": "test-model", "timeout_seconds": 2}
+    data["llm"] = {
+        "enabled": True,
+        "model": "test-model",
+        "timeout_seconds": 2,
+        "read_everything": True,
+    }
     config = parse_config(data, base_dir=tmp_path)
     service = CareService(
         config, Store(config.database_path), clock=FixedClock(START), ai_enabled=True
@@ -52,9 +58,7 @@ def make(tmp_path: Path, fake: FakeOpenAI) -> tuple[CareService, AIEnricher]:
         timeout=2,
         max_retries=0,
     )
-    fake.set_responder(
-        lambda body: json.dumps(READING if "LLMReading" in json.dumps(body) else SUGGESTIONS)
-    )
+    fake.set_responder(lambda body: json.dumps(ANSWER))
     return service, AIEnricher(service, client)
 
 
@@ -81,7 +85,7 @@ def test_no_phrasing_leaks_its_data_to_the_llm(
     service, ai = make(tmp_path, fake_openai)
     service.ingest(mention(f"@AcmeAir help please, {case.text}"))
     assert ai.run_once()
-    assert len(fake_openai.requests) == 2  # a reading and suggestions, both redacted
+    assert len(fake_openai.requests) == 1  # the reading and suggestions in one, redacted
     sent = assert_nothing_leaked(fake_openai, [case])
     assert case.label in sent
     assert case.kept in fake_openai.all_request_text()
@@ -92,7 +96,7 @@ def test_thread_replies_and_earlier_cases_are_redacted_too(
     fake_openai: FakeOpenAI,  # noqa: F811
 ) -> None:
     service, ai = make(tmp_path, fake_openai)
-    # Earlier cases of the same author end up in the suggestions prompt as history.
+    # Earlier cases of the same author end up in the prompt as history.
     for number, case in enumerate(PHRASINGS[:5]):
         service.ingest(mention(f"@AcmeAir earlier: {case.text}", id=f"9{number}"))
         while ai.run_once():

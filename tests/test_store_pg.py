@@ -107,14 +107,10 @@ def test_an_llm_reading_is_stored_on_postgres(pg_service: CareService) -> None:
     from bot.ai import AIEnricher
     from integrations.openai_llm import OpenAILLM
     from tests.fakes.openai import start_fake_openai
-    from tests.test_ai import GOOD_READING, good_suggestions
+    from tests.test_ai import good_answer
 
     with start_fake_openai() as fake:
-        fake.set_responder(
-            lambda body: json.dumps(
-                GOOD_READING if "LLMReading" in json.dumps(body) else good_suggestions()
-            )
-        )
+        fake.set_responder(lambda body: json.dumps(good_answer()))
         client = OpenAILLM(
             api_key="test-key-not-real", model="m", base_url=fake.base_url, max_retries=0
         )

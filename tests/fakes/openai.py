@@ -29,8 +29,12 @@ socket:
   The wait honours ``retry-after-ms`` then ``retry-after`` (seconds or HTTP date) when it is in
   (0, 120] seconds; otherwise exponential backoff 0.5s * 2**n (max 8s) minus up to 25% jitter.
   A retry-after above 120s disables the retry altogether. Every attempt is recorded here.
-* Usage is deterministic: ``prompt_tokens`` = total characters of all message contents // 4,
-  ``completion_tokens`` = len(reply content) // 4 + 1.
+* Usage is deterministic: ``prompt_tokens`` = total characters of all message contents, plus
+  the compact JSON of ``response_format.json_schema`` when there is one, // 4,
+  ``completion_tokens`` = len(reply content) // 4 + 1, and
+  ``prompt_tokens_details.cached_tokens`` = the characters of the leading messages that are
+  identical (role and content) to the leading messages of an earlier request, // 4 -- a
+  provider's prompt cache at message granularity, without a minimum length.
 """
 
 from __future__ import annotations
@@ -139,16 +143,32 @@ def message_text(message: Any) -> str:
 
 
 def count_prompt_tokens(body: dict[str, Any]) -> int:
-    """The fake's deterministic prompt_tokens: total characters of message contents // 4."""
+    """The fake's deterministic prompt_tokens: characters of the message contents plus the
+    structured-output schema (providers bill it as prompt too), // 4."""
     messages = body.get("messages")
-    if not isinstance(messages, list):
-        return 0
-    return sum(len(message_text(m)) for m in messages) // 4
+    chars = sum(len(message_text(m)) for m in messages) if isinstance(messages, list) else 0
+    schema = body.get("response_format")
+    if isinstance(schema, dict) and schema.get("type") == "json_schema":
+        chars += len(json.dumps(schema.get("json_schema"), separators=(",", ":")))
+    return chars // 4
 
 
 def count_completion_tokens(content: str | None) -> int:
     """The fake's deterministic completion_tokens: len(content) // 4 + 1."""
     return len(content or "") // 4 + 1
+
+
+def message_prefixes(body: dict[str, Any]) -> list[tuple[str, int]]:
+    """(fingerprint, characters) of each leading run of messages: messages[:1], [:2], ..."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return []
+    out: list[tuple[str, int]] = []
+    chars = 0
+    for end in range(1, len(messages) + 1):
+        chars += len(message_text(messages[end - 1]))
+        out.append((json.dumps(messages[:end], sort_keys=True), chars))
+    return out
 
 
 def chat_completion(
@@ -158,6 +178,7 @@ def chat_completion(
     completion_id: str = "chatcmpl-fake-000001",
     finish_reason: str = "stop",
     refusal: str | None = None,
+    cached_tokens: int = 0,
 ) -> dict[str, Any]:
     """A valid ``chat.completion`` object answering ``request`` with ``content``."""
     prompt_tokens = count_prompt_tokens(request)
@@ -179,6 +200,7 @@ def chat_completion(
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": min(cached_tokens, prompt_tokens)},
         },
         "system_fingerprint": "fp_fake",
     }
@@ -298,6 +320,7 @@ class FakeOpenAI(LoopbackFake):
         self._delays: deque[float] = deque()
         self._responder: Responder | None = None
         self._ids = itertools.count(1)
+        self._seen_prefixes: set[str] = set()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -375,9 +398,20 @@ class FakeOpenAI(LoopbackFake):
         return "\n".join(json.dumps(c.body, ensure_ascii=False) for c in self.calls)
 
     def clear(self) -> None:
-        """Forget recorded requests (queued replies, delays and the responder stay)."""
+        """Forget recorded requests and the prompt cache (replies, delays, responder stay)."""
         with self._lock:
             self._calls.clear()
+            self._seen_prefixes.clear()
+
+    def _cache(self, body: dict[str, Any]) -> int:
+        """Cached characters of this request's prompt; remembers its prefixes for later ones."""
+        cached = 0
+        with self._lock:
+            for fingerprint, chars in message_prefixes(body):
+                if fingerprint in self._seen_prefixes:
+                    cached = chars
+                self._seen_prefixes.add(fingerprint)
+        return cached // 4
 
     # ----------------------------------------------------------------- scripting
 
@@ -492,6 +526,7 @@ class FakeOpenAI(LoopbackFake):
             completion_id=completion_id,
             finish_reason=reply.finish_reason,
             refusal=reply.refusal,
+            cached_tokens=self._cache(body),
         )
         if body.get("stream") is True and reply.status == 200:
             headers.setdefault("Content-Type", "text/event-stream")
