@@ -25,6 +25,12 @@ class RedactSecrets(logging.Filter):
             if record.exc_info and record.exc_info[1] is not None:
                 record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
                 record.exc_info = None
+            elif record.exc_text:
+                # Already formatted (by another handler, or another filter of this kind
+                # that knew other secrets): scrub the text itself.
+                record.exc_text = self.scrub(record.exc_text)
+            if record.stack_info:
+                record.stack_info = self.scrub(record.stack_info)
         return True
 
 

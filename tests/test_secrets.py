@@ -25,6 +25,19 @@ def test_secret_values_are_scrubbed_from_messages_args_and_tracebacks(caplog) ->
     assert "Slack said no" in text and "RuntimeError" in text
 
 
+def test_a_traceback_another_filter_already_formatted_is_scrubbed_too(caplog) -> None:  # type: ignore[no-untyped-def]
+    """Two filters (another handler's secrets first): each blanks what it knows."""
+    logger = logging.getLogger("socialcare.test.two")
+    caplog.handler.addFilter(RedactSecrets(["some-other-secret"]))
+    caplog.handler.addFilter(RedactSecrets([FAKE_TOKEN]))
+    try:
+        raise RuntimeError(f"auth failed for token {FAKE_TOKEN} and some-other-secret")
+    except RuntimeError:
+        logger.exception("Slack said no")
+    assert FAKE_TOKEN not in caplog.text and "some-other-secret" not in caplog.text
+    assert caplog.text.count("[redacted]") >= 2
+
+
 slack_harness = test_slack.harness  # the Slack end-to-end fixture, shared
 
 
