@@ -368,7 +368,10 @@ def test_sigterm_during_a_hung_llm_call_exits_fast_and_the_work_is_redone(
             )
             fake.wait_for(timeout=30)
             code, took = bot.stop()
-        assert code == 0 and took < 5, (code, took, bot.log)
+        # The hung call would hold a naive shutdown for its whole 60 s timeout; the bot
+        # gives up on it after its 4 s grace. The margin is for a loaded 2-core CI box
+        # (speed itself is measured in benchmarks, not here).
+        assert code == 0 and took < 20, (code, took, bot.log)
 
         with running(config, env) as again:
             assert again.port
