@@ -73,6 +73,15 @@ def network_name(network: str) -> str:
     return NETWORK_NAMES.get(network, network)
 
 
+# Networks whose author "handle" is an opaque id nobody would recognise (Facebook gives
+# apps a page-scoped user id, no username): cards show the name alone.
+NETWORKS_WITHOUT_HANDLES = frozenset({"facebook"})
+
+
+def shows_handle(network: str) -> bool:
+    return network not in NETWORKS_WITHOUT_HANDLES
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -20,7 +20,7 @@ from bot.bulk import untouched
 from bot.caselist import typeable
 from bot.commands import CommandReply, run_command
 from bot.digest import Digest
-from bot.models import Actor, CaseState
+from bot.models import Actor, CaseState, shows_handle
 from bot.ports import MessageRef
 from bot.reports import format_duration
 from bot.service import SHOWN_HASH_PREFIX, CareService
@@ -118,7 +118,12 @@ def render_card(
         (f"#{case.id} ", "bold"),
         (case.state.value, STATE_STYLE[case.state]),
         f"  {view.department_name}  ·  ",
-        (f"{escape(author.name)} @{author.handle}", "bold"),
+        (
+            f"{escape(author.name)} @{author.handle}"
+            if shows_handle(case.network) or not author.name
+            else escape(author.name),
+            "bold",
+        ),
         f"  {followers}{verified}",
     )
     reading = (

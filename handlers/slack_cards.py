@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from bot.bulk import untouched
 from bot.commands import ApprovalPrompt
 from bot.meta_rules import META_NETWORKS, private_channel
-from bot.models import Case, CaseState, Intent, Priority, network_name
+from bot.models import Case, CaseState, Intent, Priority, network_name, shows_handle
 from bot.reports import format_duration
 from bot.views import CaseView
 
@@ -579,7 +579,10 @@ def _author_line(view: CaseView) -> str:
     case = view.case
     name = escape_mrkdwn(author.name, limit=AUTHOR_NAME_CHARS, max_lines=1)
     handle = escape_mrkdwn(author.handle, limit=HANDLE_CHARS, max_lines=1)
-    parts = [f"{name} @{handle}" if name else f"@{handle}"]
+    if not shows_handle(case.network) and name:
+        parts = [name]  # a Facebook "handle" is a page-scoped id, not a name
+    else:
+        parts = [f"{name} @{handle}" if name else f"@{handle}"]
     if author.followers is not None:
         parts.append(f"{max(author.followers, 0):,} followers")
     if author.verified:
@@ -634,11 +637,19 @@ def _thread_section(view: CaseView, tz: ZoneInfo | None) -> dict[str, Any] | Non
     return _section("thread", "\n".join(lines))
 
 
+def who(view: CaseView) -> str:
+    """The author as people know them, escaped: `@handle`, or the name on networks
+    whose handles are opaque ids (Facebook)."""
+    author = view.author
+    if not shows_handle(view.case.network) and author.name:
+        return escape_mrkdwn(author.name, limit=AUTHOR_NAME_CHARS, max_lines=1)
+    return "@" + escape_mrkdwn(author.handle, limit=HANDLE_CHARS, max_lines=1)
+
+
 def _earlier_section(view: CaseView, tz: ZoneInfo | None) -> dict[str, Any] | None:
     if not view.earlier:
         return None
-    handle = escape_mrkdwn(view.author.handle, limit=HANDLE_CHARS, max_lines=1)
-    lines = [f"*Earlier contacts by @{handle}*"]
+    lines = [f"*Earlier contacts by {who(view)}*"]
     for contact in view.earlier[:EARLIER_CONTACTS]:
         snippet = escape_mrkdwn(contact.text, limit=EARLIER_SNIPPET_CHARS, max_lines=1)
         intent = escape_mrkdwn(contact.intent, limit=20, max_lines=1)
@@ -728,11 +739,10 @@ def _status_blocks(view: CaseView, tz: ZoneInfo | None) -> tuple[list[dict[str, 
 
 def _fallback_text(view: CaseView) -> str:
     case = view.case
-    handle = escape_mrkdwn(view.author.handle, limit=HANDLE_CHARS, max_lines=1)
     snippet = escape_mrkdwn(view.text, limit=FALLBACK_SNIPPET_CHARS, max_lines=1)
     return (
         f"Case #{case.id} ({STATE_LABEL[case.state].lower()}) · "
-        f"{_word(case.intent)} from @{handle}: {snippet}"
+        f"{_word(case.intent)} from {who(view)}: {snippet}"
     )
 
 

@@ -45,7 +45,7 @@ from bot.bulk import untouched
 from bot.commands import ApprovalPrompt
 from bot.digest import CaseLink, DepartmentFigures, Digest
 from bot.meta_rules import private_channel
-from bot.models import CaseState, Intent, Priority, network_name
+from bot.models import CaseState, Intent, Priority, network_name, shows_handle
 from bot.reports import format_duration
 from bot.views import CaseView
 from handlers.slack_cards import (
@@ -534,7 +534,8 @@ def _author(view: CaseView) -> Card:
     author, case = view.author, view.case
     name = inert(author.name, limit=AUTHOR_NAME_CHARS, one_line=True)
     handle = inert(author.handle.lstrip("@"), limit=HANDLE_CHARS, one_line=True)
-    runs: list[str | Card] = [_run(name + " ", weight="Bolder") if name else "", f"@{handle}"]
+    at = f"@{handle}" if shows_handle(case.network) or not name else ""  # Facebook: an id
+    runs: list[str | Card] = [_run(name + " ", weight="Bolder") if name else "", at]
     if author.followers is not None:
         runs.append(f" · {max(author.followers, 0):,} followers")
     if author.verified:

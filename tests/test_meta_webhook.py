@@ -128,6 +128,8 @@ def test_a_signed_comment_becomes_a_card_and_its_approved_reply_is_posted_once(
     assert "my flight was cancelled" in shown
     assert "Facebook" in shown
     assert card["channel"] == "C0CARE"
+    # Facebook gives no usernames: the card names the person, not a page-scoped id.
+    assert "Maya Okafor" in shown and "@901" not in shown
 
     service = runtime.service
     [case] = service.queue("care")
