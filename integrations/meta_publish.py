@@ -153,10 +153,9 @@ class MetaPublisher:
                 return self._find_under_mention(ref)
             under, nested = self._thread(target)
             path = f"{under}/comments" if self.network == FACEBOOK else f"{under}/replies"
-            params: dict[str, object] = {
-                "fields": "id,from{id,username,name},username,message,text",
-                "limit": 100,
-            }
+            # Each node type answers only its own fields (anything else is Graph error 100).
+            fields = "id,from{id,name},message" if self.network == FACEBOOK else "id,from,text"
+            params: dict[str, object] = {"fields": fields, "limit": 100}
             if self.network == FACEBOOK:
                 # Under a post (a visitor post: `{page}_{post}`), only its top-level comments:
                 # the page's reply to someone else's comment there is not this case's reply.

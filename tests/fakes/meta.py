@@ -36,7 +36,10 @@ Paging is Graph's: ``paging.cursors.after`` and ``paging.next`` while more remai
 Faults: ``queue()`` (a canned error answer for the next matching call, e.g. a throttle),
 ``lose_next()`` (the call takes effect, the connection closes without an answer),
 ``on_post()`` hooks (run after a POST took effect, before its answer), ``calls``.
-Not modelled: edits, reactions, attachments, field selection (every field is answered).
+Field selection is checked as Graph does: asking a node type for a field it does not have
+(``username`` on a Facebook comment, ``message`` on an Instagram comment) is error 100
+"Tried accessing nonexisting field"; the answer still carries every field.
+Not modelled: edits, reactions, attachments.
 """
 
 from __future__ import annotations
@@ -108,6 +111,48 @@ class Node:
     hidden: bool = False
     permalink: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+# The fields each node type has (a subset of Meta's reference, enough for what the bot asks).
+FIELDS = {
+    "fb_post": {
+        "id", "message", "from", "created_time", "updated_time", "permalink_url",
+        "is_hidden", "comments", "attachments", "story", "parent_id",
+    },
+    "fb_comment": {
+        "id", "message", "from", "created_time", "permalink_url", "parent", "is_hidden",
+        "comments", "attachment", "like_count", "comment_count", "can_hide", "object",
+    },
+    "ig_media": {
+        "id", "caption", "username", "timestamp", "permalink", "comments_count", "comments",
+        "media_type", "media_url", "like_count", "owner",
+    },
+    "ig_comment": {
+        "id", "text", "username", "from", "timestamp", "hidden", "media", "parent_id",
+        "replies", "like_count", "user",
+    },
+}  # fmt: skip
+
+
+NODE_TYPES = {"fb_post": "Post", "fb_comment": "Comment", "ig_media": "IGMedia"}
+NODE_TYPES["ig_comment"] = "IGComment"
+
+
+def top_level_fields(fields: str) -> list[str]:
+    """`a,b{c,d},e.limit(3){f}` -> [a, b, e]: the names at the outermost level."""
+    names, depth, current = [], 0, ""
+    for char in fields + ",":
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            names.append(re.split(r"[.(]", current.strip(), maxsplit=1)[0])
+            current = ""
+            continue
+        if depth == 0 and char not in "{}":
+            current += char
+    return [n for n in names if n]
 
 
 class _Lost(Exception):
@@ -405,8 +450,44 @@ class FakeGraph(LoopbackFake):
             out["replies"] = {"data": [self._ig(k) for k in kids]}
         return out
 
+    def _nonexisting(self, kind: str, params: dict[str, str]) -> tuple[int, Any] | None:
+        """Graph's answer to a field the node type does not have (None: all exist)."""
+        for name in top_level_fields(params.get("fields", "")):
+            if name not in FIELDS[kind]:
+                return 400, graph_error(
+                    100,
+                    f"(#100) Tried accessing nonexisting field ({name}) on node type"
+                    f" ({NODE_TYPES[kind]})",
+                )
+        return None
+
     def _get(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
         object_id, _, edge = path.partition("/")
+        answered = self._kind_asked(object_id, edge)
+        if answered is not None:
+            refused = self._nonexisting(answered, params)
+            if refused is not None:
+                return refused
+        return self._get_fields_ok(object_id, edge, params)
+
+    def _kind_asked(self, object_id: str, edge: str) -> str | None:
+        """The node type whose fields a GET asks for (None: a page or account node)."""
+        if object_id == self.page_id:
+            return "fb_post" if edge in ("feed", "tagged") else None
+        if object_id == self.ig_account_id:
+            return "ig_media" if edge in ("media", "tags") else None
+        node = self.nodes.get(object_id)
+        if node is None:
+            return None
+        if not edge:
+            return node.kind
+        if edge == "comments":
+            return "fb_comment" if node.kind.startswith("fb") else "ig_comment"
+        if edge == "replies":
+            return "ig_comment"
+        return None
+
+    def _get_fields_ok(self, object_id: str, edge: str, params: dict[str, str]) -> tuple[int, Any]:
         newest_first = lambda nodes: sorted(nodes, key=lambda n: n.created, reverse=True)  # noqa: E731
         if object_id == self.page_id and not edge:
             return 200, {"id": self.page_id, "name": self.page_name}
