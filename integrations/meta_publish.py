@@ -3,8 +3,11 @@
 Exactly once, with `PublishWorker`: Graph has no idempotency key. After an unknown outcome
 `find_existing()` lists the replies under the comment and takes one by the page (Facebook)
 or the Instagram account as the reply: a case gets one reply. A private reply cannot be
-looked up; Meta allows one per comment and answers a second with error 10900 ("already
-replied to"), which `publish()` counts as sent (docs/DECISIONS.md 38).
+looked up, but Meta takes one per comment and answers a second with error 10900 ("already
+replied to"); so after an unknown outcome `find_existing()` sends it again as the check:
+10900 means the earlier attempt went out, success that it had not and now has. On a first
+attempt 10900 means someone else answered (Meta Business Suite): refused, not counted as
+ours (docs/DECISIONS.md 38, 46).
 """
 
 from __future__ import annotations
@@ -74,7 +77,9 @@ class MetaPublisher:
             raise _publish_error(exc, self.network) from None
         return self._published(answer)
 
-    def _private(self, request: PublishRequest) -> PublishedReply:
+    def _private(self, request: PublishRequest, *, retry: bool = False) -> PublishedReply:
+        """Send the private reply. `retry`: an earlier attempt may have sent it, so Meta's
+        "already replied to" is that attempt's; on a first attempt it is someone else's."""
         target = request.in_reply_to_id
         if parse_mention_id(target) is not None:
             raise PublishError(
@@ -90,7 +95,15 @@ class MetaPublisher:
             )
         except GraphRefused as exc:
             if exc.code == ALREADY_REPLIED or "already replied" in str(exc).lower():
-                # One private reply per comment: this attempt's, sent before a lost answer.
+                if not retry:
+                    raise PublishError(
+                        "Meta says this comment was already answered privately (from Meta"
+                        " Business Suite or another app), and allows one private reply per"
+                        " comment: ours was not sent. Reply publicly instead.",
+                        permanent=True,
+                        outage=False,
+                    ) from None
+                # One private reply per comment: this case's, sent before a lost answer.
                 log.info(
                     "%s: %s was already answered privately; counted as sent", self.network, target
                 )
@@ -143,9 +156,10 @@ class MetaPublisher:
 
     def find_existing(self, request: PublishRequest) -> PublishedReply | None:
         """Any reply by the page (Facebook) or the account (Instagram) under the comment.
-        A private reply cannot be listed: None, and `publish()` learns from Meta's answer."""
+        A private reply cannot be listed: it is sent again, and Meta's one-per-comment rule
+        answers (already replied: the earlier attempt's; sent: it had not gone out)."""
         if request.private:
-            return None
+            return self._private(request, retry=True)
         target = request.in_reply_to_id
         ref = parse_mention_id(target) if self.network == INSTAGRAM else None
         try:

@@ -408,11 +408,19 @@ def test_a_private_reply_once_inside_the_window_and_refused_outside(fake: FakeGr
         {"comment_id": fresh, "text": "Please send your booking ref", "message_id": sent.post_id}
     ]
     assert fake.page_replies(fresh) == []  # nothing public
-    # The answer was lost and the attempt is repeated: Meta's "already replied" counts as sent.
-    assert publisher.find_existing(request(fresh, private=True)) is None
-    again = publisher.publish(request(fresh, private=True, text="Please send your booking ref"))
-    assert again.post_id == f"private:{fresh}"
+    # The answer was lost: the check sends again, and Meta's "already replied" counts as sent.
+    found = publisher.find_existing(request(fresh, private=True))
+    assert found is not None and found.post_id == f"private:{fresh}"
     assert len(fake.messages) == 1
+    # A first attempt told "already replied": someone else's reply, not ours.
+    with pytest.raises(PublishError, match="already answered privately") as taken:
+        publisher.publish(request(fresh, private=True, text="Please send your booking ref"))
+    assert taken.value.permanent and len(fake.messages) == 1
+    # The check after a lost answer that had not gone out: sent now, once.
+    other = fake.add_comment(post, "and my bag?", author=BO, at=START - timedelta(hours=1))
+    checked = publisher.find_existing(request(other, private=True, text="DM us"))
+    assert checked is not None and checked.post_id.startswith("m_")
+    assert [m["comment_id"] for m in fake.messages] == [fresh, other]
     with pytest.raises(PublishError, match="within 7 days") as late:
         publisher.publish(request(stale, private=True))
     assert late.value.permanent
@@ -421,7 +429,7 @@ def test_a_private_reply_once_inside_the_window_and_refused_outside(fake: FakeGr
     media = fake.add_media("Lisbon", at=START - timedelta(days=1))
     comment = fake.add_ig_comment(media, "booking?", username="bo", at=START - timedelta(hours=1))
     ig.publish(request(comment, "instagram", private=True, text="DM us"))
-    assert [m["comment_id"] for m in fake.messages] == [fresh, comment]
+    assert [m["comment_id"] for m in fake.messages] == [fresh, other, comment]
 
 
 def test_publish_errors_say_whether_to_retry(fake: FakeGraph) -> None:

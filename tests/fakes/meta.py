@@ -532,7 +532,7 @@ class FakeGraph(LoopbackFake):
             return 200, self._page([self._ig(k) for k in kids], params)
         if not edge:
             return 200, self._fb(node) if node.kind.startswith("fb") else self._ig(node)
-        return self._missing(path)
+        return self._missing(f"{object_id}/{edge}")
 
     def _ig_user(self, fields: str) -> tuple[int, Any]:
         out: dict[str, Any] = {"id": self.ig_account_id, "username": self.ig_username}

@@ -1,0 +1,96 @@
+"""Review of the Meta adapter as built (issue 13): each test reproduces a way a care team
+could get a second reply, a wrong "sent", or a lost comment, through the fake Graph API and
+the real runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.models import CaseState
+from bot.runtime import Runtime
+from tests.conftest import AGENT, LEAD, START
+from tests.fakes.meta import FakeGraph, start_fake_graph
+from tests.fakes.slack import FakeSlack, start_fake_slack
+from tests.test_meta_webhook import comment_delivery, deliver, make_runtime
+
+PRIVATE = "Hi Maya, please send us your booking reference here and we will sort it out."
+
+
+@pytest.fixture
+def graph() -> Iterator[FakeGraph]:
+    with start_fake_graph() as fake:
+        fake.now = START
+        yield fake
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with start_fake_slack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, graph: FakeGraph, slack: FakeSlack) -> Iterator[Runtime]:
+    runtime = make_runtime(tmp_path, graph, slack)
+    yield runtime
+    runtime.store.close()
+
+
+def a_comment_case(runtime: Runtime, graph: FakeGraph) -> tuple[int, str]:
+    comment, body = comment_delivery(graph)
+    assert deliver(runtime, body)[0] == 200
+    assert runtime.meta_inbox.drain() == 1
+    [case] = runtime.service.queue("care")
+    return case.id, comment
+
+
+def approve_private(runtime: Runtime, case_id: int) -> None:
+    runtime.service.claim(AGENT, case_id)
+    runtime.service.reply(AGENT, case_id, PRIVATE, private=True)
+    runtime.service.approve(LEAD, case_id)
+
+
+def later(runtime: Runtime, graph: FakeGraph, days: float) -> None:
+    """Time passes, for the bot and for Meta alike."""
+    runtime.clock.advance(timedelta(days=days).total_seconds())  # type: ignore[attr-defined]
+    graph.now += timedelta(days=days)
+
+
+def test_a_private_reply_whose_answer_was_lost_is_not_failed_after_the_window_closes(
+    runtime: Runtime, graph: FakeGraph
+) -> None:
+    """Sent on day 6.9, the answer lost; the check comes after day 7. The message is out:
+    the case must say so, not fail (a failed case invites a public reply on top)."""
+    case_id, comment = a_comment_case(runtime, graph)
+    later(runtime, graph, 6.9)
+    approve_private(runtime, case_id)
+    graph.lose_next("POST", "messages")
+    assert runtime.publish_worker.drain() == 1
+    assert len(graph.messages) == 1
+    assert runtime.service.get_case(case_id).publish_uncertain
+    later(runtime, graph, 0.3)
+    runtime.publish_worker.drain()
+    case = runtime.service.get_case(case_id)
+    assert case.state is CaseState.PUBLISHED, case.note
+    assert [m["comment_id"] for m in graph.messages] == [comment]
+
+
+def test_a_comment_already_answered_privately_elsewhere_is_not_reported_as_our_reply(
+    runtime: Runtime, graph: FakeGraph
+) -> None:
+    """Someone answered the comment privately from Meta Business Suite first: Meta refuses
+    ours (10900). Our words never reached the customer; the card must not say they did."""
+    case_id, comment = a_comment_case(runtime, graph)
+    graph.messages.append({"comment_id": comment, "text": "from the inbox", "message_id": "m_1"})
+    approve_private(runtime, case_id)
+    assert runtime.publish_worker.drain() == 1
+    case = runtime.service.get_case(case_id)
+    assert case.state is CaseState.FAILED
+    assert "already" in (case.note or "") and "privately" in (case.note or "")
+    assert [m["text"] for m in graph.messages] == ["from the inbox"]
+    sent = runtime.store.scalar("SELECT count(*) FROM private_replies")
+    assert sent == 0, "nothing of ours was sent"
