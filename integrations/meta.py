@@ -24,7 +24,7 @@ from typing import Any
 from bot.errors import CredentialRejected, DependencyUnreachable
 from bot.health import Health
 from bot.models import Mention
-from bot.outbox import META_DELIVERY
+from bot.outbox import META_DELIVERY, OutboxItem
 from bot.ports import Clock
 from bot.service import CareService
 from integrations.meta_graph import (
@@ -445,6 +445,20 @@ class MetaInbox:
         if item is None:
             return False
         try:
+            self._work(item)
+        except Exception as exc:
+            # Acknowledged to Meta already: a surprise (the database blinked) must not leave
+            # it `sending` under a lease this living process keeps renewing, i.e. never read.
+            log.exception("meta webhook: unexpected error on delivery #%s; retrying", item.id)
+            self.service.outbox.retry_later(
+                item.id,
+                f"unexpected: {exc.__class__.__name__}",
+                min(300.0, 2.0**item.attempts),
+            )
+        return True
+
+    def _work(self, item: OutboxItem) -> None:
+        try:
             mentions = self.mentions(item.payload.get("body") or {})
         except GraphError as exc:
             delay = (
@@ -460,11 +474,10 @@ class MetaInbox:
                 )
                 self.health.failed(network, f"reading a webhook mention: {describe(exc)}")
             self.service.outbox.retry_later(item.id, describe(exc), delay)
-            return True
+            return
         if mentions:
             self.ingest(mentions)
         self.service.outbox.done(item.id, {"mentions": len(mentions)})
-        return True
 
     def drain(self, limit: int = 1000) -> int:
         done = 0

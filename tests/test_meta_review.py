@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import CaseState
+from bot.models import CaseState, Mention
 from bot.runtime import Runtime
 from tests.conftest import AGENT, LEAD, START
 from tests.fakes.meta import FakeGraph, start_fake_graph
@@ -94,3 +94,29 @@ def test_a_comment_already_answered_privately_elsewhere_is_not_reported_as_our_r
     assert [m["text"] for m in graph.messages] == ["from the inbox"]
     sent = runtime.store.scalar("SELECT count(*) FROM private_replies")
     assert sent == 0, "nothing of ours was sent"
+
+
+def test_an_acknowledged_delivery_survives_a_surprise_while_it_is_ingested(
+    runtime: Runtime, graph: FakeGraph
+) -> None:
+    """Meta got its 200; then ingest fails once (the database blinked). The delivery must
+    come round again, not sit `sending` until someone restarts the bot."""
+    comment, body = comment_delivery(graph)
+    assert deliver(runtime, body)[0] == 200
+    inbox = runtime.meta_inbox
+    real_ingest = inbox.ingest
+    blinks = [RuntimeError("database connection lost")]
+
+    def flaky(mentions: list[Mention]) -> object:
+        if blinks:
+            raise blinks.pop()
+        return real_ingest(mentions)
+
+    inbox.ingest = flaky
+    assert inbox.run_once()  # the surprise is logged and the delivery put back
+    assert runtime.service.queue("care") == []
+    later(runtime, graph, 1 / 24)
+    runtime.service.outbox.renew()  # the lease loop keeps what this living process holds
+    inbox.drain()
+    [case] = runtime.service.queue("care")
+    assert case.mention_id == comment
