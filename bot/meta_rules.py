@@ -20,6 +20,9 @@ MODERATE = "moderate"
 META_NETWORKS = frozenset({"facebook", "instagram"})
 PRIVATE_REPLY_WINDOW = timedelta(days=7)
 PRIVATE_CHANNEL = {"facebook": "Messenger", "instagram": "Instagram Direct"}
+# A private reply is a message, with the message limits (Messenger: 2,000 characters;
+# Instagram Direct: 1,000 bytes of UTF-8), not the public comment limits.
+PRIVATE_REPLY_LIMITS = {"facebook": (2000, "characters"), "instagram": (1000, "bytes")}
 
 
 def private_channel(network: str) -> str:
@@ -34,6 +37,18 @@ def not_meta_reason(network: str, what: str) -> str | None:
     return (
         f"{what} is only possible for Facebook and Instagram comments;"
         f" this case came from {network_name(network)}."
+    )
+
+
+def private_reply_length_problem(network: str, text: str) -> str | None:
+    """Why `text` is too long for a private reply on `network` (None when it fits)."""
+    limit, unit = PRIVATE_REPLY_LIMITS.get(network, (0, ""))
+    length = len(text.encode()) if unit == "bytes" else len(text)
+    if not limit or length <= limit:
+        return None
+    return (
+        f"it is {length} {unit}, {length - limit} over the limit of {limit} {unit} for a"
+        f" private reply ({private_channel(network)})"
     )
 
 

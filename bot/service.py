@@ -25,7 +25,13 @@ from bot.cards import NOTE, PUBLISH, queue_card
 from bot.classify import Classifier, OfflineClassifier
 from bot.config import Config
 from bot.errors import AlreadyDelivered, InvalidTransition, NotAllowed, Refusal, UnknownCase
-from bot.meta_rules import MODERATE, not_meta_reason, private_channel, private_reply_problem
+from bot.meta_rules import (
+    MODERATE,
+    not_meta_reason,
+    private_channel,
+    private_reply_length_problem,
+    private_reply_problem,
+)
 from bot.models import (
     Actor,
     Case,
@@ -469,7 +475,7 @@ class CareService:
                 case = self._claim_in(db, case, actor, now)
             self._require_owner_or_manager(case, actor)
             self._refuse_while_publishing(db, case)
-            final = self._checked_reply(db, case, text)
+            final = self._checked_reply(db, case, text, private=kind)
             return self._write_draft(db, case, actor, final, source, now, private=kind)
 
         return self._act(actor, "reply_private" if private else "draft", ref, work)
@@ -616,14 +622,16 @@ class CareService:
                 " only they or a manager can change its reply."
             )
 
-    def _checked_reply(self, db: Database, case: Case, text: str) -> str:
+    def _checked_reply(self, db: Database, case: Case, text: str, *, private: bool = False) -> str:
         handle = db.execute(
             "SELECT handle FROM authors WHERE network = ? AND id = ?",
             (case.network, case.author_id),
         ).fetchone()[0]
         # Line ends as typed on any surface; other control characters are refused below.
         text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
-        if text and starts_with_handle(case.network) and f"@{handle}".lower() not in text.lower():
+        # A private reply is a message to the person: no @handle to address them.
+        addressed = f"@{handle}".lower() in text.lower()
+        if text and not private and starts_with_handle(case.network) and not addressed:
             text = f"@{handle} {text}"
         problems = check_reply(
             text,
@@ -632,6 +640,8 @@ class CareService:
             network=case.network,
             limit=self.reply_limits.get(case.network),
         )
+        too_long = private_reply_length_problem(case.network, text) if private else None
+        problems += [too_long] if too_long else []
         if problems:
             raise Refusal(
                 "The reply cannot be used: " + "; ".join(problems) + ".", code="bad_reply"

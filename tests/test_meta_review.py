@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import Refusal
 from bot.models import CaseState, Mention
 from bot.runtime import Runtime
 from tests.conftest import AGENT, LEAD, START
@@ -120,3 +121,49 @@ def test_an_acknowledged_delivery_survives_a_surprise_while_it_is_ingested(
     inbox.drain()
     [case] = runtime.service.queue("care")
     assert case.mention_id == comment
+
+
+def ig_comment_case(runtime: Runtime, graph: FakeGraph) -> int:
+    media = graph.add_media("Lisbon", at=START - timedelta(hours=3))
+    comment = graph.add_ig_comment(media, "where is my bag?", username="bo", at=START)
+    runtime.service.ingest_many(
+        [
+            Mention(
+                network="instagram",
+                id=comment,
+                author_id="igsid-bo",
+                author_handle="bo",
+                author_name="bo",
+                text="where is my bag?",
+                created_at=START,
+                in_reply_to_id=media,
+                conversation_id=media,
+            )
+        ]
+    )
+    [case] = [c for c in runtime.service.queue("care") if c.network == "instagram"]
+    return case.id
+
+
+def test_a_private_reply_longer_than_a_direct_message_may_be_is_refused_when_drafted(
+    runtime: Runtime, graph: FakeGraph
+) -> None:
+    """Messenger takes 2,000 characters, Instagram Direct 1,000 bytes: a longer private
+    reply passes the public limits (8,000 / 2,200) and would fail only after approval."""
+    fb_case, _ = a_comment_case(runtime, graph)
+    ig_case = ig_comment_case(runtime, graph)
+    service = runtime.service
+    with pytest.raises(Refusal, match="2000") as fb:
+        service.reply(AGENT, fb_case, "Please tell us more. " * 100, private=True)
+    assert fb.value.code == "bad_reply"
+    with pytest.raises(Refusal, match="1000"):
+        service.reply(AGENT, ig_case, "Per favore, scrivici. " * 50, private=True)
+    # Accented letters are two bytes each: 600 characters can be over Instagram's 1,000 bytes.
+    with pytest.raises(Refusal, match="bytes"):
+        service.reply(AGENT, ig_case, "é" * 600, private=True)
+    # The same words as a public reply are fine: the public limits are the networks' own.
+    assert service.reply(AGENT, ig_case, "Per favore, scrivici. " * 50).draft_text
+    # A private reply within the limit goes through, without an @handle: it is a message.
+    case = service.reply(AGENT, ig_case, "Sorry Bo, please DM us your bag tag.", private=True)
+    assert case.draft_text == "Sorry Bo, please DM us your bag tag."
+    assert graph.messages == []
