@@ -265,6 +265,16 @@ class MetaModerator:
             )
         try:
             answer = self.graph.post(comment_id, fields)
+        except GraphRefused as exc:
+            # Told on the card as is: say what was refused, and plainly when it is gone.
+            gone = "does not exist" in str(exc) or exc.subcode == 33
+            raise PublishError(
+                f"the comment no longer exists on {network_name(network)} ({exc})"
+                if gone
+                else f"Meta refused to {'hide' if hidden else 'show'} the comment ({exc})",
+                permanent=True,
+                outage=False,
+            ) from None
         except GraphError as exc:
             raise _publish_error(exc, network) from None
         if answer.get("success") is False:

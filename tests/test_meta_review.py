@@ -4,6 +4,7 @@ the real runtime."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -167,3 +168,22 @@ def test_a_private_reply_longer_than_a_direct_message_may_be_is_refused_when_dra
     case = service.reply(AGENT, ig_case, "Sorry Bo, please DM us your bag tag.", private=True)
     assert case.draft_text == "Sorry Bo, please DM us your bag tag."
     assert graph.messages == []
+
+
+def notes(runtime: Runtime) -> list[str]:
+    rows = runtime.store.query("SELECT payload FROM outbox WHERE kind = 'note' ORDER BY id")
+    return [json.loads(r["payload"])["text"] for r in rows]
+
+
+def test_hiding_a_comment_deleted_meanwhile_says_so_not_that_a_reply_was_refused(
+    runtime: Runtime, graph: FakeGraph
+) -> None:
+    case_id, comment = a_comment_case(runtime, graph)
+    del graph.nodes[comment]  # the customer deleted it before the manager's hide went out
+    runtime.service.hide(LEAD, case_id, "personal data posted publicly")
+    assert runtime.moderation_worker.drain() == 1
+    last = notes(runtime)[-1]
+    assert last.startswith("Could not hide the comment on Facebook")
+    assert "reply" not in last and "no longer exists" in last
+    assert runtime.service.get_case(case_id).hidden_state is None
+    assert len(graph.calls_to("POST", comment)) == 1, "a permanent answer is not retried"
