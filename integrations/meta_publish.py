@@ -88,10 +88,14 @@ class MetaPublisher:
                 permanent=True,
                 outage=False,
             )
+        # A visitor post on the page (`{page}_{post}`) is named as a post, a comment as one.
+        visitor_post = self.network == FACEBOOK and bool(self.page_id)
+        visitor_post = visitor_post and target.startswith(f"{self.page_id}_")
+        recipient = {"post_id" if visitor_post else "comment_id": target}
         try:
             answer = self.graph.post(
                 f"{self.page_id or 'me'}/messages",
-                {"recipient": {"comment_id": target}, "message": {"text": request.text}},
+                {"recipient": recipient, "message": {"text": request.text}},
             )
         except GraphRefused as exc:
             if exc.code == ALREADY_REPLIED or "already replied" in str(exc).lower():

@@ -17,7 +17,7 @@ from bot.runtime import Runtime
 from tests.conftest import AGENT, LEAD, START
 from tests.fakes.meta import FakeGraph, start_fake_graph
 from tests.fakes.slack import FakeSlack, start_fake_slack
-from tests.test_meta_webhook import comment_delivery, deliver, make_runtime
+from tests.test_meta_webhook import MAYA, comment_delivery, deliver, make_runtime
 
 PRIVATE = "Hi Maya, please send us your booking reference here and we will sort it out."
 
@@ -187,3 +187,29 @@ def test_hiding_a_comment_deleted_meanwhile_says_so_not_that_a_reply_was_refused
     assert "reply" not in last and "no longer exists" in last
     assert runtime.service.get_case(case_id).hidden_state is None
     assert len(graph.calls_to("POST", comment)) == 1, "a permanent answer is not retried"
+
+
+def test_a_visitor_post_is_answered_privately_by_its_post_id(
+    runtime: Runtime, graph: FakeGraph
+) -> None:
+    """A visitor post on the page is a case of its own; Meta's private reply names it as
+    `recipient.post_id` (a `comment_id` that is a post is refused)."""
+    post = graph.add_post("Lost my bag on TP123, help", author=MAYA, at=START)
+    runtime.service.ingest_many(
+        [
+            Mention(
+                network="facebook",
+                id=post,
+                author_id=MAYA[0],
+                author_handle=MAYA[0],
+                author_name=MAYA[1],
+                text="Lost my bag on TP123, help",
+                created_at=START,
+            )
+        ]
+    )
+    [case] = runtime.service.queue("care")
+    approve_private(runtime, case.id)
+    assert runtime.publish_worker.drain() == 1
+    assert runtime.service.get_case(case.id).state is CaseState.PUBLISHED
+    assert [(m["comment_id"], m["text"]) for m in graph.messages] == [(post, PRIVATE)]

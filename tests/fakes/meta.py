@@ -27,7 +27,8 @@ Served (under ``/{version}/``):
   ``GET /{ig-comment}/replies``
 * ``POST /{post-or-comment}/comments`` (replies are by the page), ``POST /{ig-comment}/replies``,
   ``POST /{ig-user}/mentions`` (``media_id``, optional ``comment_id``, ``message``)
-* ``POST /{page}/messages`` and ``/me/messages`` (private replies: ``recipient={"comment_id"}``;
+* ``POST /{page}/messages`` and ``/me/messages`` (private replies: ``recipient={"comment_id"}``,
+  or ``{"post_id"}`` for a visitor post;
   one per comment, else error 10900; older than 7 days by ``fake.now``: code 10, subcode
   2018278)
 * ``POST /{comment}`` with ``is_hidden`` (Facebook) or ``hide`` (Instagram)
@@ -606,9 +607,12 @@ class FakeGraph(LoopbackFake):
     def _private_reply(self, params: dict[str, str]) -> tuple[int, Any]:
         recipient = json.loads(params.get("recipient") or "{}")
         message = json.loads(params.get("message") or "{}")
-        comment = self.nodes.get(str(recipient.get("comment_id")))
-        if comment is None or comment.kind not in ("fb_comment", "ig_comment"):
-            return self._missing(str(recipient.get("comment_id")))
+        # A comment by `comment_id`; a visitor post on the page by `post_id`, as Meta takes them.
+        kinds = ("fb_post",) if "post_id" in recipient else ("fb_comment", "ig_comment")
+        target = str(recipient.get("post_id") or recipient.get("comment_id"))
+        comment = self.nodes.get(target)
+        if comment is None or comment.kind not in kinds or comment.author_id == self.page_id:
+            return self._missing(target)
         if any(m["comment_id"] == comment.id for m in self.messages):
             return 400, graph_error(10900, "Activity already replied to")
         if self.now - comment.created > timedelta(days=7):
