@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +36,8 @@ DEFAULT_RETRY_AFTER = 60.0
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, *range(80001, 80010)})
 TEMPORARY_CODES = frozenset({1, 2})
 TOKEN_CODES = frozenset({102, 190})
+# Any Meta access token (they start with EAA), also one that is not ours.
+META_TOKEN_SHAPE = re.compile(r"\bEAA[A-Za-z0-9]{20,}")
 
 
 class GraphError(Exception):
@@ -130,7 +133,22 @@ class GraphClient:
                 f"{where}: {what} ({type(exc).__name__})",
                 maybe_done=method == "POST" and not unsent,
             ) from None
-        return _answer(response, where, posting=method == "POST")
+        try:
+            return _answer(response, where, posting=method == "POST")
+        except GraphError as exc:
+            # Meta quotes a token it cannot parse ("Malformed access token EAA..."): its
+            # words go to cards and the database, so the token and the proof never do.
+            redacted = _redact(str(exc), self._token, self._proof)
+            if redacted != str(exc):
+                exc.args = (redacted,)
+            raise
+
+
+def _redact(text: str, *secrets: str) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return META_TOKEN_SHAPE.sub("[redacted]", text)
 
 
 def _text(value: object) -> str:

@@ -213,3 +213,31 @@ def test_a_visitor_post_is_answered_privately_by_its_post_id(
     assert runtime.publish_worker.drain() == 1
     assert runtime.service.get_case(case.id).state is CaseState.PUBLISHED
     assert [(m["comment_id"], m["text"]) for m in graph.messages] == [(post, PRIVATE)]
+
+
+def test_a_meta_error_that_echoes_the_token_puts_it_nowhere(
+    runtime: Runtime, graph: FakeGraph, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Meta's answer to a token it cannot parse quotes the token ("Malformed access token
+    EAA..."). The card, the case, the audit log and the outbox must not."""
+    case_id, comment = a_comment_case(runtime, graph)
+    runtime.service.claim(AGENT, case_id)
+    runtime.service.reply(AGENT, case_id, "Sorry Maya, we are looking into it.")
+    runtime.service.approve(LEAD, case_id)
+    malformed = {
+        "error": {"message": f"Malformed access token {graph.token}", "code": 190, "type": "x"}
+    }
+    graph.queue("POST", f"{comment}/comments", 400, malformed)
+    assert runtime.publish_worker.drain() == 1
+    case = runtime.service.get_case(case_id)
+    assert case.state is CaseState.FAILED and "META_PAGE_ACCESS_TOKEN" in (case.note or "")
+    [chat] = runtime.chat_workers
+    chat.drain()
+    stored = "\n".join(
+        str(dict(row))
+        for table in ("cases", "audit", "outbox", "drafts")
+        for row in runtime.store.query(f"SELECT * FROM {table}")  # noqa: S608
+    )
+    assert "Malformed access token" in stored, "Meta's words are kept"
+    assert graph.token not in stored
+    assert graph.token not in str(slack.calls)
