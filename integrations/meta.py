@@ -7,8 +7,9 @@ before answering 200); `MetaInbox` turns stored deliveries into mentions. Webhoo
 redelivered while the bot is down, so `FacebookSource` and `InstagramSource` poll as a
 backfill: recent posts' comments, visitor posts and posts tagging the page (Facebook),
 recent media's comments and tagged media (Instagram), each object with its own durable
-cursor (the newest creation time seen). Both paths use Meta's ids, so a comment seen twice
-is stored once.
+cursor (the newest creation time seen; a post or medium that appeared while the bot was
+down is read from its creation, only a first run looks back a fixed day). Both paths use
+Meta's ids, so a comment seen twice is stored once.
 """
 
 from __future__ import annotations
@@ -184,11 +185,23 @@ class _GraphSource:
     def poll(self, ingest: Callable[[list[Mention]], object]) -> int:
         raise NotImplementedError
 
-    def _since(self, key: str) -> datetime:
+    def _since(self, key: str, first: datetime | None = None) -> datetime:
+        """The object's cursor; for an object never read, `first` (a post that appeared
+        while the bot was down: from its creation), else a first run's look back."""
         stored = self.cursors.cursor(key)
         if stored:
             return datetime.fromisoformat(stored)
-        return self.clock.now() - FIRST_LOOK_BACK
+        return first if first is not None else self.clock.now() - FIRST_LOOK_BACK
+
+    def _created(self, obj: Mapping[str, Any], time_field: str, known: bool) -> datetime | None:
+        """When a post or medium was made, if this source has polled before (`known`): its
+        comments are read from then on. None on a first run (the usual look back)."""
+        if not known:
+            return None
+        try:
+            return graph_time(obj.get(time_field)) - SAME_SECOND
+        except (PayloadError, ValueError):
+            return None
 
     def _read_new(
         self,
@@ -201,6 +214,7 @@ class _GraphSource:
         *,
         expand: Callable[[Mapping[str, Any]], list[Mapping[str, Any]]] | None = None,
         whole: bool = False,
+        first: datetime | None = None,
     ) -> int:
         """Everything under `path` (newest first, Graph's cursor paging) created at or after
         the object's cursor, ingested page by page; then the cursor moves to the newest time
@@ -212,7 +226,7 @@ class _GraphSource:
         one stopped, and the cursor moves only once the backlog is through, so a crash
         re-reads rather than skips.
         """
-        since = self._since(key)
+        since = self._since(key, first)
         after, newest = self._resume.pop(key, (None, since))
         handed = 0
         for _ in range(MAX_PAGES):
@@ -295,6 +309,8 @@ class FacebookSource(_GraphSource):
             or []
         )
         posts = self._recent([p for p in feed if isinstance(p, Mapping)], "created_time")
+        # Polled before: a post without a cursor appeared since (maybe while the bot was down).
+        known = self.cursors.cursor(f"facebook:{page}:visitor-posts") is not None
         handed = self._read_new(
             f"facebook:{page}:visitor-posts",
             f"{page}/feed",
@@ -329,6 +345,7 @@ class FacebookSource(_GraphSource):
                 "created_time",
                 partial(facebook_mention, page_id=page, post_id=post_id),
                 ingest,
+                first=self._created(post, "created_time", known),
             )
         return handed
 
@@ -366,6 +383,7 @@ class InstagramSource(_GraphSource):
             or []
         )
         handed = 0
+        known = self.cursors.cursor(f"instagram:{account}:tags") is not None
         for medium in self._recent([m for m in media if isinstance(m, Mapping)], "timestamp"):
             media_id, permalink = str(medium["id"]), medium.get("permalink")
             key = f"instagram:{account}:comments:{media_id}"
@@ -387,6 +405,7 @@ class InstagramSource(_GraphSource):
                 ingest,
                 expand=_with_replies,
                 whole=True,
+                first=self._created(medium, "timestamp", known),
             )
             if count is not None and key not in self._resume:
                 self.cursors.set_cursor(f"{key}:count", str(count))

@@ -241,3 +241,19 @@ def test_a_meta_error_that_echoes_the_token_puts_it_nowhere(
     assert "Malformed access token" in stored, "Meta's words are kept"
     assert graph.token not in stored
     assert graph.token not in str(slack.calls)
+
+
+def test_a_post_published_while_the_bot_was_down_has_its_comments_backfilled(
+    runtime: Runtime, graph: FakeGraph
+) -> None:
+    """Down from Friday night to Monday morning: a post scheduled for Saturday and its
+    comments that day are new to the bot, yet older than a first run's one-day look back."""
+    runtime.poll_sources()  # the bot has run before: every source has its cursors
+    saturday = START + timedelta(days=1)
+    post = graph.add_post("Weekend sale", at=saturday)
+    said = graph.add_comment(post, "the sale link is broken", author=MAYA, at=saturday)
+    media = graph.add_media("Weekend in Lisbon", at=saturday)
+    asked = graph.add_ig_comment(media, "is the sale on for Lisbon?", username="bo", at=saturday)
+    later(runtime, graph, 2.5)
+    runtime.poll_sources()
+    assert {c.mention_id for c in runtime.service.queue("care")} == {said, asked}
