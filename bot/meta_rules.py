@@ -19,6 +19,7 @@ MODERATE = "moderate"
 # The networks whose comments can be answered privately, and hidden by the page.
 META_NETWORKS = frozenset({"facebook", "instagram"})
 PRIVATE_REPLY_WINDOW = timedelta(days=7)
+ELSEWHERE_PREFIX = "mention:"
 PRIVATE_CHANNEL = {"facebook": "Messenger", "instagram": "Instagram Direct"}
 # A private reply is a message, with the message limits (Messenger: 2,000 characters;
 # Instagram Direct: 1,000 bytes of UTF-8), not the public comment limits.
@@ -52,6 +53,17 @@ def private_reply_length_problem(network: str, text: str) -> str | None:
     )
 
 
+def elsewhere_reason(comment_id: str, what: str) -> str | None:
+    """Why `what` cannot be done to an Instagram @mention on someone else's media (its id is
+    `mention:...`, integrations.meta_payloads): it is no comment on the brand's posts."""
+    if not comment_id.startswith(ELSEWHERE_PREFIX):
+        return None
+    return (
+        f"{what} is only possible for comments on the brand's own posts; this case is an"
+        " Instagram @mention on someone else's post. Reply publicly instead."
+    )
+
+
 def comment_time(db: Database, network: str, comment_id: str) -> datetime | None:
     row = db.execute(
         "SELECT created_at FROM mentions WHERE network = ? AND id = ?", (network, comment_id)
@@ -67,6 +79,9 @@ def private_reply_problem(
     unsupported = not_meta_reason(network, "A private reply")
     if unsupported:
         return "wrong_network", unsupported
+    elsewhere = elsewhere_reason(comment_id, "A private reply")
+    if elsewhere:
+        return "wrong_network", elsewhere
     sent = db.execute(
         "SELECT case_id, sent_at FROM private_replies WHERE network = ? AND comment_id = ?",
         (network, comment_id),

@@ -27,6 +27,7 @@ from bot.config import Config
 from bot.errors import AlreadyDelivered, InvalidTransition, NotAllowed, Refusal, UnknownCase
 from bot.meta_rules import (
     MODERATE,
+    elsewhere_reason,
     not_meta_reason,
     private_channel,
     private_reply_length_problem,
@@ -1015,7 +1016,9 @@ class CareService:
 
         def work(db: Database, case: Case, now: datetime) -> Case:
             authorize(self.config, actor, action, case.department)
-            problem = not_meta_reason(case.network, "Hiding a comment")
+            problem = not_meta_reason(case.network, "Hiding a comment") or elsewhere_reason(
+                case.mention_id, "Hiding a comment"
+            )
             if problem:
                 raise Refusal(problem, code="wrong_network")
             network = network_name(case.network)

@@ -257,3 +257,36 @@ def test_a_post_published_while_the_bot_was_down_has_its_comments_backfilled(
     later(runtime, graph, 2.5)
     runtime.poll_sources()
     assert {c.mention_id for c in runtime.service.queue("care")} == {said, asked}
+
+
+def test_an_instagram_mention_elsewhere_is_refused_private_replies_and_hiding_at_once(
+    runtime: Runtime, graph: FakeGraph
+) -> None:
+    """An @mention in someone else's caption is not a comment on the brand's posts: Meta
+    takes no private reply to it and the brand cannot hide it. Refused when asked (and
+    audited), not after approval or on the card later."""
+    media = graph.add_media("Lost my bag on the flight @acmeair", owner="bo", at=START)
+    runtime.service.ingest_many(
+        [
+            Mention(
+                network="instagram",
+                id=f"mention:{media}",
+                author_id="igsid-bo",
+                author_handle="bo",
+                author_name="bo",
+                text="Lost my bag on the flight @acmeair",
+                created_at=START,
+                conversation_id=f"mention:{media}",
+            )
+        ]
+    )
+    [case] = runtime.service.queue("care")
+    with pytest.raises(Refusal, match="mention") as private:
+        runtime.service.reply(AGENT, case.id, "Thanks Bo, please DM us!", private=True)
+    assert private.value.code == "wrong_network"
+    with pytest.raises(Refusal, match="mention"):
+        runtime.service.hide(LEAD, case.id, "spam")
+    assert runtime.service.get_case(case.id).hidden_state is None
+    refused = [e["action"] for e in runtime.service.audit_trail(case.id) if e["outcome"]]
+    assert "hide" in refused and "reply_private" in refused
+    assert runtime.store.scalar("SELECT count(*) FROM outbox WHERE kind = 'moderate'") == 0
