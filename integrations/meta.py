@@ -203,7 +203,20 @@ class _GraphSource:
         except (PayloadError, ValueError):
             return None
 
-    def _read_new(
+    def _read_new(self, key: str, path: str, *args: Any, **kwargs: Any) -> int:
+        """`_read_pages`, except that an edge Meta refuses for good (a permission the app
+        lacks for `/tagged`, a post deleted meanwhile) is reported and skipped: the other
+        edges of the poll are still read. Outages and throttles stop the poll as before."""
+        try:
+            return self._read_pages(key, path, *args, **kwargs)
+        except GraphRefused as exc:
+            marker = f"{path}: {exc}"
+            level = logging.DEBUG if marker in self._reported else logging.WARNING
+            self._reported.add(marker)
+            log.log(level, "%s: cannot read %s, skipped this poll: %s", self.name, path, exc)
+            return 0
+
+    def _read_pages(
         self,
         key: str,
         path: str,

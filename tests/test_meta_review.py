@@ -5,6 +5,7 @@ the real runtime."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from bot.errors import Refusal
 from bot.models import CaseState, Mention
 from bot.runtime import Runtime
 from tests.conftest import AGENT, LEAD, START
-from tests.fakes.meta import FakeGraph, start_fake_graph
+from tests.fakes.meta import IG_ACCOUNT_ID, FakeGraph, graph_error, start_fake_graph
 from tests.fakes.slack import FakeSlack, start_fake_slack
 from tests.test_meta_webhook import MAYA, comment_delivery, deliver, make_runtime
 
@@ -290,3 +291,26 @@ def test_an_instagram_mention_elsewhere_is_refused_private_replies_and_hiding_at
     refused = [e["action"] for e in runtime.service.audit_trail(case.id) if e["outcome"]]
     assert "hide" in refused and "reply_private" in refused
     assert runtime.store.scalar("SELECT count(*) FROM outbox WHERE kind = 'moderate'") == 0
+
+
+def test_one_edge_meta_refuses_does_not_stop_the_rest_of_the_backfill(
+    runtime: Runtime, graph: FakeGraph, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An app without the permission for `/{page}/tagged` (or `/{ig-user}/tags`) gets a
+    refusal there every poll: the comments under the page's posts must still come in."""
+    post = graph.add_post("Timetable", at=START - timedelta(hours=5))
+    said = graph.add_comment(
+        post, "refund still missing", author=MAYA, at=START - timedelta(hours=1)
+    )
+    media = graph.add_media("Lisbon", at=START - timedelta(hours=5))
+    asked = graph.add_ig_comment(media, "where is my bag?", username="bo", at=START)
+    permission = graph_error(
+        10, "(#10) This endpoint requires the pages_read_user_content permission"
+    )
+    graph.queue("GET", "/tagged", 400, permission)
+    graph.queue("GET", f"{IG_ACCOUNT_ID}/tags", 400, permission)
+    runtime.poll_sources()
+    assert {c.mention_id for c in runtime.service.queue("care")} == {said, asked}
+    # The operator is told what Meta refused, once, not every poll.
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("tagged" in w and "pages_read_user_content" in w for w in warned), warned
