@@ -5,7 +5,8 @@ Exactly once, with `PublishWorker`: Graph has no idempotency key. After an unkno
 or the Instagram account as the reply: a case gets one reply. A private reply cannot be
 looked up, but Meta takes one per comment and answers a second with error 10900 ("already
 replied to"); so after an unknown outcome `find_existing()` sends it again as the check:
-10900 means the earlier attempt went out, success that it had not and now has. On a first
+10900 means the earlier attempt went out, success that it had not and now has, "outside the
+window" that nothing went out (the case fails with the reason). On a first
 attempt 10900 means someone else answered (Meta Business Suite): refused, not counted as
 ours (docs/DECISIONS.md 38, 46).
 """
@@ -113,7 +114,7 @@ class MetaPublisher:
                 )
                 return PublishedReply(post_id=f"private:{target}", url="")
             if exc.subcode == OUTSIDE_WINDOW_SUBCODE or "outside of allowed window" in str(exc):
-                raise PublishError(
+                raise _OutsideWindow(
                     f"Meta allows a private reply only within 7 days of the comment ({exc})",
                     permanent=True,
                     outage=False,
@@ -163,7 +164,12 @@ class MetaPublisher:
         A private reply cannot be listed: it is sent again, and Meta's one-per-comment rule
         answers (already replied: the earlier attempt's; sent: it had not gone out)."""
         if request.private:
-            return self._private(request, retry=True)
+            try:
+                return self._private(request, retry=True)
+            except _OutsideWindow:
+                # Meta said "too late", not "already replied": nothing went out earlier
+                # either. None: the worker fails the case with the window's reason.
+                return None
         target = request.in_reply_to_id
         ref = parse_mention_id(target) if self.network == INSTAGRAM else None
         try:
@@ -229,6 +235,10 @@ class MetaPublisher:
         author = author if isinstance(author, Mapping) else {}
         mine = self.page_id if self.network == FACEBOOK else self.account_id
         return bool(mine) and str(author.get("id") or "") == mine
+
+
+class _OutsideWindow(PublishError):
+    """Meta's refusal of a private reply past its 7 days (permanent)."""
 
 
 def _publish_error(exc: GraphError, network: str) -> PublishError:

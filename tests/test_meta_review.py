@@ -314,3 +314,25 @@ def test_one_edge_meta_refuses_does_not_stop_the_rest_of_the_backfill(
     # The operator is told what Meta refused, once, not every poll.
     warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert any("tagged" in w and "pages_read_user_content" in w for w in warned), warned
+
+
+def test_an_unsent_private_reply_checked_after_the_window_fails_once_with_the_reason(
+    runtime: Runtime, graph: FakeGraph
+) -> None:
+    """Day 6.9: Meta answers 500 (nothing sent, but we cannot know). Day 7.1: Meta says the
+    window is closed, not "already replied", so nothing went out: the case fails with the
+    reason instead of asking Meta again every few minutes for ever."""
+    case_id, _ = a_comment_case(runtime, graph)
+    later(runtime, graph, 6.9)
+    approve_private(runtime, case_id)
+    graph.queue("POST", "messages", 500, graph_error(2, "Service temporarily unavailable"))
+    assert runtime.publish_worker.drain() == 1
+    assert runtime.service.get_case(case_id).publish_uncertain
+    later(runtime, graph, 0.3)
+    for _ in range(3):
+        runtime.publish_worker.drain()
+        later(runtime, graph, 0.01)
+    case = runtime.service.get_case(case_id)
+    assert case.state is CaseState.FAILED and "7 days" in (case.note or "")
+    assert graph.messages == []
+    assert len(graph.calls_to("POST", "messages")) == 2, "asked once more, then stopped"
