@@ -210,11 +210,14 @@ class _GraphSource:
         try:
             return self._read_pages(key, path, *args, **kwargs)
         except GraphRefused as exc:
-            marker = f"{path}: {exc}"
-            level = logging.DEBUG if marker in self._reported else logging.WARNING
-            self._reported.add(marker)
-            log.log(level, "%s: cannot read %s, skipped this poll: %s", self.name, path, exc)
+            self._skipped(path, exc)
             return 0
+
+    def _skipped(self, path: str, exc: GraphRefused) -> None:
+        marker = f"{path}: {exc}"
+        level = logging.DEBUG if marker in self._reported else logging.WARNING
+        self._reported.add(marker)
+        log.log(level, "%s: cannot read %s, skipped this poll: %s", self.name, path, exc)
 
     def _read_pages(
         self,
@@ -406,20 +409,24 @@ class InstagramSource(_GraphSource):
                 count is not None and self.cursors.cursor(f"{key}:count") == str(count)
             ):
                 continue
-            handed += self._read_new(
-                key,
-                f"{media_id}/comments",
-                {
-                    "fields": f"{IG_COMMENT_FIELDS},replies{{{IG_COMMENT_FIELDS}}}",
-                    "limit": PAGE_SIZE,
-                },
-                "timestamp",
-                partial(self._comment, media_id=media_id, permalink=permalink),
-                ingest,
-                expand=_with_replies,
-                whole=True,
-                first=self._created(medium, "timestamp", known),
-            )
+            try:
+                handed += self._read_pages(
+                    key,
+                    f"{media_id}/comments",
+                    {
+                        "fields": f"{IG_COMMENT_FIELDS},replies{{{IG_COMMENT_FIELDS}}}",
+                        "limit": PAGE_SIZE,
+                    },
+                    "timestamp",
+                    partial(self._comment, media_id=media_id, permalink=permalink),
+                    ingest,
+                    expand=_with_replies,
+                    whole=True,
+                    first=self._created(medium, "timestamp", known),
+                )
+            except GraphRefused as exc:
+                self._skipped(f"{media_id}/comments", exc)
+                continue  # the count is not recorded: read again next poll
             if count is not None and key not in self._resume:
                 self.cursors.set_cursor(f"{key}:count", str(count))
         handed += self._read_new(

@@ -336,3 +336,16 @@ def test_an_unsent_private_reply_checked_after_the_window_fails_once_with_the_re
     assert case.state is CaseState.FAILED and "7 days" in (case.note or "")
     assert graph.messages == []
     assert len(graph.calls_to("POST", "messages")) == 2, "asked once more, then stopped"
+
+
+def test_instagram_comments_meta_refused_once_are_read_at_the_next_poll(
+    runtime: Runtime, graph: FakeGraph
+) -> None:
+    media = graph.add_media("Lisbon", at=START - timedelta(hours=5))
+    asked = graph.add_ig_comment(media, "where is my bag?", username="bo", at=START)
+    graph.queue("GET", f"{media}/comments", 400, graph_error(100, "(#100) Please retry"))
+    runtime.poll_sources()
+    assert runtime.service.queue("care") == []
+    later(runtime, graph, 0.01)
+    runtime.poll_sources()
+    assert [c.mention_id for c in runtime.service.queue("care")] == [asked]
