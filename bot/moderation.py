@@ -3,7 +3,8 @@
 `CareService.hide()` records the request, audits it and queues a `moderate` item in the
 same transaction; `ModerationWorker` calls the network's CommentModerator and records
 the result (card, thread note, audit). Hiding is idempotent on the networks, so an
-attempt whose answer was lost is simply made again; an outage retries with back-off.
+attempt whose answer was lost is simply made again; an outage or a throttle retries with
+back-off until it passes.
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ class ModerationWorker:
                     self.health.failed(case.network, str(exc))
                 else:
                     self.health.ok(case.network)
-            if exc.permanent or item.attempts >= MAX_MODERATION_ATTEMPTS:
+            # An outage or a throttle (Meta's last up to an hour) is waited out: giving up
+            # would leave what a manager asked to hide on show. The cap is for the rest.
+            gave_up = item.attempts >= MAX_MODERATION_ATTEMPTS and not exc.outage
+            if exc.permanent or gave_up:
                 self._record(item, hidden, error=str(exc))
             else:
                 log.warning("moderate #%s failed, will retry: %s", item.id, exc)

@@ -349,3 +349,21 @@ def test_instagram_comments_meta_refused_once_are_read_at_the_next_poll(
     later(runtime, graph, 0.01)
     runtime.poll_sources()
     assert [c.mention_id for c in runtime.service.queue("care")] == [asked]
+
+
+def test_a_hide_during_a_long_meta_throttle_waits_it_out_instead_of_failing(
+    runtime: Runtime, graph: FakeGraph
+) -> None:
+    """Meta's page throttles last up to an hour; eight quick retries (8.5 minutes) used to
+    end in "Could not hide", leaving personal data up until a manager noticed and asked
+    again. A throttle or an outage waits; only a refusal ends the request."""
+    case_id, comment = a_comment_case(runtime, graph)
+    for _ in range(12):
+        graph.throttle("POST", comment, code=80001)
+    runtime.service.hide(LEAD, case_id, "personal data posted publicly")
+    for _ in range(14):
+        runtime.moderation_worker.drain()
+        later(runtime, graph, 5 / 1440)  # five minutes
+    assert graph.nodes[comment].hidden is True
+    assert runtime.service.get_case(case_id).hidden_state == "hidden"
+    assert not [n for n in notes(runtime) if n.startswith("Could not hide")]
