@@ -293,5 +293,7 @@ class MetaModerator:
             raise _publish_error(exc, network) from None
         if answer.get("success") is False:
             raise PublishError(
-                f"Meta did not {'hide' if hidden else 'unhide'} the comment", permanent=False
+                f"Meta did not {'hide' if hidden else 'unhide'} the comment",
+                permanent=False,
+                outage=False,  # Meta answered: retried a few times, not for ever
             )
