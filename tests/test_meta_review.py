@@ -217,7 +217,7 @@ def test_a_visitor_post_is_answered_privately_by_its_post_id(
 
 
 def test_a_meta_error_that_echoes_the_token_puts_it_nowhere(
-    runtime: Runtime, graph: FakeGraph, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+    runtime: Runtime, graph: FakeGraph, slack: FakeSlack
 ) -> None:
     """Meta's answer to a token it cannot parse quotes the token ("Malformed access token
     EAA..."). The card, the case, the audit log and the outbox must not."""
