@@ -305,6 +305,12 @@ class PublishWorker:
             self.service.record_outcome_unknown(
                 item.id, case_id, str(exc), delay, first=not was_uncertain
             )
+        elif exc.retry_after is not None and not exc.permanent:
+            # A rate limit with a reset time: wait exactly that long, however long the
+            # network asks (an hour-long throttle must not fail a good reply).
+            log.warning("case #%s: %s; publishing again in %.0fs", case_id, exc, exc.retry_after)
+            self._count("retry")
+            self.service.record_not_posted(item.id, case_id, str(exc), max(1.0, exc.retry_after))
         elif exc.permanent or item.attempts >= MAX_PUBLISH_ATTEMPTS:
             log.error("case #%s could not be published: %s", case_id, exc)
             self._count("failed")

@@ -87,9 +87,13 @@ class PublishError(SocialcareError):
         permanent: bool,
         maybe_posted: bool = False,
         outage: bool | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.permanent = permanent
         self.maybe_posted = maybe_posted
+        # The network said when to come back (a rate limit): nothing is wrong with the
+        # reply, so waiting costs it none of its attempts.
+        self.retry_after = retry_after
         # The network is not working for us (unreachable, or our credential refused), as
         # opposed to refusing this one reply; by default, any transient error.
         self.outage = (not permanent) if outage is None else outage

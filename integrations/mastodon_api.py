@@ -494,7 +494,7 @@ class MastodonPublisher:
         try:
             target: Any = self.client.status(request.in_reply_to_id)
         except MastodonError as exc:
-            raise _publish_error(exc, posting=False) from None
+            raise _publish_error(exc, posting=False, reset=self.client.ratelimit_reset) from None
         visibility = REPLY_VISIBILITY.get(str(target.get("visibility") or ""), "direct")
         try:
             posted: Any = self.client.status_post(
@@ -504,7 +504,7 @@ class MastodonPublisher:
                 idempotency_key=request.attempt_key,
             )
         except MastodonError as exc:
-            raise _publish_error(exc, posting=True) from None
+            raise _publish_error(exc, posting=True, reset=self.client.ratelimit_reset) from None
         reply = _published(posted)
         if reply is None:
             # Something answered 2xx without a status: it may be posted; check before retrying.
@@ -562,13 +562,18 @@ def _published(status: Any) -> PublishedReply | None:
     return PublishedReply(post_id=post_id, url=str(status.get("url") or status.get("uri") or ""))
 
 
-def _publish_error(exc: MastodonError, *, posting: bool) -> PublishError:
+def _publish_error(
+    exc: MastodonError, *, posting: bool, reset: float | None = None
+) -> PublishError:
     """The SDK's error as a PublishError. `posting`: it came from the POST itself, so a
-    missing answer may hide a stored status."""
+    missing answer may hide a stored status. `reset`: when the rate-limit window ends
+    (epoch seconds, as the SDK read it from the last answer)."""
     what = _describe(exc)
     if isinstance(exc, MastodonRatelimitError):
         return PublishError(
-            f"Mastodon is rate limiting the brand account ({what})", permanent=False
+            f"Mastodon is rate limiting the brand account ({what})",
+            permanent=False,
+            retry_after=max(1.0, float(reset) - time.time()) if reset else WINDOW_SECONDS,
         )
     if _refused_token(exc):
         return PublishError(

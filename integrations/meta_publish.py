@@ -249,7 +249,9 @@ def _publish_error(exc: GraphError, network: str) -> PublishError:
             outage=True,
         )
     if isinstance(exc, GraphRateLimited):
-        return PublishError(f"Meta is rate limiting the page ({exc})", permanent=False)
+        return PublishError(
+            f"Meta is rate limiting the page ({exc})", permanent=False, retry_after=exc.retry_after
+        )
     if isinstance(exc, GraphUnavailable):
         return PublishError(
             f"{network_name(network)} is unavailable ({exc})",

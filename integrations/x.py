@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -386,7 +387,9 @@ class XPublisher:
         except (tweepy.BadRequest, tweepy.NotFound) as exc:
             raise PublishError(f"X refused the reply ({_describe(exc)})", permanent=True) from None
         except tweepy.TooManyRequests as exc:
-            raise PublishError(f"X is busy ({_describe(exc)})", permanent=False) from None
+            raise PublishError(
+                f"X is busy ({_describe(exc)})", permanent=False, retry_after=_reset_in(exc)
+            ) from None
         except tweepy.TwitterServerError as exc:
             # A 5xx may come after X stored the post.
             raise PublishError(
@@ -510,3 +513,12 @@ def _check_call(call: Callable[[], Any], *, rejected: str) -> dict[str, Any] | N
         raise DependencyUnreachable("X answered with something that is not JSON") from None
     data = body.get("data") if isinstance(body, dict) else None
     return data if isinstance(data, dict) else None
+
+
+def _reset_in(exc: tweepy.HTTPException) -> float | None:
+    """Seconds until X's rate-limit window resets (`x-rate-limit-reset`, epoch seconds)."""
+    reset = getattr(exc.response, "headers", {}).get("x-rate-limit-reset")
+    try:
+        return max(1.0, float(reset) - time.time()) if reset else None
+    except ValueError:
+        return None

@@ -102,3 +102,37 @@ def test_the_refusal_while_uncertain_tells_how_to_settle(service: CareService, w
         service, LEAD, f"reply {case_id} new words" if words == "edit" else f"dismiss {case_id} x"
     )
     assert not reply.ok and f"settle {case_id} not-posted" in reply.text
+
+
+def test_a_long_rate_limit_is_waited_out_without_failing_the_reply(
+    service: CareService,
+) -> None:
+    """A network that says "come back in an hour" ten times: the reply waits each time for
+    as long as asked and goes out once; attempts spent waiting do not fail it."""
+
+    class Throttled(NeverAnswers):
+        def __init__(self) -> None:
+            super().__init__()
+            self.refusals = 10
+
+        def publish(self, request: PublishRequest) -> PublishedReply:
+            self.posts.append(request)
+            if self.refusals:
+                self.refusals -= 1
+                raise PublishError("429 Too Many Requests", permanent=False, retry_after=3600)
+            return PublishedReply("1790000000000000003", "https://x.com/AcmeAir/status/3")
+
+    case_id = new_case(service)
+    service.reply(AGENT, case_id, REPLY)
+    service.approve(LEAD, case_id)
+    network = Throttled()
+    worker = PublishWorker(service, network)
+    for _ in range(10):
+        assert worker.drain() == 1
+        assert service.get_case(case_id).state is CaseState.APPROVED
+        service.clock.advance(3599)  # type: ignore[attr-defined]
+        assert worker.drain() == 0, "not before the network said"
+        service.clock.advance(1)  # type: ignore[attr-defined]
+    assert worker.drain() == 1
+    assert service.get_case(case_id).state is CaseState.PUBLISHED
+    assert len(network.posts) == 11 and network.checks == 0

@@ -482,3 +482,21 @@ def test_a_check_that_cannot_reach_the_mention_stays_undecided(fake: FakeX) -> N
     with pytest.raises(PublishError) as undecided:
         publisher(fake).find_existing(PublishRequest("k", "x", mention, "maya", "@maya hi"))
     assert undecided.value.maybe_posted and not undecided.value.permanent
+
+
+def test_a_429_on_publish_waits_for_the_reset_x_names(
+    fake: FakeX, service: CareService, clock: FixedClock
+) -> None:
+    import time
+    from datetime import datetime
+
+    case_id = approved(service, fake, clock)
+    fake.queue(
+        "POST", "/2/tweets", 429, headers={"x-rate-limit-reset": str(int(time.time()) + 900)}
+    )
+    worker = PublishWorker(service, publisher(fake))
+    worker.run_once()
+    assert service.get_case(case_id).state is CaseState.APPROVED
+    due = service.store.scalar("SELECT next_attempt_at FROM outbox WHERE kind = 'publish'")
+    wait = (datetime.fromisoformat(str(due)) - clock.now()).total_seconds()
+    assert 850 <= wait <= 901, wait
