@@ -1415,6 +1415,9 @@ class CareService:
                     code="no_change",
                 )
             post_id = _post_id_from_url(url) if outcome == "published" else None
+            if outcome == "published" and post_id is None and case.draft_private and not url:
+                # A private message has no public link to give: the admin's word is the record.
+                post_id = f"settled-by-hand:{now.isoformat()}"
             if outcome == "published" and post_id is None:
                 raise Refusal(
                     "Give the link of the reply as it is on the network, e.g."
@@ -1422,7 +1425,7 @@ class CareService:
                     code="usage",
                 )
             item = db.execute(
-                "SELECT id, state FROM outbox WHERE kind = 'publish' AND case_id = ?"
+                "SELECT id, state, payload FROM outbox WHERE kind = 'publish' AND case_id = ?"
                 " AND state IN ('pending', 'sending') ORDER BY id DESC LIMIT 1",
                 (case.id,),
             ).fetchone()
@@ -1440,6 +1443,19 @@ class CareService:
                 )
             who = f"<@{actor.user_id}>"
             common = {"settled_by_hand": True, "outbox_id": item[0] if item else None}
+            if outcome == "published" and case.draft_private:
+                # Meta allows one private reply per comment: this one counts.
+                answered = (json.loads(item[2] or "{}") if item else {}).get(
+                    "in_reply_to_id"
+                ) or db.execute(
+                    "SELECT id FROM mentions WHERE case_id = ? ORDER BY created_at DESC LIMIT 1",
+                    (case.id,),
+                ).fetchone()[0]
+                db.execute(
+                    "INSERT INTO private_replies (network, comment_id, case_id, post_id, sent_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (case.network, answered, case.id, post_id, now.isoformat()),
+                )
             if outcome == "published":
                 self._transition(
                     db,

@@ -136,3 +136,24 @@ def test_a_long_rate_limit_is_waited_out_without_failing_the_reply(
     assert worker.drain() == 1
     assert service.get_case(case_id).state is CaseState.PUBLISHED
     assert len(network.posts) == 11 and network.checks == 0
+
+
+def test_a_private_reply_is_settled_as_sent_without_a_link_and_counts_as_the_one(
+    service: CareService,
+) -> None:
+    """A private message has no public URL: the admin's word is the record, and Meta's
+    one-private-reply-per-comment rule then holds for it."""
+    from bot.errors import Refusal
+
+    case_id = new_case(service, network="facebook")
+    service.reply(AGENT, case_id, REPLY, private=True)
+    service.approve(LEAD, case_id)
+    assert PublishWorker(service, NeverAnswers()).drain() == 1
+    assert service.get_case(case_id).publish_uncertain
+    answer = run_command(service, ADMIN, f"settle {case_id} published")
+    assert answer.ok, answer.text
+    assert service.get_case(case_id).state is CaseState.PUBLISHED
+    sent = service.store.query("SELECT comment_id, case_id FROM private_replies")
+    assert sent == [{"comment_id": service.get_case(case_id).mention_id, "case_id": case_id}]
+    with pytest.raises(Refusal):
+        service.reply(AGENT, case_id, "Another private word", private=True)
