@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -122,8 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "run",
         "start the bot and run until SIGINT/SIGTERM",
-        "HTTP server, Slack, the X poller, the LLM workers, the outbox workers and the\n"
-        "scheduler. On SIGINT/SIGTERM each worker finishes the item in hand; exit 0.",
+        "HTTP server (Slack, Teams, the Meta webhook, /healthz), the network pollers,\n"
+        "the LLM workers, the outbox workers and the scheduler. Credentials are checked\n"
+        "first: a refused one exits 2 naming its variable; a service that cannot be\n"
+        "reached starts the bot degraded (see /healthz). On SIGINT/SIGTERM each worker\n"
+        "finishes the item in hand; exit 0.",
     )
     _config_arg(p)
 
@@ -317,6 +321,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except EvalAborted as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE
     except Exception as exc:
@@ -372,6 +379,9 @@ def _check_config(config: Config, *, strict: bool) -> int:
     warnings: list[str] = []
     if config.llm.enabled and not secrets.openai_api_key:
         warnings.append("llm.enabled: OPENAI_API_KEY is not set; the bot will run offline")
+    vip = config.vip  # a [vip] table that names nobody is a VIP rule that never fires
+    if "vip" in config.model_fields_set and not (vip.min_followers or vip.verified or vip.handles):
+        warnings.append("vip: no criterion (min_followers, verified, handles), so nobody is a VIP")
     for index, dept in enumerate(config.departments):
         if not dept.managers:
             warnings.append(
@@ -384,8 +394,9 @@ def _check_config(config: Config, *, strict: bool) -> int:
         return EXIT_USAGE
     for warning in [*needed, *warnings]:
         print(f"warning: {warning}", file=sys.stderr)
+    count = len(config.departments)
     print(
-        f"{config.bot.brand}: config valid ({len(config.departments)} departments,"
+        f"{config.bot.brand}: config valid ({count} department{'' if count == 1 else 's'},"
         f" database {config.database_path})"
     )
     return EXIT_OK
@@ -420,12 +431,14 @@ def _ingest(config: Config, path: Path) -> int:
 
     from bot.jsonl import BadLine, count_lines, read_mentions
     from bot.models import Mention
+    from bot.runtime import publishing_networks
 
     _require_file(path)
     service = _open_service(config)
     bad: list[BadLine] = []
     total = count_lines(path)
     created = joined = duplicates = 0
+    answered, unanswered = publishing_networks(config), Counter[str]()
     err = Console(stderr=True)
     batch: list[Mention] = []
     with Progress(
@@ -453,6 +466,8 @@ def _ingest(config: Config, path: Path) -> int:
                 bad.append(item)
                 progress.advance(task)
                 continue
+            if item.network not in answered:
+                unanswered[item.network] += 1
             batch.append(item)
             if len(batch) >= 200:
                 flush()
@@ -464,6 +479,13 @@ def _ingest(config: Config, path: Path) -> int:
         f"{created} new cases, {joined} joined to open conversations, {duplicates} already stored,"
         f" {len(bad)} bad lines"
     )
+    for network, count in unanswered.items():
+        # Stored and shown like any case, but `run` has no credential to answer them with.
+        print(
+            f"note: {count} {network} mention(s) ingested while [sources.{network}] is off:"
+            f" replies to them cannot be published until it is enabled (or dry_run = true)",
+            file=sys.stderr,
+        )
     return EXIT_FAILURE if bad else EXIT_OK
 
 
@@ -564,9 +586,21 @@ def _eval(config: Config, path: Path, fmt: str) -> int:
             max_retries=config.llm.max_retries,
             max_tokens_param=config.llm.max_tokens_param,
         )
+        _check_llm(client, config.llm.model)
         llm = evaluate.LLMReader(config, client, classifier)
         readers["llm"] = llm
     result = evaluate.evaluate(items, readers, workers={"llm": config.llm.max_concurrency})
+    if llm is not None and llm.calls and llm.fallbacks == llm.calls:
+        # Every call failed: an "llm" column would be the offline reading under another
+        # name. Show the offline figures only, and say why the model was not measured.
+        failures = ", ".join(f"{kind} x{n}" for kind, n in llm.problems.most_common())
+        print(
+            f"error: the LLM ({config.llm.model}) answered none of {llm.calls} calls"
+            f" ({failures}); offline figures only",
+            file=sys.stderr,
+        )
+        result = evaluate.evaluate(items, {"offline": readers["offline"]})
+        llm, bad = None, bad + 1  # exit 1: the evaluation asked for was not done
     if fmt == "json":
         payload = evaluate.as_json(result)
         payload.update(file=str(path), bad_lines=bad)
@@ -590,6 +624,25 @@ def _eval(config: Config, path: Path, fmt: str) -> int:
     return EXIT_FAILURE if bad else EXIT_OK
 
 
+def _check_llm(client: Any, model: str) -> None:
+    """Before one call per line: the endpoint answers and takes the key. A refused key is
+    a ConfigError naming OPENAI_API_KEY (exit 2); an endpoint that cannot be reached is a
+    runtime failure (exit 1), rather than thousands of calls failing one by one."""
+    from bot.errors import DependencyUnreachable
+
+    try:
+        client.check()
+    except DependencyUnreachable as exc:
+        raise EvalAborted(
+            f"{exc}; nothing evaluated (check OPENAI_BASE_URL, or set [llm] enabled = false"
+            f" for the offline classifier only)"
+        ) from None
+
+
+class EvalAborted(SocialcareError):
+    """`eval` could not do what was asked (exit 1), said in one line."""
+
+
 def _digest(config: Config, department: str | None) -> int:
     """Build the digest of the last 24 hours and send it now (every call sends)."""
     from bot.config import Secrets, missing_environment
@@ -602,8 +655,11 @@ def _digest(config: Config, department: str | None) -> int:
         known = ", ".join(d.id for d in config.departments)
         raise UsageError(f"unknown department {department!r}; departments: {known}")
     secrets = Secrets.from_env()
-    # Sending needs the chat surfaces' tokens only (not X's).
-    missing = [m for m in missing_environment(config, secrets) if "SLACK_" in m or "TEAMS_" in m]
+    # Sending needs the tokens that post (SLACK_BOT_TOKEN, Teams' app credential); not
+    # X's, nor what only receives (the signing secret, Socket Mode's app token).
+    missing = [
+        m for m in missing_environment(config, secrets) if "SLACK_BOT_TOKEN" in m or "TEAMS_" in m
+    ]
     if missing:
         raise ConfigError(missing)
     surfaces: list[ChatSurface] = []
@@ -705,6 +761,12 @@ def _report(config: Config, since_arg: str | None, fmt: str, by: str = "departme
             )
             for t in tags_in_period(service.store, since=since, until=until)
         ]
+        if not rows:
+            print(
+                f"note: no tagged cases since {since:%Y-%m-%d %H:%M} UTC; [[tag_rules]] tag"
+                " cases at ingest, staff with /care tag N +TAG",
+                file=sys.stderr,
+            )
     else:
         rows = [
             kpis(service.store, since=since, until=until, department=d.id, calendar=calendar)

@@ -181,8 +181,7 @@ class Runtime:
             return DryRunPublisher(self.store, self.clock)
         sources = self.config.sources
         publishers: dict[str, ReplyPublisher] = {}
-        others = ("bluesky", "mastodon", "facebook", "instagram")
-        if sources.x.enabled or not any(getattr(sources, n).enabled for n in others):
+        if "x" in publishing_networks(self.config):
             publishers["x"] = self._make_x_publisher()
         publishers.update(self._meta_publishers())
         if sources.bluesky.enabled:
@@ -489,7 +488,7 @@ class Runtime:
                 self.health.ok(name)
                 log.info("%s: ok (%s)", name, detail)
         if problems:
-            raise ConfigError(problems)
+            raise ConfigError(_one_line_per_key(problems))
         if pending:
             threading.Thread(
                 target=self._recheck, args=(pending,), name="recheck", daemon=True
@@ -945,6 +944,30 @@ class Runtime:
             await self.stopped.wait()
         finally:
             await self.shutdown()
+
+
+def publishing_networks(config: Config) -> set[str]:
+    """The networks `run` answers on: each enabled source's, and X's when X is watched or
+    (as before other networks) when nothing else is. Every network under dry_run."""
+    from bot.models import NETWORK_NAMES
+
+    if config.publish.dry_run:
+        return set(NETWORK_NAMES)
+    enabled = {n for n in NETWORK_NAMES if getattr(config.sources, n).enabled}
+    return enabled if enabled - {"x"} else enabled | {"x"}
+
+
+def _one_line_per_key(problems: list[str]) -> list[str]:
+    """One line per variable or key: Facebook and Instagram share one page token, and a
+    refused token is one problem for the operator, not one per network that tried it."""
+    seen: set[str] = set()
+    kept = []
+    for problem in problems:
+        key = problem.split(":", 1)[0]
+        if key not in seen:
+            seen.add(key)
+            kept.append(problem)
+    return kept
 
 
 def run(config: Config, secrets: Secrets) -> int:
