@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -268,3 +269,40 @@ def test_an_unreachable_postgresql_is_one_line_at_once(tmp_path: Path) -> None:
     assert line.startswith("config error: DATABASE_URL / [bot].database: cannot connect")
     assert "Connection refused" in line and "pw-not-real" not in line
     assert time.monotonic() - started < 8  # not the pool's 10 s of retries
+
+
+# ---------------------------------------------------------------- what the docs show
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_toml_block_in_the_readme_passes_check_config(tmp_path: Path) -> None:
+    from bot.config import load_config
+
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) >= 3  # Bluesky/Mastodon, Facebook/Instagram, care desk
+    for number, block in enumerate(blocks):
+        path = tmp_path / f"block{number}.toml"
+        path.write_text(BASE + SLACK_OFF + DRY_RUN + "\n" + block)
+        load_config(path)  # raises ConfigError naming the key of any problem
+
+
+def test_the_example_care_desk_uncommented_is_valid_and_tags(tmp_path: Path) -> None:
+    """An operator uncommenting the whole care-desk block gets rules that work."""
+    text = (ROOT / "config.example.toml").read_text()
+    head, desk = text.split("# -- Care desk", 1)
+    lines = [line[2:] if line.startswith("# ") else "" for line in desk.splitlines()[1:]]
+    config = tmp_path / "socialcare.toml"
+    config.write_text(head + "\n".join(lines) + "\n")
+    checked = socialcare("check-config", "-c", str(config))
+    assert checked.returncode == 0, checked.stderr
+    mentions = tmp_path / "m.jsonl"
+    mentions.write_text(
+        mention_line("x", "1", "@AcmeAir I want a refund", author_followers=10)
+        + mention_line("x", "2", "@AcmeAir my bag is lost, missing luggage again")
+        + mention_line("x", "3", "hello", author_handle="bigjournalist")
+    )
+    done = socialcare("classify", str(mentions), "-c", str(config))
+    tags = {row["id"]: row["tags"] for row in map(json.loads, done.stdout.splitlines())}
+    assert tags["1"] == ["refund"]
+    assert "vip" in tags["3"]
