@@ -306,3 +306,19 @@ def test_the_example_care_desk_uncommented_is_valid_and_tags(tmp_path: Path) -> 
     tags = {row["id"]: row["tags"] for row in map(json.loads, done.stdout.splitlines())}
     assert tags["1"] == ["refund"]
     assert "vip" in tags["3"]
+
+
+def test_a_page_id_too_short_or_a_name_is_explained(tmp_path: Path) -> None:
+    for page_id in ("999", "acmeair"):
+        config = write_config(
+            tmp_path,
+            SLACK_OFF,
+            DRY_RUN,
+            f'\n[sources.facebook]\nenabled = true\npage_id = "{page_id}"\n',
+        )
+        done = socialcare("check-config", "-c", str(config))
+        assert done.returncode == 2
+        assert done.stderr.strip() == (
+            "config error: sources.facebook.page_id: must be a numeric Graph API id of 5 to 25"
+            " digits, e.g. 102030405060708"
+        )
