@@ -397,9 +397,23 @@ def _check_config(config: Config, *, strict: bool) -> int:
     count = len(config.departments)
     print(
         f"{config.bot.brand}: config valid ({count} department{'' if count == 1 else 's'},"
-        f" database {config.database_path})"
+        f" database {_database_shown(config)})"
     )
     return EXIT_OK
+
+
+def _database_shown(config: Config) -> str:
+    """Where the commands will store: a SQLite path, or a PostgreSQL URL without its
+    password (and whether DATABASE_URL chose it over the file)."""
+    import os
+
+    from bot.store_copy import mask_url
+
+    target = config.database_target()
+    if isinstance(target, Path):
+        return str(target)
+    source = " (DATABASE_URL)" if os.environ.get("DATABASE_URL") else ""
+    return f"{mask_url(target)}{source}"
 
 
 def _open_service(config: Config) -> CareService:

@@ -322,3 +322,20 @@ def test_a_page_id_too_short_or_a_name_is_explained(tmp_path: Path) -> None:
             "config error: sources.facebook.page_id: must be a numeric Graph API id of 5 to 25"
             " digits, e.g. 102030405060708"
         )
+
+
+def test_check_config_names_a_postgresql_database_as_a_url_without_its_password(
+    tmp_path: Path,
+) -> None:
+    in_file = BASE.replace('"bot.db"', '"postgresql://care@db.internal:5432/care"')
+    config = tmp_path / "pg.toml"
+    config.write_text(in_file + SLACK_OFF + DRY_RUN)
+    done = socialcare("check-config", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    assert "database postgresql://care@db.internal:5432/care)" in done.stdout
+
+    plain = write_config(tmp_path, SLACK_OFF, DRY_RUN)
+    url = "postgresql://care:pw-not-real@db.internal:5432/care"
+    done = socialcare("check-config", "-c", str(plain), env={**os.environ, "DATABASE_URL": url})
+    assert "database postgresql://care:***@db.internal:5432/care (DATABASE_URL))" in done.stdout
+    assert "pw-not-real" not in done.stdout + done.stderr
