@@ -87,7 +87,7 @@ def _jsonl_epilog() -> str:
     minutes = int(MAX_CLOCK_AHEAD.total_seconds() // 60)
     return f"""\
 Mention JSONL: one object per line with
-  network           {networks} (a network the bot has a source for)
+  network           {networks} (one of these)
   id                the post's id (a string; numbers are kept exact)
   author_id         the author's id
   author_handle     the author's handle (a leading @ is dropped)
@@ -104,7 +104,8 @@ and optionally
   lang              language code, e.g. en
 
 Bad lines are reported as FILE:LINE: problem; the valid lines are still used,
-and the exit code is 1 if any line was bad."""
+and the exit code is 1 if any line was bad. Lines of a network whose
+[sources.NAME] is off are taken too (ingest notes that `run` cannot answer them)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,7 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_arg(p)
 
-    p = _command(sub, "report", "KPIs per department", "Durations are in seconds in csv and json.")
+    p = _command(
+        sub,
+        "report",
+        "KPIs per department (or per network, per tag)",
+        "Durations are in seconds in csv and json.",
+    )
     p.add_argument(
         "--since",
         metavar="ISO8601",
