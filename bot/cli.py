@@ -7,12 +7,14 @@ line on stderr; `--debug` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
+import logging
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -369,7 +371,7 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         setup_logging(level="DEBUG" if args.debug else "INFO", secrets=secrets.values())
         return run(config, secrets)
     if command == "digest":
-        return _digest(config, args.department)
+        return _digest(config, args.department, debug=bool(getattr(args, "debug", False)))
     raise UsageError(f"unknown command {command}")
 
 
@@ -663,7 +665,7 @@ class EvalAborted(SocialcareError):
     """`eval` could not do what was asked (exit 1), said in one line."""
 
 
-def _digest(config: Config, department: str | None) -> int:
+def _digest(config: Config, department: str | None, *, debug: bool = False) -> int:
     """Build the digest of the last 24 hours and send it now (every call sends)."""
     from bot.config import Secrets, missing_environment
     from bot.delivery import ChatWorker
@@ -718,25 +720,50 @@ def _digest(config: Config, department: str | None) -> int:
         from handlers.console import ConsoleSurface
 
         surfaces.append(ConsoleSurface(Console(), SystemClock().now))
+    before = service.store.scalar("SELECT coalesce(max(id), 0) FROM outbox")
     FollowUp(service).send_digests(service.clock.now(), department=department)
-    sent = 0
-    for surface in surfaces:
-        # With several surfaces, each takes only the digests queued for it.
-        worker = ChatWorker(service, surface, kinds=(DIGEST,), shared=len(surfaces) > 1)
-        sent += worker.drain()
-    left = service.store.scalar(
-        "SELECT count(*) FROM outbox WHERE kind = 'digest' AND state = 'pending'"
+    with _quiet_delivery_log(debug):  # the outcome is said below, once, with its reason
+        for surface in surfaces:
+            # With several surfaces, each takes only the digests queued for it.
+            worker = ChatWorker(service, surface, kinds=(DIGEST,), shared=len(surfaces) > 1)
+            worker.drain()
+    outcome = list(
+        service.store.query(
+            "SELECT state, channel, last_error FROM outbox WHERE kind = 'digest' AND id > ?"
+            " ORDER BY id",
+            (before,),
+        )
     )
     service.store.close()
-    if left:
-        print(
-            f"error: {left} digest(s) could not be sent now; the running bot retries them",
-            file=sys.stderr,
-        )
-        return EXIT_FAILURE
+    sent = sum(1 for row in outcome if row["state"] == "done")
     verb = "sent" if config.slack.enabled or config.teams.enabled else "printed"
     print(f"{verb} {sent} digest(s)", file=sys.stderr)
-    return EXIT_OK
+    for row in outcome:
+        where = f"digest for {row['channel']}"
+        if row["state"] == "failed":
+            print(f"error: {where} refused: {row['last_error']}", file=sys.stderr)
+        elif row["state"] != "done":
+            reason = row["last_error"] or "queued behind an earlier message to the same channel"
+            print(
+                f"error: {where} not sent now ({reason}); it stays queued and `socialcare run`"
+                " sends it when the chat service answers",
+                file=sys.stderr,
+            )
+    return EXIT_OK if sent == len(outcome) else EXIT_FAILURE
+
+
+@contextlib.contextmanager
+def _quiet_delivery_log(debug: bool) -> Iterator[None]:
+    """The chat worker logs each retry for a long-running bot ("will retry in 2s"); a
+    one-shot command exits instead, so its own summary is the truth to print."""
+    logger = logging.getLogger("bot.delivery")
+    previous = logger.level
+    if not debug:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def _parse_since(value: str | None, tz: Any) -> datetime:

@@ -339,3 +339,28 @@ def test_check_config_names_a_postgresql_database_as_a_url_without_its_password(
     done = socialcare("check-config", "-c", str(plain), env={**os.environ, "DATABASE_URL": url})
     assert "database postgresql://care:***@db.internal:5432/care (DATABASE_URL))" in done.stdout
     assert "pw-not-real" not in done.stdout + done.stderr
+
+
+def test_a_digest_slack_refuses_or_cannot_take_is_not_reported_as_sent(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '\n[slack]\nenabled = true\nmode = "http"\n', DRY_RUN)
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-operator-digest-not-real"}
+    with start_fake_slack() as fake:
+        fake.queue("chat.postMessage", 200, {"ok": False, "error": "channel_not_found"})
+        refused = socialcare(
+            "digest", "-c", str(config), env={**env, "SLACK_API_URL": fake.api_url}
+        )
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        "sent 0 digest(s)",
+        "error: digest for care refused: chat.postMessage: channel_not_found",
+    ]
+
+    down = socialcare(
+        "digest", "-c", str(config), env={**env, "SLACK_API_URL": "http://127.0.0.1:9/api/"}
+    )
+    assert down.returncode == 1
+    assert "sent 0 digest(s)" in down.stderr
+    assert "not sent now (chat.postMessage: URLError" in down.stderr
+    assert "it stays queued and `socialcare run` sends it" in down.stderr
+    assert "will retry in" not in down.stderr  # the command exits; it retries nothing itself
+    assert "xoxb-operator-digest-not-real" not in down.stderr
