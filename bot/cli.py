@@ -378,10 +378,11 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _check_config(config: Config, *, strict: bool) -> int:
     """Validate; tokens `run` needs are warnings, or errors (exit 2) with --strict."""
     from bot.config import Secrets, missing_environment
+    from bot.runtime import endpoint_problems
 
     secrets = Secrets.from_env()
     # What `socialcare run` refuses to start without: each missing variable once.
-    needed = missing_environment(config, secrets)
+    needed = missing_environment(config, secrets) + endpoint_problems(secrets)
     if not config.publish.dry_run and not config.sources.x.user_id:
         needed.append("sources.x.user_id: the brand account's id is needed to publish to X")
     warnings: list[str] = []

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -957,6 +958,38 @@ def publishing_networks(config: Config) -> set[str]:
     return enabled if enabled - {"x"} else enabled | {"x"}
 
 
+ENDPOINT_VARIABLES = (
+    "SLACK_API_URL",
+    "X_API_URL",
+    "OPENAI_BASE_URL",
+    "TEAMS_OPENID_METADATA_URL",
+    "TEAMS_LOGIN_URL",
+    "TEAMS_SERVICE_URL",
+    "BLUESKY_API_URL",
+    "META_GRAPH_URL",
+)
+
+
+def endpoint_problems(secrets: Secrets) -> list[str]:
+    """Endpoint overrides that are not http(s) URLs: `localhost:9` would otherwise start
+    a bot that is "degraded" for ever, its checks failing on a URL nobody can reach."""
+    problems = []
+    for variable in ENDPOINT_VARIABLES:
+        value = getattr(secrets, variable.lower())
+        if not value:
+            continue
+        try:
+            parts = urlsplit(value.strip())
+            ok = parts.scheme in {"http", "https"} and bool(parts.hostname)
+        except ValueError:
+            ok = False
+        if not ok:
+            problems.append(
+                f"{variable}: {value!r} is not an http(s) URL with a host, e.g. https://host:443/"
+            )
+    return problems
+
+
 def _one_line_per_key(problems: list[str]) -> list[str]:
     """One line per variable or key: Facebook and Instagram share one page token, and a
     refused token is one problem for the operator, not one per network that tried it."""
@@ -973,8 +1006,8 @@ def _one_line_per_key(problems: list[str]) -> list[str]:
 def run(config: Config, secrets: Secrets) -> int:
     """Run until SIGINT/SIGTERM; exit 0 after draining."""
 
-    # Every missing variable at once, before anything starts.
-    missing = missing_environment(config, secrets)
+    # Every missing variable and malformed endpoint at once, before anything starts.
+    missing = missing_environment(config, secrets) + endpoint_problems(secrets)
     if missing:
         raise ConfigError(missing)
     target = config.database_target()

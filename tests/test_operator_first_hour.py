@@ -364,3 +364,18 @@ def test_a_digest_slack_refuses_or_cannot_take_is_not_reported_as_sent(tmp_path:
     assert "it stays queued and `socialcare run` sends it" in down.stderr
     assert "will retry in" not in down.stderr  # the command exits; it retries nothing itself
     assert "xoxb-operator-digest-not-real" not in down.stderr
+
+
+def test_an_endpoint_override_that_is_not_a_url_stops_run_naming_it(tmp_path: Path) -> None:
+    """`META_GRAPH_URL=localhost:9` would start a bot "degraded" for ever."""
+    config = write_config(tmp_path, SLACK_OFF, DRY_RUN, META_ON)
+    env = meta_env("localhost:9")
+    done = socialcare("run", "-c", str(config), env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "config error: META_GRAPH_URL: 'localhost:9' is not an http(s) URL with a host,"
+        " e.g. https://host:443/"
+    )
+    checked = socialcare("check-config", "--strict", "-c", str(config), env=env)
+    assert checked.returncode == 2 and "META_GRAPH_URL: 'localhost:9'" in checked.stderr
+    assert TOKEN not in done.stderr + checked.stderr
