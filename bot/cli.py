@@ -7,11 +7,14 @@ line on stderr; `--debug` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
+import logging
 import sys
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,7 +89,7 @@ def _jsonl_epilog() -> str:
     minutes = int(MAX_CLOCK_AHEAD.total_seconds() // 60)
     return f"""\
 Mention JSONL: one object per line with
-  network           {networks} (a network the bot has a source for)
+  network           {networks} (one of these)
   id                the post's id (a string; numbers are kept exact)
   author_id         the author's id
   author_handle     the author's handle (a leading @ is dropped)
@@ -103,7 +106,8 @@ and optionally
   lang              language code, e.g. en
 
 Bad lines are reported as FILE:LINE: problem; the valid lines are still used,
-and the exit code is 1 if any line was bad."""
+and the exit code is 1 if any line was bad. Lines of a network whose
+[sources.NAME] is off are taken too (ingest notes that `run` cannot answer them)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,8 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "run",
         "start the bot and run until SIGINT/SIGTERM",
-        "HTTP server, Slack, the X poller, the LLM workers, the outbox workers and the\n"
-        "scheduler. On SIGINT/SIGTERM each worker finishes the item in hand; exit 0.",
+        "HTTP server (Slack, Teams, the Meta webhook, /healthz), the network pollers,\n"
+        "the LLM workers, the outbox workers and the scheduler. Credentials are checked\n"
+        "first: a refused one exits 2 naming its variable; a service that cannot be\n"
+        "reached starts the bot degraded (see /healthz). On SIGINT/SIGTERM each worker\n"
+        "finishes the item in hand; exit 0.",
     )
     _config_arg(p)
 
@@ -213,7 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_arg(p)
 
-    p = _command(sub, "report", "KPIs per department", "Durations are in seconds in csv and json.")
+    p = _command(
+        sub,
+        "report",
+        "KPIs per department (or per network, per tag)",
+        "Durations are in seconds in csv and json.",
+    )
     p.add_argument(
         "--since",
         metavar="ISO8601",
@@ -317,6 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except EvalAborted as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE
     except Exception as exc:
@@ -356,22 +371,26 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         setup_logging(level="DEBUG" if args.debug else "INFO", secrets=secrets.values())
         return run(config, secrets)
     if command == "digest":
-        return _digest(config, args.department)
+        return _digest(config, args.department, debug=bool(getattr(args, "debug", False)))
     raise UsageError(f"unknown command {command}")
 
 
 def _check_config(config: Config, *, strict: bool) -> int:
     """Validate; tokens `run` needs are warnings, or errors (exit 2) with --strict."""
     from bot.config import Secrets, missing_environment
+    from bot.runtime import endpoint_problems
 
     secrets = Secrets.from_env()
     # What `socialcare run` refuses to start without: each missing variable once.
-    needed = missing_environment(config, secrets)
+    needed = missing_environment(config, secrets) + endpoint_problems(secrets)
     if not config.publish.dry_run and not config.sources.x.user_id:
         needed.append("sources.x.user_id: the brand account's id is needed to publish to X")
     warnings: list[str] = []
     if config.llm.enabled and not secrets.openai_api_key:
         warnings.append("llm.enabled: OPENAI_API_KEY is not set; the bot will run offline")
+    vip = config.vip  # a [vip] table that names nobody is a VIP rule that never fires
+    if "vip" in config.model_fields_set and not (vip.min_followers or vip.verified or vip.handles):
+        warnings.append("vip: no criterion (min_followers, verified, handles), so nobody is a VIP")
     for index, dept in enumerate(config.departments):
         if not dept.managers:
             warnings.append(
@@ -384,11 +403,26 @@ def _check_config(config: Config, *, strict: bool) -> int:
         return EXIT_USAGE
     for warning in [*needed, *warnings]:
         print(f"warning: {warning}", file=sys.stderr)
+    count = len(config.departments)
     print(
-        f"{config.bot.brand}: config valid ({len(config.departments)} departments,"
-        f" database {config.database_path})"
+        f"{config.bot.brand}: config valid ({count} department{'' if count == 1 else 's'},"
+        f" database {_database_shown(config)})"
     )
     return EXIT_OK
+
+
+def _database_shown(config: Config) -> str:
+    """Where the commands will store: a SQLite path, or a PostgreSQL URL without its
+    password (and whether DATABASE_URL chose it over the file)."""
+    import os
+
+    from bot.store_copy import mask_url
+
+    target = config.database_target()
+    if isinstance(target, Path):
+        return str(target)
+    source = " (DATABASE_URL)" if os.environ.get("DATABASE_URL") else ""
+    return f"{mask_url(target)}{source}"
 
 
 def _open_service(config: Config) -> CareService:
@@ -420,12 +454,14 @@ def _ingest(config: Config, path: Path) -> int:
 
     from bot.jsonl import BadLine, count_lines, read_mentions
     from bot.models import Mention
+    from bot.runtime import publishing_networks
 
     _require_file(path)
     service = _open_service(config)
     bad: list[BadLine] = []
     total = count_lines(path)
     created = joined = duplicates = 0
+    answered, unanswered = publishing_networks(config), Counter[str]()
     err = Console(stderr=True)
     batch: list[Mention] = []
     with Progress(
@@ -453,6 +489,8 @@ def _ingest(config: Config, path: Path) -> int:
                 bad.append(item)
                 progress.advance(task)
                 continue
+            if item.network not in answered:
+                unanswered[item.network] += 1
             batch.append(item)
             if len(batch) >= 200:
                 flush()
@@ -464,6 +502,13 @@ def _ingest(config: Config, path: Path) -> int:
         f"{created} new cases, {joined} joined to open conversations, {duplicates} already stored,"
         f" {len(bad)} bad lines"
     )
+    for network, count in unanswered.items():
+        # Stored and shown like any case, but `run` has no credential to answer them with.
+        print(
+            f"note: {count} {network} mention(s) ingested while [sources.{network}] is off:"
+            f" replies to them cannot be published until it is enabled (or dry_run = true)",
+            file=sys.stderr,
+        )
     return EXIT_FAILURE if bad else EXIT_OK
 
 
@@ -564,9 +609,21 @@ def _eval(config: Config, path: Path, fmt: str) -> int:
             max_retries=config.llm.max_retries,
             max_tokens_param=config.llm.max_tokens_param,
         )
+        _check_llm(client, config.llm.model)
         llm = evaluate.LLMReader(config, client, classifier)
         readers["llm"] = llm
     result = evaluate.evaluate(items, readers, workers={"llm": config.llm.max_concurrency})
+    if llm is not None and llm.calls and llm.fallbacks == llm.calls:
+        # Every call failed: an "llm" column would be the offline reading under another
+        # name. Show the offline figures only, and say why the model was not measured.
+        failures = ", ".join(f"{kind} x{n}" for kind, n in llm.problems.most_common())
+        print(
+            f"error: the LLM ({config.llm.model}) answered none of {llm.calls} calls"
+            f" ({failures}); offline figures only",
+            file=sys.stderr,
+        )
+        result = evaluate.evaluate(items, {"offline": readers["offline"]})
+        llm, bad = None, bad + 1  # exit 1: the evaluation asked for was not done
     if fmt == "json":
         payload = evaluate.as_json(result)
         payload.update(file=str(path), bad_lines=bad)
@@ -590,7 +647,26 @@ def _eval(config: Config, path: Path, fmt: str) -> int:
     return EXIT_FAILURE if bad else EXIT_OK
 
 
-def _digest(config: Config, department: str | None) -> int:
+def _check_llm(client: Any, model: str) -> None:
+    """Before one call per line: the endpoint answers and takes the key. A refused key is
+    a ConfigError naming OPENAI_API_KEY (exit 2); an endpoint that cannot be reached is a
+    runtime failure (exit 1), rather than thousands of calls failing one by one."""
+    from bot.errors import DependencyUnreachable
+
+    try:
+        client.check()
+    except DependencyUnreachable as exc:
+        raise EvalAborted(
+            f"{exc}; nothing evaluated (check OPENAI_BASE_URL, or set [llm] enabled = false"
+            f" for the offline classifier only)"
+        ) from None
+
+
+class EvalAborted(SocialcareError):
+    """`eval` could not do what was asked (exit 1), said in one line."""
+
+
+def _digest(config: Config, department: str | None, *, debug: bool = False) -> int:
     """Build the digest of the last 24 hours and send it now (every call sends)."""
     from bot.config import Secrets, missing_environment
     from bot.delivery import ChatWorker
@@ -602,8 +678,11 @@ def _digest(config: Config, department: str | None) -> int:
         known = ", ".join(d.id for d in config.departments)
         raise UsageError(f"unknown department {department!r}; departments: {known}")
     secrets = Secrets.from_env()
-    # Sending needs the chat surfaces' tokens only (not X's).
-    missing = [m for m in missing_environment(config, secrets) if "SLACK_" in m or "TEAMS_" in m]
+    # Sending needs the tokens that post (SLACK_BOT_TOKEN, Teams' app credential); not
+    # X's, nor what only receives (the signing secret, Socket Mode's app token).
+    missing = [
+        m for m in missing_environment(config, secrets) if "SLACK_BOT_TOKEN" in m or "TEAMS_" in m
+    ]
     if missing:
         raise ConfigError(missing)
     surfaces: list[ChatSurface] = []
@@ -642,25 +721,50 @@ def _digest(config: Config, department: str | None) -> int:
         from handlers.console import ConsoleSurface
 
         surfaces.append(ConsoleSurface(Console(), SystemClock().now))
+    before = service.store.scalar("SELECT coalesce(max(id), 0) FROM outbox")
     FollowUp(service).send_digests(service.clock.now(), department=department)
-    sent = 0
-    for surface in surfaces:
-        # With several surfaces, each takes only the digests queued for it.
-        worker = ChatWorker(service, surface, kinds=(DIGEST,), shared=len(surfaces) > 1)
-        sent += worker.drain()
-    left = service.store.scalar(
-        "SELECT count(*) FROM outbox WHERE kind = 'digest' AND state = 'pending'"
+    with _quiet_delivery_log(debug):  # the outcome is said below, once, with its reason
+        for surface in surfaces:
+            # With several surfaces, each takes only the digests queued for it.
+            worker = ChatWorker(service, surface, kinds=(DIGEST,), shared=len(surfaces) > 1)
+            worker.drain()
+    outcome = list(
+        service.store.query(
+            "SELECT state, channel, last_error FROM outbox WHERE kind = 'digest' AND id > ?"
+            " ORDER BY id",
+            (before,),
+        )
     )
     service.store.close()
-    if left:
-        print(
-            f"error: {left} digest(s) could not be sent now; the running bot retries them",
-            file=sys.stderr,
-        )
-        return EXIT_FAILURE
+    sent = sum(1 for row in outcome if row["state"] == "done")
     verb = "sent" if config.slack.enabled or config.teams.enabled else "printed"
     print(f"{verb} {sent} digest(s)", file=sys.stderr)
-    return EXIT_OK
+    for row in outcome:
+        where = f"digest for {row['channel']}"
+        if row["state"] == "failed":
+            print(f"error: {where} refused: {row['last_error']}", file=sys.stderr)
+        elif row["state"] != "done":
+            reason = row["last_error"] or "queued behind an earlier message to the same channel"
+            print(
+                f"error: {where} not sent now ({reason}); it stays queued and `socialcare run`"
+                " sends it when the chat service answers",
+                file=sys.stderr,
+            )
+    return EXIT_OK if sent == len(outcome) else EXIT_FAILURE
+
+
+@contextlib.contextmanager
+def _quiet_delivery_log(debug: bool) -> Iterator[None]:
+    """The chat worker logs each retry for a long-running bot ("will retry in 2s"); a
+    one-shot command exits instead, so its own summary is the truth to print."""
+    logger = logging.getLogger("bot.delivery")
+    previous = logger.level
+    if not debug:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def _parse_since(value: str | None, tz: Any) -> datetime:
@@ -705,6 +809,12 @@ def _report(config: Config, since_arg: str | None, fmt: str, by: str = "departme
             )
             for t in tags_in_period(service.store, since=since, until=until)
         ]
+        if not rows:
+            print(
+                f"note: no tagged cases since {since:%Y-%m-%d %H:%M} UTC; [[tag_rules]] tag"
+                " cases at ingest, staff with /care tag N +TAG",
+                file=sys.stderr,
+            )
     else:
         rows = [
             kpis(service.store, since=since, until=until, department=d.id, calendar=calendar)

@@ -533,7 +533,7 @@ _PATTERN_HINTS = {
     _SLACK_ID: "must be a Slack ID such as C0CARE or U0ADMIN (not a #channel or @name)",
     _DEPARTMENT_ID: "must be a short lowercase id such as care (letters, digits, - and _)",
     _LANGUAGE: "must be an ISO 639-1 language code such as en or es",
-    _GRAPH_ID: "must be a numeric Graph API id such as 102030405060708 (the id, not a name)",
+    _GRAPH_ID: "must be a numeric Graph API id of 5 to 25 digits, e.g. 102030405060708",
 }
 
 

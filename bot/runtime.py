@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -181,8 +182,7 @@ class Runtime:
             return DryRunPublisher(self.store, self.clock)
         sources = self.config.sources
         publishers: dict[str, ReplyPublisher] = {}
-        others = ("bluesky", "mastodon", "facebook", "instagram")
-        if sources.x.enabled or not any(getattr(sources, n).enabled for n in others):
+        if "x" in publishing_networks(self.config):
             publishers["x"] = self._make_x_publisher()
         publishers.update(self._meta_publishers())
         if sources.bluesky.enabled:
@@ -489,7 +489,7 @@ class Runtime:
                 self.health.ok(name)
                 log.info("%s: ok (%s)", name, detail)
         if problems:
-            raise ConfigError(problems)
+            raise ConfigError(_one_line_per_key(problems))
         if pending:
             threading.Thread(
                 target=self._recheck, args=(pending,), name="recheck", daemon=True
@@ -947,11 +947,67 @@ class Runtime:
             await self.shutdown()
 
 
+def publishing_networks(config: Config) -> set[str]:
+    """The networks `run` answers on: each enabled source's, and X's when X is watched or
+    (as before other networks) when nothing else is. Every network under dry_run."""
+    from bot.models import NETWORK_NAMES
+
+    if config.publish.dry_run:
+        return set(NETWORK_NAMES)
+    enabled = {n for n in NETWORK_NAMES if getattr(config.sources, n).enabled}
+    return enabled if enabled - {"x"} else enabled | {"x"}
+
+
+ENDPOINT_VARIABLES = (
+    "SLACK_API_URL",
+    "X_API_URL",
+    "OPENAI_BASE_URL",
+    "TEAMS_OPENID_METADATA_URL",
+    "TEAMS_LOGIN_URL",
+    "TEAMS_SERVICE_URL",
+    "BLUESKY_API_URL",
+    "META_GRAPH_URL",
+)
+
+
+def endpoint_problems(secrets: Secrets) -> list[str]:
+    """Endpoint overrides that are not http(s) URLs: `localhost:9` would otherwise start
+    a bot that is "degraded" for ever, its checks failing on a URL nobody can reach."""
+    problems = []
+    for variable in ENDPOINT_VARIABLES:
+        value = getattr(secrets, variable.lower())
+        if not value:
+            continue
+        try:
+            parts = urlsplit(value.strip())
+            ok = parts.scheme in {"http", "https"} and bool(parts.hostname)
+        except ValueError:
+            ok = False
+        if not ok:
+            problems.append(
+                f"{variable}: {value!r} is not an http(s) URL with a host, e.g. https://host:443/"
+            )
+    return problems
+
+
+def _one_line_per_key(problems: list[str]) -> list[str]:
+    """One line per variable or key: Facebook and Instagram share one page token, and a
+    refused token is one problem for the operator, not one per network that tried it."""
+    seen: set[str] = set()
+    kept = []
+    for problem in problems:
+        key = problem.split(":", 1)[0]
+        if key not in seen:
+            seen.add(key)
+            kept.append(problem)
+    return kept
+
+
 def run(config: Config, secrets: Secrets) -> int:
     """Run until SIGINT/SIGTERM; exit 0 after draining."""
 
-    # Every missing variable at once, before anything starts.
-    missing = missing_environment(config, secrets)
+    # Every missing variable and malformed endpoint at once, before anything starts.
+    missing = missing_environment(config, secrets) + endpoint_problems(secrets)
     if missing:
         raise ConfigError(missing)
     target = config.database_target()

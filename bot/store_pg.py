@@ -121,6 +121,18 @@ class PgDb:
         self.raw.close()
 
 
+def _cannot_connect(url: str, exc: Exception) -> ConfigError:
+    """One line naming the setting, with the reason and never the password."""
+    reason = " ".join(str(exc).split())
+    password = urlsplit(url).password
+    for secret in [password, unquote(password or "")]:
+        if secret:
+            reason = reason.replace(secret, "***")
+    return ConfigError(
+        [f"DATABASE_URL / [bot].database: cannot connect to PostgreSQL ({reason})"[:300]]
+    )
+
+
 class PostgresStore(Store):
     """The Store on PostgreSQL; see the module docstring for what differs."""
 
@@ -131,6 +143,12 @@ class PostgresStore(Store):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._held: list[psycopg.Connection[Any]] = []
+        try:
+            # One plain connection first: a refused or mistyped URL fails at once with
+            # libpq's own reason, not after the pool's 10 s of retries and log lines.
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.Error as exc:
+            raise _cannot_connect(url, exc) from None
         self.pool = ConnectionPool(
             url,
             min_size=1,
@@ -146,14 +164,7 @@ class PostgresStore(Store):
             self.pool.wait(timeout=10)
         except Exception as exc:
             self.pool.close()
-            reason = str(exc)
-            password = urlsplit(url).password
-            for secret in [password, unquote(password or "")]:
-                if secret:
-                    reason = reason.replace(secret, "***")
-            raise ConfigError(
-                [f"DATABASE_URL / [bot].database: cannot connect to PostgreSQL ({reason})"[:300]]
-            ) from None
+            raise _cannot_connect(url, exc) from None
         self._migrate()
 
     def _connection(self) -> psycopg.Connection[Any]:
