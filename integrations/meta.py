@@ -457,6 +457,29 @@ def _with_replies(item: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 # ------------------------------------------------------------------ webhook inbox
 
 
+def unreadable(body: Mapping[str, Any]) -> str | None:
+    """Why a signed delivery cannot hold anything the bot reads; None if its shape is
+    right (it may still hold nothing new: an edit, a removal, the page's own comment)."""
+    if body.get("object") not in ("page", "instagram"):
+        return f"object {str(body.get('object'))[:40]!r} (expected page or instagram)"
+    entries = body.get("entry")
+    if not isinstance(entries, list) or not entries:
+        return "no entry list"
+    changes = [
+        change
+        for entry in entries
+        if isinstance(entry, Mapping)
+        for change in (entry.get("changes") or [])
+        if isinstance(change, Mapping) and isinstance(change.get("value"), Mapping)
+    ]
+    if not changes:
+        return (
+            "no changes with a value (a messaging subscription? socialcare reads feed,"
+            " mention, comments and mentions)"
+        )
+    return None
+
+
 class MetaInbox:
     """Turns stored webhook deliveries into mentions, oldest first. An Instagram @mention
     arrives as ids only and is fetched here; if Meta cannot be asked, the delivery waits
@@ -516,6 +539,12 @@ class MetaInbox:
             return
         if mentions:
             self.ingest(mentions)
+        else:
+            problem = unreadable(item.payload.get("body") or {})
+            if problem:
+                # Signed by Meta, so not an attack: a subscription or an API version the
+                # bot does not read. Say so, or the operator never learns it.
+                log.warning("meta webhook: delivery #%s has nothing to read: %s", item.id, problem)
         self.service.outbox.done(item.id, {"mentions": len(mentions)})
 
     def drain(self, limit: int = 1000) -> int:

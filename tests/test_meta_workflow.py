@@ -108,3 +108,16 @@ def test_a_manager_hides_the_comment_on_facebook_and_the_card_says_so(
     service.unhide(LEAD, case_id)
     assert runtime.moderation_worker.drain() == 1
     assert graph.nodes[comment].hidden is False
+
+
+def test_a_signed_delivery_the_bot_cannot_read_is_logged_not_silently_dropped(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+
+    body = json.dumps({"object": "page", "entry": [{"id": "1", "messaging": [{}]}]}).encode()
+    assert deliver(runtime, body)[0] == 200
+    with caplog.at_level("WARNING"):
+        assert runtime.meta_inbox.drain() == 1
+    assert "nothing to read: no changes with a value" in caplog.text
+    assert runtime.service.queue("care") == []
