@@ -7,12 +7,14 @@ transaction (so a case and its tags are stored together, or not at all).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 
+import regex
 from sqlite_utils import Database
 
 from bot import audit
@@ -23,7 +25,13 @@ from bot.routing import _keyword_pattern as keyword_pattern
 from bot.store import Store
 from bot.views import ManagerRef, SavedReplyChoice
 
+log = logging.getLogger(__name__)
+
 VIP_TAG = "vip"
+# A tag rule's regex runs on whatever a stranger posts: a careless pattern such as
+# `(a|aa)+$` backtracks for hours on the right text. The `regex` module can stop a
+# search; one that runs this long counts as no match (and is logged) so ingest goes on.
+REGEX_TIMEOUT_SECONDS = 0.1
 _TAG = re.compile(TAG)
 # First names are cut at spaces, dots and underscores ("ana.lopez" -> "Ana").
 _NAME_BREAK = re.compile(r"[\s._]+")
@@ -54,9 +62,25 @@ def parse_tag_changes(words: Iterable[str]) -> tuple[list[str], list[str], list[
 
 
 @lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
+def _regex(pattern: str) -> regex.Pattern[str]:
     # Case-insensitive, as keywords are: "(?-i:...)" turns that off where it matters.
-    return re.compile(pattern, re.IGNORECASE)
+    return regex.compile(pattern, regex.IGNORECASE)
+
+
+def _regex_matches(rule: TagRule, text: str) -> bool:
+    if rule.regex is None:
+        return True
+    try:
+        return bool(_regex(rule.regex).search(text, timeout=REGEX_TIMEOUT_SECONDS))
+    except TimeoutError:
+        log.warning(
+            "tag rule %r: its regex timed out after %.1f s on a %d-character post and counts"
+            " as not matching; simplify the pattern (nested repeats backtrack)",
+            rule.tag,
+            REGEX_TIMEOUT_SECONDS,
+            len(text),
+        )
+        return False
 
 
 def rule_matches(rule: TagRule, mention: Mention, reading: Classification) -> bool:
@@ -64,7 +88,7 @@ def rule_matches(rule: TagRule, mention: Mention, reading: Classification) -> bo
     followers = mention.author_followers or 0
     checks = [
         not rule.keywords or any(keyword_pattern(k).search(mention.text) for k in rule.keywords),
-        rule.regex is None or bool(_regex(rule.regex).search(mention.text)),
+        _regex_matches(rule, mention.text),
         not rule.intents or reading.intent in rule.intents,
         not rule.networks or mention.network in rule.networks,
         not rule.languages or reading.language in rule.languages,

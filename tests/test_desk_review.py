@@ -1,0 +1,61 @@
+"""Review of the care desk (issue 14): what a hostile post or a busy day found.
+
+Each test reproduces one finding through the service, the console or the fakes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import parse_config
+from bot.errors import ConfigError
+from bot.ports import FixedClock
+from bot.service import CareService
+from bot.store import Store
+from tests.conftest import START, config_data, mention
+
+# A careless pattern: `(a|aa)+$` backtracks exponentially on a run of a's that does not
+# end the post. Python's `re` would take hours on this text; it must not hold up ingest.
+CATASTROPHIC = r"(a|aa)+$"
+
+
+def _service(tmp_path: Path, **overrides: Any) -> CareService:
+    data = config_data(**overrides)
+    config = parse_config(data, base_dir=tmp_path)
+    return CareService(config, Store(config.database_path), clock=FixedClock(START))
+
+
+def test_a_catastrophic_tag_regex_on_an_attackers_post_times_out_instead_of_hanging(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    service = _service(
+        tmp_path,
+        tag_rules=[
+            {"tag": "screams", "regex": CATASTROPHIC},
+            {"tag": "refund", "keywords": ["refund"]},
+        ],
+    )
+    text = "@AcmeAir refund now " + "a" * 80 + "!"
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="bot.desk"):
+        stats = service.ingest(mention(text))
+    assert time.monotonic() - started < 10
+    assert stats.created == 1
+    # The slow rule counts as not matching; the other rules still tag the case.
+    assert service.view(stats.case_ids[0]).tags == ["refund"]
+    warning = "\n".join(r.getMessage() for r in caplog.records)
+    assert "tag rule 'screams'" in warning and "timed out" in warning
+    assert "a" * 20 not in warning  # the post's words stay out of the log
+
+
+def test_a_tag_regex_is_checked_by_the_engine_that_runs_it() -> None:
+    # `\p{L}` is a regex-module class; `re` would reject it at load time and vice versa.
+    config = parse_config(config_data(tag_rules=[{"tag": "letters", "regex": r"^\p{Lu}{5,}"}]))
+    assert config.tag_rules[0].regex == r"^\p{Lu}{5,}"
+    with pytest.raises(ConfigError) as raised:
+        parse_config(config_data(tag_rules=[{"tag": "bad", "regex": "(unclosed"}]))
+    assert raised.value.problems[0].startswith("tag_rules[0].regex: ")
