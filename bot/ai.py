@@ -159,11 +159,11 @@ def _data(text: str) -> str:
 
 def skips_llm(intent: Intent, needs_reply: bool, sentiment: Sentiment, priority: Priority) -> bool:
     """True when the offline reading is sure enough that the LLM would add nothing: spam,
-    or no reply needed with nothing negative or pressing about it (praise, chatter)."""
-    if intent is Intent.SPAM:
-        return True
+    or no reply needed, with nothing negative or pressing about it (praise, chatter).
+    A negative "spam" is sent: the rules call a complaint that tags six accounts or
+    links three photos spam, and only the model can say it is not."""
     calm = sentiment is not Sentiment.NEGATIVE and priority in (Priority.NORMAL, Priority.LOW)
-    return not needs_reply and calm
+    return calm and (intent is Intent.SPAM or not needs_reply)
 
 
 def capped_call(

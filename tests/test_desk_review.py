@@ -4,6 +4,7 @@ Each test reproduces one finding through the service, the console or the fakes."
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -59,3 +60,34 @@ def test_a_tag_regex_is_checked_by_the_engine_that_runs_it() -> None:
     with pytest.raises(ConfigError) as raised:
         parse_config(config_data(tag_rules=[{"tag": "bad", "regex": "(unclosed"}]))
     assert raised.value.problems[0].startswith("tag_rules[0].regex: ")
+
+
+# ------------------------------------------------------------------ the LLM skip
+
+# A real complaint the offline rules read as spam: six handles called in ("many links or
+# handles"), so intent spam, priority low, no reply needed.
+TAGGED_EVERYONE = (
+    "@AcmeAir @FAA @USDOT @Boeing @CNN @BBC you cancelled my flight and lost my bag,"
+    " 3 days and no answer. Disgraceful."
+)
+
+
+def test_a_negative_post_the_offline_rules_call_spam_is_still_read_by_the_llm(
+    tmp_path: Path,
+) -> None:
+    from tests.fakes.openai import start_fake_openai
+    from tests.test_ai import good_answer, make, suggestions
+    from tests.test_llm_combined import drain
+
+    with start_fake_openai() as fake:
+        fake.set_responder(lambda body: json.dumps(good_answer()))
+        service, ai, _ = make(tmp_path, fake)
+        case_id = service.ingest(mention(TAGGED_EVERYONE)).case_ids[0]
+        offline = service.get_case(case_id)
+        assert (offline.intent.value, offline.sentiment.value) == ("spam", "negative")
+        [outcome] = drain(ai)
+        assert len(fake.requests) == 1
+        assert outcome["reading"] is True
+        case = service.get_case(case_id)
+        assert case.intent.value == "complaint" and case.needs_reply
+        assert suggestions(service, case_id)
