@@ -38,6 +38,8 @@ class BulkOutcome:
     # (singular, plural) predicate -> the cases it applies to, e.g. "is already closed".
     refused: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     reason: str = ""
+    # Group leader -> the untouched copies its dismissal closed that the list did not name.
+    along: dict[int, list[int]] = field(default_factory=dict)
 
     def refuse(self, case_id: int, why: tuple[str, str]) -> None:
         self.refused.setdefault(why, []).append(case_id)
@@ -58,6 +60,12 @@ class BulkOutcome:
                 text += "" if self.reason.endswith((".", "!", "?")) else "."
         else:
             text = f"{word} no cases."
+        for leader, copies in self.along.items():
+            n = len(copies)
+            text += (
+                f" With them {n} similar case{'s' * (n != 1)} on #{leader}'s card:"
+                f" {compact(copies)}."
+            )
         if self.refused:
             clauses = [
                 f"{compact(ids)} {singular if len(ids) == 1 else plural}"
@@ -130,7 +138,11 @@ def run_list(
             continue
         outcome.done.append(case_id)
         if verb == "dismiss":
-            along |= _dismissed_with(service, case_id)
+            copies = _dismissed_with(service, case_id)
+            along |= copies
+            unnamed = sorted(copies - set(case_ids))
+            if unnamed:
+                outcome.along[case_id] = unnamed
     return outcome
 
 

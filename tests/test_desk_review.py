@@ -91,3 +91,28 @@ def test_a_negative_post_the_offline_rules_call_spam_is_still_read_by_the_llm(
         case = service.get_case(case_id)
         assert case.intent.value == "complaint" and case.needs_reply
         assert suggestions(service, case_id)
+
+
+# ------------------------------------------------------------------ bulk summaries
+
+CAMPAIGN = "@AcmeAir Bring back the free snacks! #SnackGate https://t.co/abc"
+COMPLAINT = "@AcmeAir my flight was delayed 3 hours, I want a refund"
+
+
+def test_a_list_that_dismisses_a_groups_copies_says_so_in_its_summary(tmp_path: Path) -> None:
+    from bot.commands import run_command
+    from tests.conftest import AGENT
+
+    service = _service(tmp_path)
+    leader, *copies = service.ingest_many(
+        [mention(CAMPAIGN, author_id=f"b{i}", author_handle=f"fan{i}") for i in range(4)]
+    ).case_ids
+    other = service.ingest(mention(COMPLAINT, author_id="c1", author_handle="cus")).case_ids[0]
+    answer = run_command(service, AGENT, f"dismiss {leader},{other} campaign")
+    # The leader's dismissal took its untouched copies along, as the single command does:
+    # the one summary must not count two cases when five were closed.
+    assert [service.get_case(c).state.value for c in copies] == ["dismissed"] * 3
+    assert answer.text == (
+        f"Dismissed 2 cases: #{leader}, #{other}. Reason: campaign."
+        f" With them 3 similar cases on #{leader}'s card: #{copies[0]}–#{copies[-1]}."
+    )
