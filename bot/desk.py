@@ -20,7 +20,7 @@ from sqlite_utils import Database
 from bot import audit
 from bot.config import Config
 from bot.desk_config import TAG, TAG_MAX, VARIABLE, SavedReply, TagRule, VipSection
-from bot.models import Actor, Case, Classification, Intent, Mention, Priority
+from bot.models import Actor, Case, Classification, Intent, Mention, Priority, shows_handle
 from bot.routing import _keyword_pattern as keyword_pattern
 from bot.store import Store
 from bot.views import ManagerRef, SavedReplyChoice
@@ -252,11 +252,21 @@ def fill(text: str, values: Mapping[str, str]) -> str:
 
 
 def saved_reply_values(
-    config: Config, *, case_id: int, handle: str, author_name: str, actor: Actor
+    config: Config,
+    *,
+    case_id: int,
+    handle: str,
+    author_name: str,
+    actor: Actor,
+    network: str = "x",
 ) -> dict[str, str]:
+    # Facebook's "handle" is a page-scoped id: printed in a public reply it reads as
+    # "@7391847239012345". There a reply notifies its author without an @, so both
+    # variables greet by first name (or "there").
+    at_handle = f"@{handle}" if shows_handle(network) else (first_name(author_name) or "there")
     return {
-        "first_name": first_name(author_name) or f"@{handle}",
-        "handle": f"@{handle}",
+        "first_name": first_name(author_name) or at_handle,
+        "handle": at_handle,
         "case": str(case_id),
         "agent_first_name": agent_first_name(config, actor),
         "brand": config.bot.brand,

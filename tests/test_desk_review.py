@@ -116,3 +116,34 @@ def test_a_list_that_dismisses_a_groups_copies_says_so_in_its_summary(tmp_path: 
         f"Dismissed 2 cases: #{leader}, #{other}. Reason: campaign."
         f" With them 3 similar cases on #{leader}'s card: #{copies[0]}–#{copies[-1]}."
     )
+
+
+# ------------------------------------------------------------------ saved replies
+
+
+@pytest.mark.parametrize(
+    ("name", "greeting"), [("Maya López", "Hi Maya, @"), ("", "Hi there, @"), ("🔥", "Hi there, @")]
+)
+def test_a_saved_reply_on_facebook_never_prints_the_page_scoped_id(
+    tmp_path: Path, name: str, greeting: str
+) -> None:
+    from bot.desk_service import use_saved_reply
+    from tests.conftest import AGENT
+
+    service = _service(
+        tmp_path,
+        saved_replies=[
+            {"id": "hi", "title": "Hi", "text": "Hi {first_name}, {handle}: see case {case}."}
+        ],
+    )
+    fb_id = "7391847239012345"  # what Facebook gives apps instead of a username
+    case_id = service.ingest(
+        mention(
+            COMPLAINT, network="facebook", author_id=fb_id, author_handle=fb_id, author_name=name
+        )
+    ).case_ids[0]
+    case = use_saved_reply(service, AGENT, case_id, "hi")
+    assert case.draft_text is not None
+    assert fb_id not in case.draft_text
+    who = greeting.split(",")[0].removeprefix("Hi ")
+    assert case.draft_text == f"Hi {who}, {who}: see case {case_id}."
