@@ -18,6 +18,7 @@ from bot.ports import FixedClock
 from bot.service import CareService
 from bot.store import Store
 from tests.conftest import START, config_data, mention
+from tests.pg import postgres_server_fixture, postgres_url_fixture  # noqa: F401
 
 # A careless pattern: `(a|aa)+$` backtracks exponentially on a run of a's that does not
 # end the post. Python's `re` would take hours on this text; it must not hold up ingest.
@@ -147,3 +148,42 @@ def test_a_saved_reply_on_facebook_never_prints_the_page_scoped_id(
     assert fb_id not in case.draft_text
     who = greeting.split(",")[0].removeprefix("Hi ")
     assert case.draft_text == f"Hi {who}, {who}: see case {case_id}."
+
+
+# ------------------------------------------------------------------ stale claims
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_a_claim_of_a_case_that_already_carries_a_draft_is_never_released(
+    request: pytest.FixtureRequest, tmp_path: Path, engine: str
+) -> None:
+    """A case reassigned with its draft (or a claim the 0014 migration dated after its
+    draft) has words on the card: the stale-claim rule must not say "no draft yet" and
+    take it away."""
+    from bot.stale import StaleClaims
+    from bot.storage import open_store
+    from tests.conftest import AGENT, MKT
+
+    data = config_data()
+    if engine == "postgres":
+        data["bot"]["database"] = request.getfixturevalue("postgres_url")
+    config = parse_config(data, base_dir=tmp_path)
+    clock = FixedClock(START)
+    store = open_store(config.database_target(env={}))
+    try:
+        service = CareService(config, store, clock=clock)
+        case_id = service.ingest(mention(COMPLAINT)).case_ids[0]
+        service.claim(AGENT, case_id)
+        service.set_draft(AGENT, case_id, "Sorry about the delay! Please DM us your booking ref.")
+        service.reassign(AGENT, case_id, "marketing")
+        clock.advance(60)
+        service.claim(MKT, case_id)
+        stale = StaleClaims(service)
+        for _ in range(3):
+            clock.advance(30 * 60)
+            assert stale.check(clock.now()) == {"reminder": 0, "release": 0}
+        case = service.get_case(case_id)
+        assert case.state.value == "claimed" and case.claimed_by == MKT.user_id
+        assert case.draft_text is not None
+    finally:
+        store.close()
