@@ -187,3 +187,35 @@ def test_a_claim_of_a_case_that_already_carries_a_draft_is_never_released(
         assert case.draft_text is not None
     finally:
         store.close()
+
+
+# ------------------------------------------------------------------ VIPs
+
+
+def test_a_vip_joining_a_copy_paste_campaign_gets_a_card_of_their_own(tmp_path: Path) -> None:
+    """Grouped under the campaign's card, a VIP's post would have no card to call the
+    managers on, and "Dismiss all similar" would dismiss it with the spam."""
+    from bot.bulk import dismiss_group
+    from tests.conftest import AGENT
+
+    service = _service(tmp_path, vip={"min_followers": 50000})
+    fans = [mention(CAMPAIGN, author_id=f"b{i}", author_handle=f"fan{i}") for i in range(3)]
+    star = mention(CAMPAIGN, author_id="v1", author_handle="bigvoice", author_followers=90000)
+    leader, *copies, vip_case = service.ingest_many([*fans, star]).case_ids
+    assert [service.get_case(c).group_id for c in copies] == [leader, leader]
+    vip = service.get_case(vip_case)
+    assert vip.group_id is None
+    view = service.view(vip_case)
+    assert "vip" in view.tags and view.vip_managers
+    outcome = dismiss_group(service, AGENT, leader, "campaign")
+    assert vip_case not in outcome.dismissed
+    assert service.get_case(vip_case).state.value == "new"
+    # Nor does the campaign group under a VIP who posted it first.
+    first = service.ingest(
+        mention("@AcmeAir Free upgrades for all! #Up", author_id="v2", author_followers=90000)
+    ).case_ids[0]
+    later = service.ingest_many(
+        [mention("@AcmeAir Free upgrades for all! #Up", author_id=f"u{i}") for i in range(2)]
+    ).case_ids
+    assert service.get_case(first).group_id is None
+    assert service.get_case(later[1]).group_id == later[0]
