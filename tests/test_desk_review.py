@@ -219,3 +219,42 @@ def test_a_vip_joining_a_copy_paste_campaign_gets_a_card_of_their_own(tmp_path: 
     ).case_ids
     assert service.get_case(first).group_id is None
     assert service.get_case(later[1]).group_id == later[0]
+
+
+# ------------------------------------------------------------------ case lists
+
+
+def test_a_list_of_empty_items_is_answered_at_once_not_after_minutes(tmp_path: Path) -> None:
+    """`/care dismiss 1 , , , , …`: the list splitter backtracked exponentially (70
+    characters took minutes), so anyone who can type the command could stall the bot."""
+    from bot.commands import run_command
+    from tests.conftest import STRANGER
+
+    service = _service(tmp_path)
+    started = time.monotonic()
+    answer = run_command(service, STRANGER, "dismiss 1,2" + " ,   " * 40 + ",")
+    assert time.monotonic() - started < 2
+    assert not answer.ok and "cannot end with a comma" in answer.text
+
+
+def test_the_list_splitter_still_splits_as_it_did() -> None:
+    """Same answers as the old pattern on every short string of these characters."""
+    import itertools
+    import re
+
+    from bot.caselist import split_refs
+
+    old = re.compile(r"\s*((?:[^\s,]*\s*,\s*)*[^\s,]+)")
+
+    def before(rest: str) -> tuple[str, str]:
+        match = old.match(rest)
+        return (
+            ("", rest.strip()) if match is None else (match.group(1), rest[match.end() :].strip())
+        )
+
+    for size in range(7):
+        for chars in itertools.product("1, x", repeat=size):
+            text = "".join(chars)
+            assert split_refs(text) == before(text), text
+    for text in ["12, 14,20-25 spam wave", "#12, #14, #20-#25 x", "1,2,", "1, a b, 3", "\t5 ,6  y"]:
+        assert split_refs(text) == before(text), text
