@@ -258,3 +258,38 @@ def test_the_list_splitter_still_splits_as_it_did() -> None:
             assert split_refs(text) == before(text), text
     for text in ["12, 14,20-25 spam wave", "#12, #14, #20-#25 x", "1,2,", "1, a b, 3", "\t5 ,6  y"]:
         assert split_refs(text) == before(text), text
+
+
+def test_a_long_conversation_is_cut_before_it_reaches_the_llm(tmp_path: Path) -> None:
+    """The per-mention cap covers what is sent too: a post is kept up to 10,000
+    characters and a conversation gathers its follow-ups, so one call could carry
+    ~15,000 prompt tokens. The start (the complaint) and the end (the latest) stay."""
+    from bot.ai import MAX_PROMPT_TEXT_CHARS
+    from tests.fakes.openai import start_fake_openai
+    from tests.test_ai import good_answer, make
+    from tests.test_llm_combined import drain
+
+    opening = "@AcmeAir my bag was lost on flight 12, I want a refund."
+    ending = "Please answer, my email is maya@example.com"
+    first = mention(opening + " Still nothing." * 600, id="t1", conversation_id="t1")
+    follow_ups = [
+        mention(
+            "@AcmeAir still waiting." * 400 + (ending if n == 4 else ""),
+            id=f"t{n + 2}",
+            conversation_id="t1",
+            in_reply_to_id="t1",
+        )
+        for n in range(5)
+    ]
+    with start_fake_openai() as fake:
+        fake.set_responder(lambda body: json.dumps(good_answer()))
+        service, ai, _ = make(tmp_path, fake)
+        stats = service.ingest_many([first, *follow_ups])
+        assert (stats.created, stats.joined) == (1, 5)
+        [outcome] = drain(ai)
+        assert outcome["reading"] is True
+        [body] = fake.requests
+        user = body["messages"][-1]["content"]
+        assert len(user) < MAX_PROMPT_TEXT_CHARS + 1000
+        assert opening in user and "Please answer, my email is [email]" in user
+        assert "maya@example.com" not in user
