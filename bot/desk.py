@@ -98,9 +98,11 @@ def rule_matches(rule: TagRule, mention: Mention, reading: Classification) -> bo
 
 
 def is_vip(vip: VipSection, mention: Mention) -> bool:
-    """Any one [vip] criterion makes an author a VIP: a listed handle, enough followers,
-    or (with verified = true) a verified account."""
-    if mention.author_handle.lower() in vip.handles:
+    """Any one [vip] criterion makes an author a VIP: a listed handle (bare, or
+    `network:handle` for one network only), enough followers, or (with verified = true)
+    a verified account."""
+    handle = mention.author_handle.lower()
+    if handle in vip.handles or f"{mention.network}:{handle}" in vip.handles:
         return True
     if vip.min_followers is not None and (mention.author_followers or 0) >= vip.min_followers:
         return True

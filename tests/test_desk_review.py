@@ -293,3 +293,27 @@ def test_a_long_conversation_is_cut_before_it_reaches_the_llm(tmp_path: Path) ->
         assert len(user) < MAX_PROMPT_TEXT_CHARS + 1000
         assert opening in user and "Please answer, my email is [email]" in user
         assert "maya@example.com" not in user
+
+
+def test_a_vip_handle_can_name_its_network_so_a_namesake_elsewhere_is_no_vip(
+    tmp_path: Path,
+) -> None:
+    """Usernames are per network: anyone may register "bigjournalist" on Instagram. A
+    handle written `x:bigjournalist` is a VIP on X only; a bare one still counts anywhere."""
+    service = _service(tmp_path, vip={"handles": ["x:@BigJournalist", "anywhere"]})
+    assert service.config.vip.handles == ["x:bigjournalist", "anywhere"]
+
+    def priority(network: str, handle: str) -> str:
+        case_id = service.ingest(
+            mention(
+                COMPLAINT, network=network, author_id=f"{network}-{handle}", author_handle=handle
+            )
+        ).case_ids[0]
+        return service.get_case(case_id).priority.value
+
+    assert priority("x", "BigJournalist") == "high"
+    assert priority("instagram", "bigjournalist") == "normal"
+    assert priority("instagram", "anywhere") == "high"
+    with pytest.raises(ConfigError) as raised:
+        parse_config(config_data(vip={"handles": ["myspace:tom"]}))
+    assert "myspace" in raised.value.problems[0]
