@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -35,7 +36,9 @@ REGEX_TIMEOUT_SECONDS = 0.1
 _TAG = re.compile(TAG)
 # First names are cut at spaces, dots and underscores ("ana.lopez" -> "Ana").
 _NAME_BREAK = re.compile(r"[\s._]+")
-_LETTERS = re.compile(r"[^\W\d_][\w'’-]*")
+# A letter, then letters, digits, combining marks (Devanagari and Thai vowel signs, a
+# decomposed accent: "प्रिया" is not "प"), apostrophes and hyphens.
+_LETTERS = regex.compile(r"\p{L}[\w\p{M}'’-]*")
 
 # ------------------------------------------------------------------ tags
 
@@ -230,7 +233,7 @@ def saved_replies_for(config: Config, department: str, intent: Intent) -> list[S
 
 def first_name(name: str | None) -> str | None:
     """The first word of a name that has letters ("Maya López" -> "Maya")."""
-    for part in _NAME_BREAK.split((name or "").strip()):
+    for part in _NAME_BREAK.split(unicodedata.normalize("NFC", (name or "").strip())):
         match = _LETTERS.match(part)
         if match:
             word = match.group(0)

@@ -317,3 +317,19 @@ def test_a_vip_handle_can_name_its_network_so_a_namesake_elsewhere_is_no_vip(
     with pytest.raises(ConfigError) as raised:
         parse_config(config_data(vip={"handles": ["myspace:tom"]}))
     assert "myspace" in raised.value.problems[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [
+        ("प्रिया शर्मा", "प्रिया"),  # Devanagari: vowel signs are combining marks
+        ("ศิริพร ใจดี", "ศิริพร"),  # Thai
+        ("Jose\u0301 Garci\u0301a", "José"),  # a decomposed accent
+        ("Maya López", "Maya"),
+    ],
+)
+def test_first_name_keeps_the_marks_that_spell_a_name(name: str, first: str) -> None:
+    """A public "Hi प," for Priya: the name was cut at its first combining mark."""
+    from bot.desk import first_name
+
+    assert first_name(name) == first
