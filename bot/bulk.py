@@ -217,7 +217,8 @@ def dismiss_group(
         dismissed: list[int] = []
         left: list[tuple[int, str]] = []
         for case in members:
-            why = _left_alone_because(service, actor, case)
+            on_card = case.id == card.id or case.group_id == card.id
+            why = _left_alone_because(service, actor, case, on_card=on_card)
             if why is None:
                 service._transition(
                     db,
@@ -245,10 +246,18 @@ def dismiss_group(
     return result[0]
 
 
-def _left_alone_because(service: CareService, actor: Actor, case: Case) -> str | None:
-    """None: dismiss it. "": skip it silently (already closed). Else why it is left alone."""
+def _left_alone_because(
+    service: CareService, actor: Actor, case: Case, *, on_card: bool = True
+) -> str | None:
+    """None: dismiss it. "": skip it silently (already closed). Else why it is left alone.
+
+    A copy that left the card (`on_card` False) is never dismissed from it: it has its own
+    card, and even when it is `new` again (a stale claim released) the button did not
+    count it."""
     if case.state in CLOSED:
         return ""
+    if not on_card and case.state is CaseState.NEW:
+        return "back in the queue on its own card"
     if role_of(service.config, actor, case.department) < Role.MEMBER:
         dept = service.config.department(case.department)
         return f"in {dept.name if dept else case.department}"

@@ -333,3 +333,36 @@ def test_first_name_keeps_the_marks_that_spell_a_name(name: str, first: str) -> 
     from bot.desk import first_name
 
     assert first_name(name) == first
+
+
+def test_dismiss_all_similar_dismisses_what_the_button_counted_not_a_copy_with_its_own_card(
+    tmp_path: Path,
+) -> None:
+    """A copy someone claimed has its own card; released as a stale claim it is `new`
+    again, but no longer on the group's card. The button said 3: dismiss those 3."""
+    from bot.actions import perform_answered
+    from bot.bulk import untouched
+    from bot.stale import StaleClaims
+    from tests.conftest import AGENT, AGENT2
+
+    service = _service(tmp_path)
+    clock = service.clock
+    assert isinstance(clock, FixedClock)
+    leader, taken, *rest = service.ingest_many(
+        [mention(CAMPAIGN, author_id=f"b{i}", author_handle=f"fan{i}") for i in range(4)]
+    ).case_ids
+    service.claim(AGENT2, taken)
+    for _ in range(2):
+        clock.advance(30 * 60)
+        StaleClaims(service).check(clock.now())
+    assert service.get_case(taken).state.value == "new"  # released, on its own card
+    counted = untouched(service.view(leader))
+    assert counted == [leader, *rest]
+    _, summary = perform_answered(
+        service, AGENT, "dismiss_group", {"case": leader, "reason": "campaign"}
+    )
+    assert summary == (
+        f"Dismissed 3 similar cases: #{leader}, #{rest[0]}, #{rest[1]}. Reason: campaign."
+        f" Left alone 1: #{taken} (back in the queue on its own card)."
+    )
+    assert service.get_case(taken).state.value == "new"
