@@ -236,7 +236,7 @@ def first_name(name: str | None) -> str | None:
     for part in _NAME_BREAK.split(unicodedata.normalize("NFC", (name or "").strip())):
         match = _LETTERS.match(part)
         if match:
-            word = match.group(0)
+            word = str(match.group(0))
             return word[:1].upper() + word[1:] if word.islower() else word
     return None
 
