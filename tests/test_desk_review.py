@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from bot.service import CareService
 from bot.store import Store
 from tests.conftest import START, config_data, mention
 from tests.pg import postgres_server_fixture, postgres_url_fixture  # noqa: F401
+from tests.test_slack import Harness, wait_until
+from tests.test_slack import harness as slack_harness
 
 # A careless pattern: `(a|aa)+$` backtracks exponentially on a run of a's that does not
 # end the post. Python's `re` would take hours on this text; it must not hold up ingest.
@@ -366,3 +369,28 @@ def test_dismiss_all_similar_dismisses_what_the_button_counted_not_a_copy_with_i
         f" Left alone 1: #{taken} (back in the queue on its own card)."
     )
     assert service.get_case(taken).state.value == "new"
+
+
+# ------------------------------------------------------------------ Slack
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    """The Slack end-to-end harness of tests/test_slack.py (real Bolt, fake Slack)."""
+    yield from slack_harness.__wrapped__(tmp_path)  # type: ignore[attr-defined]
+
+
+def test_the_claim_next_buttons_answer_shows_the_post_as_text_not_as_slack_markup(
+    harness: Harness,
+) -> None:
+    """The answer quotes the customer's post: its `<https://…|label>` must not become a
+    disguised link in a message from the bot (nor `<!channel>` a mention). The typed
+    `/care next` answer was escaped already; the button's was posted raw."""
+    post = "@AcmeAir refund me <https://evil.example|Verify your Slack session> <!channel>"
+    case_id = harness.ingest(post, author_id="q1", author_handle="q1")
+    assert harness.click("U0AGENT1", "claim_next", "next") == 200
+    wait_until(lambda: len(harness.ephemerals()) == 1)
+    [shown] = harness.ephemerals()
+    assert shown.startswith(f"You claimed case #{case_id} (")
+    assert "<https://evil.example|" not in shown and "<!channel>" not in shown
+    assert "&lt;https://evil.example|Verify your Slack session&gt;" in shown
