@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 AI = "ai"
 NEUTRAL_HANDLE = "customer"
+# The per-mention cap covers what is sent as well as the answer: a Mastodon instance may
+# allow posts of 100,000 characters, a conversation gathers follow-ups. The start and the
+# end of a longer text are kept (~2,000 tokens in all).
+MAX_PROMPT_TEXT_CHARS = 8000
 STALE_AFTER = timedelta(minutes=10)
 M = TypeVar("M", bound=BaseModel)
 
@@ -159,11 +163,20 @@ def _data(text: str) -> str:
 
 def skips_llm(intent: Intent, needs_reply: bool, sentiment: Sentiment, priority: Priority) -> bool:
     """True when the offline reading is sure enough that the LLM would add nothing: spam,
-    or no reply needed with nothing negative or pressing about it (praise, chatter)."""
-    if intent is Intent.SPAM:
-        return True
+    or no reply needed, with nothing negative or pressing about it (praise, chatter).
+    A negative "spam" is sent: the rules call a complaint that tags six accounts or
+    links three photos spam, and only the model can say it is not."""
     calm = sentiment is not Sentiment.NEGATIVE and priority in (Priority.NORMAL, Priority.LOW)
-    return not needs_reply and calm
+    return calm and (intent is Intent.SPAM or not needs_reply)
+
+
+def prompt_text(text: str) -> str:
+    """A post (or conversation) as the LLM may see it: redacted, then cut to the cap."""
+    text = redact(text)
+    if len(text) <= MAX_PROMPT_TEXT_CHARS:
+        return text
+    half = MAX_PROMPT_TEXT_CHARS // 2
+    return f"{text[:half]}\n[… {len(text) - 2 * half} characters left out …]\n{text[-half:]}"
 
 
 def capped_call(
@@ -352,7 +365,7 @@ class AIEnricher:
 
     @staticmethod
     def _conversation(view: CaseView) -> str:
-        return redact("\n---\n".join([view.text, *(p.text for p in view.thread)]))
+        return prompt_text("\n---\n".join([view.text, *(p.text for p in view.thread)]))
 
     @staticmethod
     def _history(view: CaseView) -> str:

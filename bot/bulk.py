@@ -38,6 +38,8 @@ class BulkOutcome:
     # (singular, plural) predicate -> the cases it applies to, e.g. "is already closed".
     refused: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     reason: str = ""
+    # Group leader -> the untouched copies its dismissal closed that the list did not name.
+    along: dict[int, list[int]] = field(default_factory=dict)
 
     def refuse(self, case_id: int, why: tuple[str, str]) -> None:
         self.refused.setdefault(why, []).append(case_id)
@@ -58,6 +60,12 @@ class BulkOutcome:
                 text += "" if self.reason.endswith((".", "!", "?")) else "."
         else:
             text = f"{word} no cases."
+        for leader, copies in self.along.items():
+            n = len(copies)
+            text += (
+                f" With them {n} similar case{'s' * (n != 1)} on #{leader}'s card:"
+                f" {compact(copies)}."
+            )
         if self.refused:
             clauses = [
                 f"{compact(ids)} {singular if len(ids) == 1 else plural}"
@@ -130,7 +138,11 @@ def run_list(
             continue
         outcome.done.append(case_id)
         if verb == "dismiss":
-            along |= _dismissed_with(service, case_id)
+            copies = _dismissed_with(service, case_id)
+            along |= copies
+            unnamed = sorted(copies - set(case_ids))
+            if unnamed:
+                outcome.along[case_id] = unnamed
     return outcome
 
 
@@ -205,7 +217,8 @@ def dismiss_group(
         dismissed: list[int] = []
         left: list[tuple[int, str]] = []
         for case in members:
-            why = _left_alone_because(service, actor, case)
+            on_card = case.id == card.id or case.group_id == card.id
+            why = _left_alone_because(service, actor, case, on_card=on_card)
             if why is None:
                 service._transition(
                     db,
@@ -233,10 +246,18 @@ def dismiss_group(
     return result[0]
 
 
-def _left_alone_because(service: CareService, actor: Actor, case: Case) -> str | None:
-    """None: dismiss it. "": skip it silently (already closed). Else why it is left alone."""
+def _left_alone_because(
+    service: CareService, actor: Actor, case: Case, *, on_card: bool = True
+) -> str | None:
+    """None: dismiss it. "": skip it silently (already closed). Else why it is left alone.
+
+    A copy that left the card (`on_card` False) is never dismissed from it: it has its own
+    card, and even when it is `new` again (a stale claim released) the button did not
+    count it."""
     if case.state in CLOSED:
         return ""
+    if not on_card and case.state is CaseState.NEW:
+        return "back in the queue on its own card"
     if role_of(service.config, actor, case.department) < Role.MEMBER:
         dept = service.config.department(case.department)
         return f"in {dept.name if dept else case.department}"

@@ -16,8 +16,6 @@ from bot.errors import Refusal
 MAX_CASES = 100
 
 _ITEM = re.compile(r"#?(\d{1,9})(?:-#?(\d{1,9}))?")
-# The leading references: items joined by commas, spaces allowed around the commas.
-_REFS = re.compile(r"\s*((?:[^\s,]*\s*,\s*)*[^\s,]+)")
 
 
 def is_case_list(ref: str) -> bool:
@@ -26,11 +24,36 @@ def is_case_list(ref: str) -> bool:
 
 
 def split_refs(rest: str) -> tuple[str, str]:
-    """`"12, 14,20-25 spam wave"` -> `("12, 14,20-25", "spam wave")`."""
-    match = _REFS.match(rest)
-    if match is None:
+    """`"12, 14,20-25 spam wave"` -> `("12, 14,20-25", "spam wave")`.
+
+    The leading references are words without spaces joined by commas (spaces allowed
+    around a comma), ending at the last non-empty word: `"1,2,"` -> `("1,2", ",")`.
+    A scan, not a regex: the pattern this replaces backtracked exponentially on
+    `1 , , , …`, and anyone who can type the command could stall the bot with it.
+    """
+    n = len(rest)
+    i = _skip_spaces(rest, 0)
+    start, end = i, None  # end: just after the last non-empty word so far
+    while True:
+        j = i
+        while j < n and rest[j] != "," and not rest[j].isspace():
+            j += 1
+        if j > i:
+            end = j
+        k = _skip_spaces(rest, j)
+        if k < n and rest[k] == ",":
+            i = _skip_spaces(rest, k + 1)
+            continue
+        break
+    if end is None:
         return "", rest.strip()
-    return match.group(1), rest[match.end() :].strip()
+    return rest[start:end], rest[end:].strip()
+
+
+def _skip_spaces(text: str, i: int) -> int:
+    while i < len(text) and text[i].isspace():
+        i += 1
+    return i
 
 
 def parse_case_list(text: str, *, limit: int = MAX_CASES) -> list[int]:

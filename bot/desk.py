@@ -7,27 +7,38 @@ transaction (so a case and its tags are stored together, or not at all).
 
 from __future__ import annotations
 
+import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 
+import regex
 from sqlite_utils import Database
 
 from bot import audit
 from bot.config import Config
 from bot.desk_config import TAG, TAG_MAX, VARIABLE, SavedReply, TagRule, VipSection
-from bot.models import Actor, Case, Classification, Intent, Mention, Priority
+from bot.models import Actor, Case, Classification, Intent, Mention, Priority, shows_handle
 from bot.routing import _keyword_pattern as keyword_pattern
 from bot.store import Store
 from bot.views import ManagerRef, SavedReplyChoice
 
+log = logging.getLogger(__name__)
+
 VIP_TAG = "vip"
+# A tag rule's regex runs on whatever a stranger posts: a careless pattern such as
+# `(a|aa)+$` backtracks for hours on the right text. The `regex` module can stop a
+# search; one that runs this long counts as no match (and is logged) so ingest goes on.
+REGEX_TIMEOUT_SECONDS = 0.1
 _TAG = re.compile(TAG)
 # First names are cut at spaces, dots and underscores ("ana.lopez" -> "Ana").
 _NAME_BREAK = re.compile(r"[\s._]+")
-_LETTERS = re.compile(r"[^\W\d_][\w'’-]*")
+# A letter, then letters, digits, combining marks (Devanagari and Thai vowel signs, a
+# decomposed accent: "प्रिया" is not "प"), apostrophes and hyphens.
+_LETTERS = regex.compile(r"\p{L}[\w\p{M}'’-]*")
 
 # ------------------------------------------------------------------ tags
 
@@ -54,9 +65,25 @@ def parse_tag_changes(words: Iterable[str]) -> tuple[list[str], list[str], list[
 
 
 @lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
+def _regex(pattern: str) -> regex.Pattern[str]:
     # Case-insensitive, as keywords are: "(?-i:...)" turns that off where it matters.
-    return re.compile(pattern, re.IGNORECASE)
+    return regex.compile(pattern, regex.IGNORECASE)
+
+
+def _regex_matches(rule: TagRule, text: str) -> bool:
+    if rule.regex is None:
+        return True
+    try:
+        return bool(_regex(rule.regex).search(text, timeout=REGEX_TIMEOUT_SECONDS))
+    except TimeoutError:
+        log.warning(
+            "tag rule %r: its regex timed out after %.1f s on a %d-character post and counts"
+            " as not matching; simplify the pattern (nested repeats backtrack)",
+            rule.tag,
+            REGEX_TIMEOUT_SECONDS,
+            len(text),
+        )
+        return False
 
 
 def rule_matches(rule: TagRule, mention: Mention, reading: Classification) -> bool:
@@ -64,7 +91,7 @@ def rule_matches(rule: TagRule, mention: Mention, reading: Classification) -> bo
     followers = mention.author_followers or 0
     checks = [
         not rule.keywords or any(keyword_pattern(k).search(mention.text) for k in rule.keywords),
-        rule.regex is None or bool(_regex(rule.regex).search(mention.text)),
+        _regex_matches(rule, mention.text),
         not rule.intents or reading.intent in rule.intents,
         not rule.networks or mention.network in rule.networks,
         not rule.languages or reading.language in rule.languages,
@@ -74,9 +101,11 @@ def rule_matches(rule: TagRule, mention: Mention, reading: Classification) -> bo
 
 
 def is_vip(vip: VipSection, mention: Mention) -> bool:
-    """Any one [vip] criterion makes an author a VIP: a listed handle, enough followers,
-    or (with verified = true) a verified account."""
-    if mention.author_handle.lower() in vip.handles:
+    """Any one [vip] criterion makes an author a VIP: a listed handle (bare, or
+    `network:handle` for one network only), enough followers, or (with verified = true)
+    a verified account."""
+    handle = mention.author_handle.lower()
+    if handle in vip.handles or f"{mention.network}:{handle}" in vip.handles:
         return True
     if vip.min_followers is not None and (mention.author_followers or 0) >= vip.min_followers:
         return True
@@ -204,10 +233,10 @@ def saved_replies_for(config: Config, department: str, intent: Intent) -> list[S
 
 def first_name(name: str | None) -> str | None:
     """The first word of a name that has letters ("Maya López" -> "Maya")."""
-    for part in _NAME_BREAK.split((name or "").strip()):
+    for part in _NAME_BREAK.split(unicodedata.normalize("NFC", (name or "").strip())):
         match = _LETTERS.match(part)
         if match:
-            word = match.group(0)
+            word = str(match.group(0))
             return word[:1].upper() + word[1:] if word.islower() else word
     return None
 
@@ -228,11 +257,21 @@ def fill(text: str, values: Mapping[str, str]) -> str:
 
 
 def saved_reply_values(
-    config: Config, *, case_id: int, handle: str, author_name: str, actor: Actor
+    config: Config,
+    *,
+    case_id: int,
+    handle: str,
+    author_name: str,
+    actor: Actor,
+    network: str = "x",
 ) -> dict[str, str]:
+    # Facebook's "handle" is a page-scoped id: printed in a public reply it reads as
+    # "@7391847239012345". There a reply notifies its author without an @, so both
+    # variables greet by first name (or "there").
+    at_handle = f"@{handle}" if shows_handle(network) else (first_name(author_name) or "there")
     return {
-        "first_name": first_name(author_name) or f"@{handle}",
-        "handle": f"@{handle}",
+        "first_name": first_name(author_name) or at_handle,
+        "handle": at_handle,
         "case": str(case_id),
         "agent_first_name": agent_first_name(config, actor),
         "brand": config.bot.brand,

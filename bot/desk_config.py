@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from bot.models import Intent
@@ -23,6 +24,7 @@ TAG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 TAG_MAX = 40
 TagName = Annotated[str, StringConstraints(pattern=TAG, max_length=TAG_MAX)]
 Network = Literal["x", "bluesky", "mastodon", "facebook", "instagram"]
+NETWORKS = get_args(Network)
 _DEPARTMENT_ID = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 
 
@@ -71,8 +73,8 @@ class TagRule(_Section):
         if value is None:
             return None
         try:
-            re.compile(value)
-        except re.error as exc:
+            regex.compile(value)  # the engine bot/desk.py runs it with (it can time out)
+        except regex.error as exc:
             raise ValueError(f"not a valid regular expression: {exc}") from None
         return value
 
@@ -88,7 +90,22 @@ class VipSection(_Section):
     @field_validator("handles")
     @classmethod
     def _handles(cls, value: list[str]) -> list[str]:
-        return [handle.strip().lstrip("@").lower() for handle in value if handle.strip()]
+        # `x:bigjournalist` is a VIP on X only (usernames are per network: anyone may take
+        # the same one on Instagram); a bare handle counts on every network.
+        handles = []
+        for entry in (item.strip() for item in value):
+            network, sep, handle = entry.partition(":")
+            if not sep:
+                network, handle = "", entry
+            elif network not in NETWORKS:
+                raise ValueError(
+                    f"{entry!r}: write NETWORK:handle with a network of {', '.join(NETWORKS)},"
+                    " or the handle alone"
+                )
+            handle = handle.strip().lstrip("@").lower()
+            if handle:
+                handles.append(f"{network}:{handle}" if network else handle)
+        return handles
 
 
 def desk_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:

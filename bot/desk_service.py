@@ -52,7 +52,12 @@ def use_saved_reply(
             (case.network, case.author_id),
         ).fetchone()
         values = desk.saved_reply_values(
-            service.config, case_id=case.id, handle=handle, author_name=name, actor=actor
+            service.config,
+            case_id=case.id,
+            handle=handle,
+            author_name=name,
+            actor=actor,
+            network=case.network,
         )
         return desk.fill(reply.text, values)
 

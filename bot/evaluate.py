@@ -21,12 +21,11 @@ from pathlib import Path
 from threading import Lock
 from typing import Any
 
-from bot.ai import LLMAnswer, LLMClient, LLMError, ReplyPrompt, capped_call
+from bot.ai import LLMAnswer, LLMClient, LLMError, ReplyPrompt, capped_call, prompt_text
 from bot.classify import OfflineClassifier
 from bot.config import Config
 from bot.jsonl import BadLine, read_objects, to_mention
 from bot.models import Classification, Intent, Mention, Sentiment
-from bot.redact import redact
 from bot.routing import route
 
 FIELDS: tuple[str, ...] = ("intent", "sentiment", "needs_reply")
@@ -172,7 +171,7 @@ class LLMReader:
         system, user = prompt.render(
             department=department.name if department else "",
             history="",
-            text=redact(mention.text),
+            text=prompt_text(mention.text),
         )
         with self._lock:
             self.calls += 1

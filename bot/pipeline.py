@@ -205,7 +205,9 @@ class IngestPipeline:
             urgent=reading.priority is Priority.URGENT,
             urgent_calendar_time=self.config.sla.urgent_calendar_time,
         )
-        print_ = fingerprint(mention.text)
+        # A VIP's post neither joins nor leads a copy-paste group: grouped, it would call
+        # in no managers and go with the spam on "Dismiss all similar".
+        print_ = None if desk.is_vip(self.config.vip, mention) else fingerprint(mention.text)
         leader = None
         if print_ is not None:
             row = db.execute(

@@ -1,9 +1,9 @@
 """Stale claims: a claim with no draft is a promise nobody is keeping.
 
-After `stale_claim_minutes` (per department) with no draft since the claim, the claimant
+After `stale_claim_minutes` (per department) with no draft on the case, the claimant
 gets a private reminder; as long again after that reminder, the case goes back to the
 queue (unclaimed, `new`) with a note in the card's thread and an audit entry. The SLA due
-time is not touched: the customer's wait did not restart. Writing a draft ends it; a new
+time is not touched: the customer's wait did not restart. A draft ends it; a new
 claim starts a fresh cycle (the events are keyed by the claim's start time), and each
 reminder and release is recorded with the message it queues, in one transaction, so a
 restart or a second tick never repeats one.
@@ -26,8 +26,10 @@ _STALE = (
     "SELECT c.id, c.department, c.claimed_by, c.claimed_at FROM cases c"
     " WHERE c.state = 'claimed' AND c.claimed_by IS NOT NULL AND c.claimed_at IS NOT NULL"
     " AND c.claimed_at <= ?"
-    " AND NOT EXISTS (SELECT 1 FROM drafts d WHERE d.case_id = c.id"
-    " AND d.created_at >= c.claimed_at)"
+    # Any draft on the case ends it, not only one written since the claim: a case
+    # reassigned with its draft (or a claim migration 0014 dated after its draft) has
+    # words on the card, and taking it away "with no draft" would be false.
+    " AND NOT EXISTS (SELECT 1 FROM drafts d WHERE d.case_id = c.id)"
 )
 
 

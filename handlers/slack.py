@@ -636,8 +636,9 @@ class SlackHandlers:
 
         await self._run_action("claim_next", body, client, work)
         if answer:
-            # Only the person who clicked sees it, like the queue answer the button sat in.
-            await self._refuse(client, None, body, answer[0])
+            # Only the person who clicked sees it, like the queue answer the button sat in;
+            # escaped like a typed command's answer (it quotes the customer's post).
+            await self._refuse(client, None, body, note_text(answer[0]))
 
     # -- modal submissions
 
