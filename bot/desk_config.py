@@ -51,6 +51,17 @@ class SavedReply(_Section):
             known = " ".join("{" + name + "}" for name in SAVED_REPLY_VARIABLES)
             shown = ", ".join("{" + name + "}" for name in dict.fromkeys(unknown))
             raise ValueError(f"unknown variable(s) {shown}; saved replies may use {known}")
+        # A brace outside a {variable} would reach the customer as typed ("{{brand}}",
+        # "{first_name, 50% off"): almost always a typo, so it is refused here.
+        stray = VARIABLE.sub("", value)
+        if "{" in stray or "}" in stray:
+            at = next(i for i, ch in enumerate(stray) if ch in "{}")
+            near = stray[max(0, at - 15) : at + 15]
+            known = " ".join("{" + name + "}" for name in SAVED_REPLY_VARIABLES)
+            raise ValueError(
+                f"a {{ or }} that is not part of a {{variable}} (near {near!r});"
+                f" saved replies may use {known}"
+            )
         return value
 
 

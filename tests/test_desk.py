@@ -98,6 +98,16 @@ def test_an_unknown_variable_is_a_config_error_with_its_key_path() -> None:
     assert "{first_name}" in problems[0]
 
 
+@pytest.mark.parametrize(
+    "text", ["Hi {first_name, 50% off", "Thanks from {{brand}}", "Hi {first name}", "Ta }"]
+)
+def test_a_brace_outside_a_variable_is_a_config_error(text: str) -> None:
+    """It would reach the customer as typed."""
+    problems = _problems(saved_replies=[{"id": "a", "title": "A", "text": text}])
+    assert len(problems) == 1
+    assert problems[0].startswith("saved_replies[0].text: a { or } that is not part")
+
+
 def test_a_bad_regex_is_a_config_error_with_its_key_path() -> None:
     problems = _problems(tag_rules=[{"tag": "x", "regex": "refund("}])
     assert problems == [
