@@ -776,7 +776,11 @@ def case_card(
     group = _group_action(view)
     if group is not None:
         actions.append(group)
-    return _fit_size(_card(body, actions))
+    card = _card(body, actions)
+    mentions = teams_desk.vip_mention_entities(view)
+    if mentions:
+        card["msteams"] = {"entities": mentions}
+    return _fit_size(card)
 
 
 def _fit_size(card: Card) -> Card:

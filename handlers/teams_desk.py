@@ -16,7 +16,6 @@ from handlers.teams_cards import (
     _execute,
     _label,
     _rich,
-    _run,
     _show_card,
     inert,
 )
@@ -33,12 +32,44 @@ def desk_parts(view: CaseView) -> list[Card]:
         shown = " · ".join(inert(t, limit=40, one_line=True) for t in view.tags[:TAGS_SHOWN])
         parts.append(_rich("tag_list", "🏷️ Tags: ", shown, subtle=True))
     if view.vip_managers:
-        # Names, not mention entities: a card update would not notify anyone anyway.
-        names = ", ".join(inert(m.name, limit=60, one_line=True) for m in view.vip_managers)
-        parts.append(_rich("vip", _run("⭐ VIP author", weight="Bolder"), f" — for {names}"))
+        parts.append(_vip_line(view))
     if view.case.state not in CLOSED_STATES:
         parts.append({"type": "ActionSet", "id": "desk", "actions": desk_actions(view)})
     return parts
+
+
+def _vip_line(view: CaseView) -> Card:
+    """Managers with a Teams account are @mentioned (Teams notifies them when the card is
+    posted; see `vip_mention_entities`), the others named."""
+    called = []
+    for manager in view.vip_managers:
+        name = _mention_name(manager.name)
+        called.append(f"<at>{name}</at>" if manager.teams else name)
+    return {
+        "type": "TextBlock",
+        "id": "vip",
+        "wrap": True,
+        "text": "⭐ VIP author — for " + ", ".join(called),
+    }
+
+
+def _mention_name(name: str) -> str:
+    # Config text, but still kept out of card markup: no markdown, no tags of its own.
+    cleaned = inert(name, limit=60, one_line=True)
+    return "".join(ch for ch in cleaned if ch not in "<>*_[]`#~|\\") or "manager"
+
+
+def vip_mention_entities(view: CaseView) -> list[Card]:
+    """The card's `msteams.entities`: one mention per manager named `<at>…</at>` above."""
+    return [
+        {
+            "type": "mention",
+            "text": f"<at>{_mention_name(m.name)}</at>",
+            "mentioned": {"id": m.teams, "name": _mention_name(m.name)},
+        }
+        for m in view.vip_managers
+        if m.teams
+    ]
 
 
 def desk_actions(view: CaseView) -> list[Card]:

@@ -282,6 +282,33 @@ def test_a_vip_gets_high_priority_the_vip_tag_and_the_managers_on_the_card(
         assert view.vip_managers == [] and "VIP author" not in slack
 
 
+def test_a_vip_card_on_teams_at_mentions_managers_who_have_a_teams_account(
+    service: CareService,
+) -> None:
+    """Teams notifies a mentioned person when the card is posted: the managers with an
+    Entra id get an <at> mention and its entity; the others are named."""
+    import dataclasses
+
+    from bot.views import ManagerRef
+
+    case_id = ingest(service, "@AcmeAir where is my bag", author_followers=60000)
+    guid = "6b1a2c3d-0000-4000-8000-00000000a001"
+    view = dataclasses.replace(
+        service.view(case_id),
+        vip_managers=[ManagerRef(None, guid, "Ana *Lead*"), ManagerRef("U0LEAD", None, "Bo")],
+    )
+    card = teams_card(view, now=START)
+    [line] = [part for part in card["body"] if part.get("id") == "vip"]
+    assert line["text"] == "⭐ VIP author — for <at>Ana Lead</at>, Bo"
+    assert card["msteams"]["entities"] == [
+        {
+            "type": "mention",
+            "text": "<at>Ana Lead</at>",
+            "mentioned": {"id": guid, "name": "Ana Lead"},
+        }
+    ]
+
+
 def test_classify_shows_the_vip_priority_without_storing_anything(
     service: CareService,
 ) -> None:
