@@ -1,9 +1,12 @@
 """A small typed layer over Meta's Graph API on plain `requests` (see docs/DECISIONS.md 37).
 
-Every call carries the page access token in the `Authorization` header (never in a URL,
-which libraries log) and `appsecret_proof` (HMAC-SHA256 of the token keyed by the app
-secret), so a leaked token is useless without the app secret. Answers are JSON; a Graph
-error (`{"error": {"message", "type", "code", "error_subcode"}}`) becomes one of:
+Every call carries the page access token both ways Graph documents it (the
+`Authorization` header and the `access_token` parameter: in the form body of a POST, the
+query of a GET) and `appsecret_proof` (HMAC-SHA256 of the token keyed by the app secret),
+so a leaked token is useless without the app secret. The token is a known secret to the
+log filter, and error messages name the method and path only, never the URL's query.
+Answers are JSON; a Graph error
+(`{"error": {"message", "type", "code", "error_subcode"}}`) becomes one of:
 
 - `GraphCredentialRefused`: code 190 (bad or expired token), 102, or HTTP 401: someone must act;
 - `GraphRateLimited`: codes 4, 17, 32, 613, 80001-80009 or HTTP 429 (`retry_after` seconds from
@@ -113,6 +116,7 @@ class GraphClient:
         values = {
             k: json.dumps(v) if isinstance(v, dict | list) else _text(v) for k, v in fields.items()
         }
+        values["access_token"] = self._token
         values["appsecret_proof"] = self._proof
         url = f"{self.base}/{path.lstrip('/')}"
         headers = {"Authorization": f"Bearer {self._token}"}

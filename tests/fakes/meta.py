@@ -363,7 +363,11 @@ class FakeGraph(LoopbackFake):
     ) -> tuple[int, Any]:
         with self._lock:
             self.calls.append(Call(method, path, dict(params), authorization))
-            if authorization != f"Bearer {self.token}":
+            # Graph takes the token as `access_token` or in the header; both, if sent,
+            # must be right.
+            given = {params.get("access_token"), authorization.removeprefix("Bearer ") or None}
+            given.discard(None)
+            if given != {self.token}:
                 return 400, graph_error(
                     190, "Invalid OAuth access token - Cannot parse access token"
                 )
