@@ -63,13 +63,15 @@ class LLMReading(BaseModel):
     priority: Priority
     needs_reply: bool
     language: str = Field(pattern=r"^[a-z]{2,3}$")
-    summary: str = Field(max_length=300)
+    # Asked for every time (a strict schema lists every field); a server that leaves it out
+    # still gives a usable reading.
+    summary: str = Field(default="", max_length=300)
 
 
 # The one answer per mention: the reading and, when a reply is needed, suggestions.
 # (A comment, not a docstring: a docstring would be sent with the schema on every call.)
 class LLMAnswer(LLMReading):
-    suggestions: list[str] = Field(max_length=10)
+    suggestions: list[str] = Field(default_factory=list, max_length=10)
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:

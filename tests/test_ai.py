@@ -103,7 +103,7 @@ def test_structured_reading_and_suggestions_update_the_case(
         "this is not json",
         json.dumps(good_answer(intent="world domination")),
         json.dumps({**good_answer(), "extra_field": "sneaky"}),
-        json.dumps(GOOD_READING),  # no suggestions field
+        json.dumps({k: v for k, v in GOOD_READING.items() if k != "needs_reply"}),
     ],
 )
 def test_invalid_readings_are_rejected_whole(tmp_path: Path, fake: FakeOpenAI, answer: str) -> None:
@@ -296,3 +296,14 @@ def test_disabled_llm_queues_no_ai_work(tmp_path: Path, store: Store, clock: Fix
     service = CareService(config, store, clock=clock)
     service.ingest(mention())
     assert service.store.scalar("SELECT count(*) FROM outbox WHERE kind = 'ai'") == 0
+
+
+def test_a_reading_without_suggestions_is_still_a_reading(tmp_path: Path, fake: FakeOpenAI) -> None:
+    """A server that answers the reading alone (as the earlier two-call schema asked) is
+    not thrown away: the reading is used, the card simply has no suggestions."""
+    service, ai, _ = make(tmp_path, fake)
+    fake.reply_text(json.dumps(GOOD_READING))
+    case_id = service.ingest(mention()).case_ids[0]
+    ai.run_once()
+    assert service.store.scalar("SELECT classifier FROM cases") != "offline"
+    assert suggestions(service, case_id) == []
