@@ -47,6 +47,14 @@ def _group_reason(data: Mapping[str, Any]) -> str:
     return _text(data, "group_reason") or _text(data, "reason")
 
 
+def _upto(data: Mapping[str, Any]) -> int | None:
+    """ "Dismiss all similar": the newest case the confirmation showed (None: no bound)."""
+    value = data.get("upto")
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _position(data: Mapping[str, Any]) -> int:
     value = data.get("n")
     if isinstance(value, str) and value.isdigit():
@@ -76,7 +84,9 @@ _ACTIONS: dict[str, Callable[[CareService, Actor, int, Mapping[str, Any]], Case]
     "dismiss": lambda s, a, c, d: s.dismiss(a, c, _text(d, "reason")),
     "reassign": lambda s, a, c, d: s.reassign(a, c, _text(d, "department")),
     "retry": lambda s, a, c, d: s.retry(a, c),
-    "dismiss_group": lambda s, a, c, d: dismiss_group(s, a, c, _group_reason(d)).case,
+    "dismiss_group": lambda s, a, c, d: (
+        dismiss_group(s, a, c, _group_reason(d), upto=_upto(d)).case
+    ),
     "reply_private": lambda s, a, c, d: s.set_draft(a, c, _text(d, "reply_text"), private=True),
     "hide": lambda s, a, c, d: s.hide(a, c, _text(d, "reason")),
     # The card's picker names a saved reply by id; its tag field lists the case's tags.
@@ -116,7 +126,9 @@ def perform_answered(
     action, or what "Claim next" claimed ("" for single-case verbs: the card says it).
     The case is the one whose card to show (None: "Claim next" found nothing)."""
     if verb == "dismiss_group":
-        outcome = dismiss_group(service, actor, case_of(data), _group_reason(data))
+        outcome = dismiss_group(
+            service, actor, case_of(data), _group_reason(data), upto=_upto(data)
+        )
         return outcome.case, outcome.summary()
     if verb == "claim_next":
         text, case_id = next_answer(service, actor)

@@ -159,6 +159,11 @@ def _dismissed_with(service: CareService, case_id: int) -> set[int]:
 # ------------------------------------------------------------------ a group at once
 
 
+def seen_upto(view: CaseView) -> int:
+    """The newest case of a grouped card as shown: what a confirmation covers."""
+    return max([view.case.id, *(g.case_id for g in view.grouped)])
+
+
 def untouched(view: CaseView) -> list[int]:
     """The cases of a grouped card nobody has taken up: what "Dismiss all similar" dismisses
     (the card's own case too, while it is new). Empty when the card groups nothing."""
@@ -189,12 +194,19 @@ class GroupOutcome:
 
 
 def dismiss_group(
-    service: CareService, actor: Actor, ref: str | int, reason_text: str
+    service: CareService,
+    actor: Actor,
+    ref: str | int,
+    reason_text: str,
+    *,
+    upto: int | None = None,
 ) -> GroupOutcome:
     """Dismiss every untouched case of a grouped card with one reason, in one transaction.
 
     One audit entry per dismissed case; cases someone claimed or drafted (on the card or
     taken out of it) are left alone and named; one thread note on the card sums it up.
+    `upto`: the newest case the person saw when they confirmed (`seen_upto`); copies that
+    arrived since are left for them to see, as the confirmation named a count.
     """
     result: list[GroupOutcome] = []
 
@@ -219,6 +231,8 @@ def dismiss_group(
         for case in members:
             on_card = case.id == card.id or case.group_id == card.id
             why = _left_alone_because(service, actor, case, on_card=on_card)
+            if why is None and upto is not None and case.id > upto:
+                why = "came in after you confirmed"
             if why is None:
                 service._transition(
                     db,

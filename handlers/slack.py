@@ -33,7 +33,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.actions import perform, perform_answered
-from bot.bulk import untouched
+from bot.bulk import seen_upto, untouched
 from bot.commands import SUBCOMMANDS, CommandReply, run_command
 from bot.config import Config
 from bot.digest import Digest
@@ -618,7 +618,7 @@ class SlackHandlers:
                 raise Refusal(
                     f"Nothing on the card of #{view.case.id} is left to dismiss.", code="no_change"
                 )
-            return group_dismiss_modal(view.case.id, count)
+            return group_dismiss_modal(view.case.id, count, seen_upto(view))
 
         await self._with_modal("dismiss_group", body, client, work)
 
@@ -648,9 +648,11 @@ class SlackHandlers:
         """The modal turns into the one summary answer (or shows the refusal in place)."""
         summary: list[str] = []
 
+        metadata = str((body.get("view") or {}).get("private_metadata", ""))
+
         def work(actor: Actor, case_id: int, values: dict[str, Any]) -> object:
             reason = values.get("reason", {}).get("reason_text", {}).get("value") or ""
-            data = {"case": case_id, "reason": reason}
+            data = {"case": case_id, "reason": reason, "upto": metadata.partition(":")[2]}
             _, text = perform_answered(self.service, actor, "dismiss_group", data)
             summary.append(text)
             return text
@@ -681,7 +683,8 @@ class SlackHandlers:
         )
         values = (view.get("state") or {}).get("values") or {}
         try:
-            case_id = _case_id(str(view.get("private_metadata", "")))
+            # `CASE` or `CASE:EXTRA` (a modal that binds more, e.g. "Dismiss all similar").
+            case_id = _case_id(str(view.get("private_metadata", "")).partition(":")[0])
             await asyncio.to_thread(work, actor, case_id, values)
         except Refusal as refusal:
             self._count(kind, refusal.code)

@@ -816,10 +816,11 @@ def group_buttons(view: CaseView) -> list[dict[str, Any]]:
     ]
 
 
-def group_dismiss_modal(case_id: int, count: int) -> dict[str, Any]:
+def group_dismiss_modal(case_id: int, count: int, upto: int | None = None) -> dict[str, Any]:
     """`views.open` payload: the one confirmation of "Dismiss all N similar", with its reason.
 
-    callback_id `dismiss_group_reason`; the reason at `values["reason"]["reason_text"]`.
+    callback_id `dismiss_group_reason`; the reason at `values["reason"]["reason_text"]`;
+    private_metadata `CASE:UPTO` (the newest case counted: later copies are not covered).
     """
     blocks: list[dict[str, Any]] = [
         _section(
@@ -844,8 +845,9 @@ def group_dismiss_modal(case_id: int, count: int) -> dict[str, Any]:
             },
         },
     ]
+    metadata = f"{case_id}:{upto}" if upto is not None else str(case_id)
     return _modal(
-        "dismiss_group_reason", f"Dismiss {count} similar", blocks, str(case_id), "Dismiss all"
+        "dismiss_group_reason", f"Dismiss {count} similar", blocks, metadata, "Dismiss all"
     )
 
 

@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.bulk import untouched
+from bot.bulk import seen_upto, untouched
 from bot.commands import ApprovalPrompt
 from bot.digest import CaseLink, DepartmentFigures, Digest
 from bot.meta_rules import private_channel
@@ -513,7 +513,9 @@ def _group_action(view: CaseView) -> Card | None:
             size="Small",
         ),
     ]
-    submit = _execute("dismiss_group", "Dismiss all", view.case.id, style="destructive")
+    submit = _execute(
+        "dismiss_group", "Dismiss all", view.case.id, style="destructive", upto=seen_upto(view)
+    )
     action = _show_card("dismiss_group", title, body, submit)
     action["style"] = "destructive"
     return action

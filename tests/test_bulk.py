@@ -491,23 +491,32 @@ def test_slack_dismiss_all_similar_button_modal_and_summary(harness: Harness) ->
     assert harness.click("U0AGENT1", "dismiss_group", str(ids[0])) == 200
     modal = harness.fake.wait_for("views.open")[0]["view"]
     assert modal["callback_id"] == "dismiss_group_reason"
-    assert modal["private_metadata"] == str(ids[0])
+    # The confirmation covers the copies it counted: up to the newest one shown.
+    assert modal["private_metadata"] == f"{ids[0]}:{ids[-1]}"
     assert all(harness.state(i) is CaseState.NEW for i in ids)  # nothing before the reason
+    # While the person types the reason, the campaign goes on: a sixth copy arrives.
+    [late] = burst(harness.service, 1)
+    assert harness.service.get_case(late).group_id == ids[0]
 
     values = {"reason": {"reason_text": {"value": "snack campaign"}}}
-    status, body = harness.submit_view("U0AGENT1", "dismiss_group_reason", ids[0], values)
+    status, body = harness.submit_view(
+        "U0AGENT1", "dismiss_group_reason", ids[0], values, metadata=modal["private_metadata"]
+    )
     answer = json.loads(body)
     assert status == 200 and answer["response_action"] == "update"
     shown = json.dumps(answer["view"], ensure_ascii=False)
     assert f"Dismissed 5 similar cases: {compact(ids)}. Reason: snack campaign." in shown
+    assert f"#{late} (came in after you confirmed)" in shown
     assert all(harness.state(i) is CaseState.DISMISSED for i in ids)
+    assert harness.state(late) is CaseState.NEW, "nobody saw it: it waits on the card"
     entries = [e for e in audit_rows(harness.service, "dismiss") if e["outcome"] == "ok"]
     assert [e["case_id"] for e in entries] == ids
     harness.deliver()
     notes = [p["text"] for p in harness.fake.calls_to("chat.postMessage") if p.get("thread_ts")]
     assert notes[-1].startswith("<@U0AGENT1>: Dismissed 5 similar cases")
     update = harness.fake.calls_to("chat.update")[-1]
-    assert "dismiss_group" not in json.dumps(update["blocks"])
+    # The card now offers only the copy nobody has seen yet.
+    assert "Dismiss 1 similar" in json.dumps(update["blocks"])
 
 
 def test_slack_dismiss_all_similar_by_another_department_shows_the_refusal_in_the_modal(
@@ -578,7 +587,7 @@ def test_teams_grouped_card_offers_dismiss_all_similar_and_the_queue_claim_next(
     group = next(a for a in card["actions"] if a.get("id") == "dismiss_group")
     assert group["type"] == "Action.ShowCard" and group["title"] == "Dismiss all 4 similar"
     submit = group["card"]["actions"][0]
-    assert (submit["verb"], submit["data"]) == ("dismiss_group", {"case": ids[0]})
+    assert (submit["verb"], submit["data"]) == ("dismiss_group", {"case": ids[0], "upto": ids[-1]})
     # Teams merges the card's inputs into the data: the reason field is `group_reason`.
     data = {**submit["data"], "group_reason": "snack campaign"}
     case, summary = perform_answered(service, AGENT, "dismiss_group", data)

@@ -120,7 +120,13 @@ class Harness:
         return status
 
     def submit_view(
-        self, user: str, callback_id: str, case_id: int, values: dict[str, Any]
+        self,
+        user: str,
+        callback_id: str,
+        case_id: int,
+        values: dict[str, Any],
+        *,
+        metadata: str | None = None,
     ) -> tuple[int, str]:
         self.triggers += 1
         payload = {
@@ -132,7 +138,7 @@ class Harness:
                 "id": "V123",
                 "type": "modal",
                 "callback_id": callback_id,
-                "private_metadata": str(case_id),
+                "private_metadata": str(case_id) if metadata is None else metadata,
                 "state": {"values": values},
             },
         }
