@@ -381,7 +381,14 @@ BUTTON_STYLE: dict[str, str] = {
 }
 
 # Blocks `_fit_budget` may drop, in this order, if a card is ever over MAX_TOTAL_TEXT.
-_OPTIONAL_BLOCKS = ("thread", "earlier", "suggestion_3", "suggestion_2", "routing")
+_OPTIONAL_BLOCKS = (
+    "thread",
+    "earlier",
+    "suggestion_3",
+    "suggestion_2",
+    "routing",
+    "saved_replies",
+)
 
 
 def _mrkdwn(text: str) -> dict[str, Any]:

@@ -26,6 +26,9 @@ TAGS_CALLBACK = "edit_tags"
 TAGS_INPUT_MAX = 400
 TAGS_SHOWN = 20
 MANAGERS_SHOWN = 10
+# The picker's option texts count towards the card's combined text (msg_blocks_too_long):
+# a long list would crowd out the post, the thread and the suggestions, or fail the card.
+PICKER_TEXT_BUDGET = 1500
 CLOSED_STATES = frozenset({CaseState.APPROVED, CaseState.PUBLISHED, CaseState.DISMISSED})
 
 
@@ -97,14 +100,17 @@ def _saved_reply_picker(view: CaseView) -> dict[str, Any] | None:
     case = view.case
     if case.state not in USE_REPLY_STATES or case.intent == Intent.SPAM:
         return None
-    options = [
-        {
-            "text": _plain_text(plain(choice.title, limit=MAX_OPTION_TEXT) or choice.id),
-            "value": saved_reply_value(case.id, choice.id),
-        }
-        for choice in view.saved_replies
-        if len(saved_reply_value(case.id, choice.id)) <= MAX_OPTION_VALUE
-    ][:MAX_OPTIONS]
+    options: list[dict[str, Any]] = []
+    spent = 0
+    for choice in view.saved_replies:  # the department's own first
+        value = saved_reply_value(case.id, choice.id)
+        label = plain(choice.title, limit=MAX_OPTION_TEXT) or choice.id
+        if len(value) > MAX_OPTION_VALUE:
+            continue
+        if len(options) == MAX_OPTIONS or spent + len(label) > PICKER_TEXT_BUDGET:
+            break  # the rest stay reachable with `/care saved` and `/care reply N :id`
+        spent += len(label)
+        options.append({"text": _plain_text(label), "value": value})
     if not options:
         return None
     return {
