@@ -129,3 +129,21 @@ def test_a_long_saved_reply_list_does_not_crowd_the_case_off_the_slack_card() ->
     picker = next(b for b in card["blocks"] if b["block_id"] == "saved_replies")["accessory"]
     assert picker["options"][0]["value"] == "42:r0"
     assert 1 <= len(picker["options"]) < 80
+
+
+def test_the_tag_fields_list_every_tag_uncut() -> None:
+    """Saving a tag field sets the tags to what it lists: a cut list would drop tags."""
+    from bot.errors import Refusal
+    from handlers.slack_desk import tags_modal
+
+    tags = [f"tag-number-{n:02d}-with-a-long-name" for n in range(16)]
+    view = replace(tc.make_view(tc.make_case(CaseState.CLAIMED)), tags=tags)
+    card = teams_cards.case_card(view, now=tc.NOW)
+    field = tc.by_id(card, "tags")
+    assert field["value"].split() == tags and len(field["value"]) <= field["maxLength"]
+
+    element = tags_modal(7, tags)["blocks"][0]["element"]
+    assert element["initial_value"].split() == tags
+    assert len(element["initial_value"]) <= element["max_length"] <= 3000
+    with pytest.raises(Refusal, match="too many tags to edit in a form"):
+        tags_modal(7, [f"t{n:03d}-{'x' * 34}" for n in range(80)])
