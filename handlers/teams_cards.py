@@ -119,6 +119,10 @@ VERBS = (
     "saved_reply",
     "tag",
 )
+# Input ids are unique per card, so a verb whose form can sit next to another form with
+# the same field has its own id; handlers.teams reads it back as the usual field.
+INPUT_ID = {"hide": "hide_reason", "reply_private": "private_text"}
+INPUT_FIELD = {"hide": "reason", "reply_private": "reply_text"}
 # card_actions() speaks in Slack action ids; these are their Teams verbs.
 VERB = {
     "reply_private": "reply_private",
@@ -382,6 +386,7 @@ def _edit_action(view: CaseView, *, private: bool = False) -> Card:
     hint = "Posted publicly as the brand once a manager approves it. "
     if private:
         via = private_channel(case.network)
+        field["id"] = INPUT_ID["reply_private"]  # Edit reply may sit on the same card
         field["label"] = "Private message"
         field["placeholder"] = "Write the private message…"
         intro = (
@@ -423,7 +428,7 @@ def _reason_action(action_id: str, case_id: int) -> Card:
     body = [
         {
             "type": "Input.Text",
-            "id": "reason",
+            "id": INPUT_ID.get(VERB[action_id], "reason"),
             "label": question,
             "isMultiline": True,
             "maxLength": REASON_MAX_LENGTH,

@@ -147,3 +147,15 @@ def test_the_tag_fields_list_every_tag_uncut() -> None:
     assert len(element["initial_value"]) <= element["max_length"] <= 3000
     with pytest.raises(Refusal, match="too many tags to edit in a form"):
         tags_modal(7, [f"t{n:03d}-{'x' * 34}" for n in range(80)])
+
+
+@pytest.mark.parametrize("network", ["facebook", "instagram"])
+@pytest.mark.parametrize("state", STATES)
+def test_teams_meta_card_input_ids_are_unique(network: str, state: CaseState) -> None:
+    """Dismiss, Reject and Hide comment each ask a reason, Edit reply and Reply privately
+    each a text, on the same card: every Input.* needs its own id (Teams merges inputs
+    into the action's data by id, and a card with duplicate ids is invalid)."""
+    view = everything(tc.make_view(tc.make_case(state)), "x", network)
+    view = replace(view, case=replace(view.case, hidden_state=None, draft_private=False))
+    card = teams_cards.case_card(view, now=tc.NOW)
+    tc.assert_card_valid(card, view.case.id)
