@@ -491,6 +491,12 @@ class TeamsHandlers:
         return web.Response(status=200)
 
     def _current_card(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        if "case" not in data:
+            # "Claim next" names no case; its first delivery said which one it claimed.
+            return notice_card(
+                "Already done: Teams sent this click twice and it was handled once."
+                " `care queue` shows the cases you hold."
+            )
         try:
             return self.surface._case_card(self.service.view(case_of(data)))
         except Refusal as refusal:

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.models import CaseState, Mention
 from tests.conftest import START
-from tests.fakes.teams import find_action
+from tests.fakes.teams import card_action, find_action
 from tests.test_desk_teams import teams  # noqa: F401  (the fixture)
 from tests.test_teams import MANAGER, MEMBER, Teams
 from tests.test_teams_cards import by_id
@@ -78,3 +78,33 @@ def test_hide_and_private_reply_from_the_teams_card_use_their_own_fields(
     assert status == 200 and answer["statusCode"] == 200
     case = teams.runtime.service.get_case(case_id)
     assert case.draft_private and case.draft_text is not None and text in case.draft_text
+
+
+def test_a_retried_claim_next_invoke_claims_once_and_still_says_what_was_claimed(
+    teams: Teams,  # noqa: F811
+) -> None:
+    """Teams retries an invoke it got no answer to in time: the retry must not claim a
+    second case, and the person must not be shown an error for a click that worked."""
+    first = _facebook_case(teams)
+    card = teams.card_message()
+    invoke = card_action(
+        "claim_next",
+        {},
+        conversation_id=card.conversation_id,
+        reply_to_id=card.id,
+        service_url=teams.url,
+        **MEMBER,
+    )
+    status, answer = teams.post(invoke)
+    assert status == 200 and f"#{first}" in json.dumps(answer["value"], ensure_ascii=False)
+    assert teams.runtime.service.get_case(first).state is CaseState.CLAIMED
+    claims = teams.runtime.service.store.scalar("SELECT count(*) FROM audit WHERE action = 'claim'")
+
+    status, again = teams.post(invoke)  # the same delivery once more
+    assert status == 200
+    shown = json.dumps(again["value"], ensure_ascii=False)
+    assert "does not name a case" not in shown and '"id": "refusal"' not in shown
+    assert (
+        teams.runtime.service.store.scalar("SELECT count(*) FROM audit WHERE action = 'claim'")
+        == claims
+    )
