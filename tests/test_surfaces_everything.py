@@ -159,3 +159,21 @@ def test_teams_meta_card_input_ids_are_unique(network: str, state: CaseState) ->
     view = replace(view, case=replace(view.case, hidden_state=None, draft_private=False))
     card = teams_cards.case_card(view, now=tc.NOW)
     tc.assert_card_valid(card, view.case.id)
+
+
+@pytest.mark.parametrize("network", ["x", "facebook", "instagram"])
+@pytest.mark.parametrize("state", STATES)
+def test_teams_cards_keep_at_most_six_primary_buttons(network: str, state: CaseState) -> None:
+    """Teams shows six buttons on a card; more are cut off unless marked secondary (its
+    "…" menu). A grouped Facebook card has up to seven: the rarest go to the menu."""
+    view = everything(tc.make_view(tc.make_case(state)), "x", network)
+    view = replace(view, case=replace(view.case, hidden_state=None, draft_private=False))
+    view = replace(view, grouped=[tc.GroupedCase(100 + n, f"fan{n}", "new") for n in range(3)])
+    card = teams_cards.case_card(view, now=tc.NOW)
+    actions = card.get("actions", [])
+    primary = [a["id"] for a in actions if a.get("mode") != "secondary"]
+    assert len(primary) <= 6, primary
+    # Nothing is dropped: every action of the state is still on the card.
+    expected = [*slack_cards.card_actions(view.case), "dismiss_group"]
+    assert [a["id"] for a in actions] == expected
+    assert all(a["id"] in ("hide_comment", "reassign") for a in actions if a.get("mode"))
