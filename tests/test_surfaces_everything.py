@@ -177,3 +177,12 @@ def test_teams_cards_keep_at_most_six_primary_buttons(network: str, state: CaseS
     expected = [*slack_cards.card_actions(view.case), "dismiss_group"]
     assert [a["id"] for a in actions] == expected
     assert all(a["id"] in ("hide_comment", "reassign") for a in actions if a.get("mode"))
+
+
+def test_every_teams_verb_has_a_handler() -> None:
+    """A verb a card can carry that `perform` does not know would be refused as unknown."""
+    from bot import actions
+
+    handled = set(actions._ACTIONS) | set(actions.ANSWERED_VERBS)
+    assert set(teams_cards.VERBS) <= handled, set(teams_cards.VERBS) - handled
+    assert set(teams_cards.VERB.values()) <= set(teams_cards.VERBS)
