@@ -186,3 +186,19 @@ def test_every_teams_verb_has_a_handler() -> None:
     handled = set(actions._ACTIONS) | set(actions.ANSWERED_VERBS)
     assert set(teams_cards.VERBS) <= handled, set(teams_cards.VERBS) - handled
     assert set(teams_cards.VERB.values()) <= set(teams_cards.VERBS)
+
+
+@pytest.mark.parametrize("state", [CaseState.NEW, CaseState.CLAIMED, CaseState.FAILED])
+def test_an_instagram_mention_elsewhere_offers_no_button_that_always_refuses(
+    state: CaseState,
+) -> None:
+    """An @mention in someone else's caption can be neither answered privately nor hidden
+    (bot.meta_rules.elsewhere_reason): its card must not offer buttons that only refuse."""
+    case = sc.make_case(state, network="instagram", mention_id="mention:17900000000000001")
+    view = sc.make_view(case)
+    slack_ids = slack_cards.card_actions(case)
+    teams_ids = [a["id"] for a in teams_cards.case_card(view, now=tc.NOW).get("actions", [])]
+    for ids in (slack_ids, teams_ids):
+        assert "reply_private" not in ids and "hide_comment" not in ids, ids
+    comment = replace(case, mention_id="17900000000000002")
+    assert {"reply_private", "hide_comment"} <= set(slack_cards.card_actions(comment))
