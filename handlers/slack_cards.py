@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from bot.bulk import untouched
 from bot.commands import ApprovalPrompt
-from bot.meta_rules import META_NETWORKS, private_channel
+from bot.meta_rules import ELSEWHERE_PREFIX, META_NETWORKS, private_channel
 from bot.models import Case, CaseState, Intent, Priority, network_name, shows_handle
 from bot.reports import format_duration
 from bot.views import CaseView
@@ -381,7 +381,14 @@ BUTTON_STYLE: dict[str, str] = {
 }
 
 # Blocks `_fit_budget` may drop, in this order, if a card is ever over MAX_TOTAL_TEXT.
-_OPTIONAL_BLOCKS = ("thread", "earlier", "suggestion_3", "suggestion_2", "routing")
+_OPTIONAL_BLOCKS = (
+    "thread",
+    "earlier",
+    "suggestion_3",
+    "suggestion_2",
+    "routing",
+    "saved_replies",
+)
 
 
 def _mrkdwn(text: str) -> dict[str, Any]:
@@ -529,7 +536,9 @@ def card_actions(case: Case, *, draft_shown: bool = True) -> list[str]:
     if case.intent == Intent.SPAM and "dismiss" in actions:
         actions.remove("dismiss")
         actions.insert(0, "dismiss")
-    if case.network in META_NETWORKS:
+    # An Instagram @mention on someone else's post is no comment of the brand's: Meta
+    # takes neither a private reply nor a hide for it (bot.meta_rules.elsewhere_reason).
+    if case.network in META_NETWORKS and not case.mention_id.startswith(ELSEWHERE_PREFIX):
         if case.state in PRIVATE_REPLY_STATES and not case.draft_private:
             after = "edit_reply" if "edit_reply" in actions else "claim"
             actions.insert(actions.index(after) + 1 if after in actions else 0, "reply_private")

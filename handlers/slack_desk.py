@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.errors import Refusal
 from bot.models import CaseState, Intent
 from bot.views import CaseView
 from handlers.slack_cards import (
@@ -24,8 +25,12 @@ SAVED_REPLY_ACTION = "saved_reply"
 TAGS_ACTION = "edit_tags"
 TAGS_CALLBACK = "edit_tags"
 TAGS_INPUT_MAX = 400
+SLACK_INPUT_MAX = 3000  # plain_text_input's own ceiling
 TAGS_SHOWN = 20
 MANAGERS_SHOWN = 10
+# The picker's option texts count towards the card's combined text (msg_blocks_too_long):
+# a long list would crowd out the post, the thread and the suggestions, or fail the card.
+PICKER_TEXT_BUDGET = 1500
 CLOSED_STATES = frozenset({CaseState.APPROVED, CaseState.PUBLISHED, CaseState.DISMISSED})
 
 
@@ -97,14 +102,17 @@ def _saved_reply_picker(view: CaseView) -> dict[str, Any] | None:
     case = view.case
     if case.state not in USE_REPLY_STATES or case.intent == Intent.SPAM:
         return None
-    options = [
-        {
-            "text": _plain_text(plain(choice.title, limit=MAX_OPTION_TEXT) or choice.id),
-            "value": saved_reply_value(case.id, choice.id),
-        }
-        for choice in view.saved_replies
-        if len(saved_reply_value(case.id, choice.id)) <= MAX_OPTION_VALUE
-    ][:MAX_OPTIONS]
+    options: list[dict[str, Any]] = []
+    spent = 0
+    for choice in view.saved_replies:  # the department's own first
+        value = saved_reply_value(case.id, choice.id)
+        label = plain(choice.title, limit=MAX_OPTION_TEXT) or choice.id
+        if len(value) > MAX_OPTION_VALUE:
+            continue
+        if len(options) == MAX_OPTIONS or spent + len(label) > PICKER_TEXT_BUDGET:
+            break  # the rest stay reachable with `/care saved` and `/care reply N :id`
+        spent += len(label)
+        options.append({"text": _plain_text(label), "value": value})
     if not options:
         return None
     return {
@@ -118,15 +126,23 @@ def _saved_reply_picker(view: CaseView) -> dict[str, Any] | None:
 def tags_modal(case_id: int, tags: list[str]) -> dict[str, Any]:
     """`views.open` payload to edit a case's tags: the field lists them; what it lists
     on submit are the tags. Read `values["tags"]["tags_text"]["value"]`."""
+    current = " ".join(tags)
+    if len(current) > SLACK_INPUT_MAX:
+        # Cutting the list would remove every tag past the cut on save.
+        raise Refusal(
+            f"Case #{case_id} has too many tags to edit in a form;"
+            f" use `/care tag {case_id} +tag -tag`.",
+            code="too_long",
+        )
     element: dict[str, Any] = {
         "type": "plain_text_input",
         "action_id": "tags_text",
-        "max_length": TAGS_INPUT_MAX,
+        # Room for every current tag (the field lists them all) plus a few more.
+        "max_length": min(SLACK_INPUT_MAX, max(TAGS_INPUT_MAX, len(current) + TAGS_INPUT_MAX)),
         "placeholder": _plain_text("refund lost-bag", emoji=False),
     }
-    current = " ".join(tags)
     if current:
-        element["initial_value"] = current[:TAGS_INPUT_MAX]
+        element["initial_value"] = current
     blocks: list[dict[str, Any]] = [
         {
             "type": "input",

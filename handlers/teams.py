@@ -40,6 +40,8 @@ from bot.ports import Clock, MessageRef
 from bot.service import CareService
 from bot.views import CaseView
 from handlers.teams_cards import (
+    INPUT_FIELD,
+    INPUT_ID,
     approval_prompt_card,
     attachment,
     card_bytes,
@@ -489,6 +491,12 @@ class TeamsHandlers:
         return web.Response(status=200)
 
     def _current_card(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        if "case" not in data:
+            # "Claim next" names no case; its first delivery said which one it claimed.
+            return notice_card(
+                "Already done: Teams sent this click twice and it was handled once."
+                " `care queue` shows the cases you hold."
+            )
         try:
             return self.surface._case_card(self.service.view(case_of(data)))
         except Refusal as refusal:
@@ -548,5 +556,8 @@ def _verb_and_data(activity: Activity) -> tuple[str, dict[str, Any]]:
     action = value.get("action")
     if not isinstance(action, dict):
         return "", {}
-    data = action.get("data")
-    return str(action.get("verb", "")), dict(data) if isinstance(data, dict) else {}
+    verb = str(action.get("verb", ""))
+    data = dict(action["data"]) if isinstance(action.get("data"), dict) else {}
+    if verb in INPUT_ID and INPUT_ID[verb] in data:
+        data[INPUT_FIELD[verb]] = data.pop(INPUT_ID[verb])
+    return verb, data

@@ -119,6 +119,12 @@ VERBS = (
     "saved_reply",
     "tag",
 )
+MAX_PRIMARY_ACTIONS = 6  # Teams' host config (maxActions)
+SECONDARY_FIRST = ("hide_comment", "reassign")  # the rarest buttons, to the "…" menu first
+# Input ids are unique per card, so a verb whose form can sit next to another form with
+# the same field has its own id; handlers.teams reads it back as the usual field.
+INPUT_ID = {"hide": "hide_reason", "reply_private": "private_text"}
+INPUT_FIELD = {"hide": "reason", "reply_private": "reply_text"}
 # card_actions() speaks in Slack action ids; these are their Teams verbs.
 VERB = {
     "reply_private": "reply_private",
@@ -382,6 +388,7 @@ def _edit_action(view: CaseView, *, private: bool = False) -> Card:
     hint = "Posted publicly as the brand once a manager approves it. "
     if private:
         via = private_channel(case.network)
+        field["id"] = INPUT_ID["reply_private"]  # Edit reply may sit on the same card
         field["label"] = "Private message"
         field["placeholder"] = "Write the private message…"
         intro = (
@@ -423,7 +430,7 @@ def _reason_action(action_id: str, case_id: int) -> Card:
     body = [
         {
             "type": "Input.Text",
-            "id": "reason",
+            "id": INPUT_ID.get(VERB[action_id], "reason"),
             "label": question,
             "isMultiline": True,
             "maxLength": REASON_MAX_LENGTH,
@@ -778,11 +785,25 @@ def case_card(
     group = _group_action(view)
     if group is not None:
         actions.append(group)
-    card = _card(body, actions)
+    card = _card(body, _fit_buttons(actions))
     mentions = teams_desk.vip_mention_entities(view)
     if mentions:
         card["msteams"] = {"entities": mentions}
     return _fit_size(card)
+
+
+def _fit_buttons(actions: list[Card]) -> list[Card]:
+    """Teams shows at most MAX_PRIMARY_ACTIONS buttons and cuts off the rest: past that,
+    the rarest ones move to its "…" menu (mode secondary) instead of disappearing."""
+    extra = len(actions) - MAX_PRIMARY_ACTIONS
+    for action_id in SECONDARY_FIRST:
+        if extra <= 0:
+            break
+        for action in actions:
+            if action.get("id") == action_id:
+                action["mode"] = "secondary"
+                extra -= 1
+    return actions
 
 
 def _fit_size(card: Card) -> Card:

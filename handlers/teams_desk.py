@@ -109,6 +109,8 @@ def desk_actions(view: CaseView) -> list[Card]:
     }
     if view.tags:
         field["value"] = " ".join(view.tags)
+        # The field lists every tag (saving removes what it does not list): never cut it.
+        field["maxLength"] = len(field["value"]) + TAGS_INPUT_MAX
     body = [
         field,
         _label(

@@ -211,7 +211,7 @@ def all_texts(card: dict[str, Any]) -> list[str]:
 
 # Blocks showing text the bot or staff wrote (routing reason, case note): real user
 # mentions such as "reassigned by <@U0LEAD>" stay live there, everything else is escaped.
-USER_MENTIONS_KEPT = ("routing", "note")
+USER_MENTIONS_KEPT = ("routing", "note", "hidden")
 
 
 MARKDOWN = ("*bold*", "_it_", "~s~", "`code`")
