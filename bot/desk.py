@@ -268,6 +268,10 @@ def saved_reply_values(
     # Facebook's "handle" is a page-scoped id: printed in a public reply it reads as
     # "@7391847239012345". There a reply notifies its author without an @, so both
     # variables greet by first name (or "there").
+    # Instagram gives a username and no name (the name is the username): a first name
+    # guessed from "acme_fan_2000" would greet "Acme", so a name that is the handle is none.
+    if author_name.strip() == handle.strip():
+        author_name = ""
     at_handle = f"@{handle}" if shows_handle(network) else (first_name(author_name) or "there")
     return {
         "first_name": first_name(author_name) or at_handle,
