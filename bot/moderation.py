@@ -97,6 +97,10 @@ class ModerationWorker:
         service = self.service
         now = service.clock.now()
         with service.store.write() as db:
+            if not service.outbox.holds(db, item.id):
+                # Our lease lapsed mid-call and another process took the request over:
+                # it records the outcome (hiding is idempotent), once.
+                return
             case = service._load(db, item.case_id)
             network = network_name(case.network)
             if error is None:

@@ -3,10 +3,19 @@ bulk and claim verbs on Facebook and Instagram cases."""
 
 from __future__ import annotations
 
-from bot import desk
+from datetime import timedelta
+
+import pytest
+
+from bot import audit, desk
 from bot.ai import safe_suggestions
 from bot.config import Config
-from tests.conftest import AGENT
+from bot.errors import PublishError
+from bot.moderation import DryRunModerator, ModerationWorker
+from bot.ports import FixedClock
+from bot.service import CareService
+from bot.store import Store
+from tests.conftest import AGENT, LEAD, new_case
 
 PSID = "7391847239012345"  # what a Facebook comment's author "handle" is: a page-scoped id
 
@@ -55,3 +64,66 @@ def test_an_instagram_username_is_not_taken_for_a_first_name(config: Config) -> 
     )
     assert values["first_name"] == "@acme_fan_2000"
     assert values["handle"] == "@acme_fan_2000"
+
+
+# ------------------------------------------------------------------ exactly-once hide
+
+
+class SlowModerator:
+    """Hides, but so slowly the first time that the lease lapses and `rival` (another
+    process's worker) takes the item over and finishes it meanwhile."""
+
+    def __init__(self, clock: FixedClock, lease: timedelta) -> None:
+        self.clock = clock
+        self.lease = lease
+        self.rival: ModerationWorker | None = None
+        self.calls: list[bool] = []
+
+    def set_hidden(self, network: str, comment_id: str, hidden: bool) -> None:
+        self.calls.append(hidden)
+        if self.rival is not None:
+            rival, self.rival = self.rival, None
+            self.clock.advance(self.lease.total_seconds() + 1)
+            assert rival.run_once()
+
+
+def _hide_taken_over(
+    config: Config, store: Store, clock: FixedClock, *, slow_fails: bool
+) -> tuple[CareService, int, SlowModerator]:
+    service = CareService(config, store, clock=clock)
+    other = CareService(config, store, clock=clock)
+    other.outbox.owner = "other-process"
+    case_id = new_case(service, network="facebook")
+    service.hide(LEAD, case_id, "posted a phone number")
+
+    moderator = SlowModerator(clock, service.outbox.lease)
+    moderator.rival = ModerationWorker(other, DryRunModerator(store, clock))
+
+    class Late(SlowModerator):
+        def set_hidden(self, network: str, comment_id: str, hidden: bool) -> None:
+            moderator.set_hidden(network, comment_id, hidden)
+            if slow_fails:
+                raise PublishError("(#100) permissions error", permanent=True)
+
+    assert ModerationWorker(service, Late(clock, service.outbox.lease)).run_once()
+    return service, case_id, moderator
+
+
+def _hide_trail(service: CareService, case_id: int) -> list[str]:
+    trail = [f"{r['action']}:{r['outcome']}" for r in service.audit_trail(case_id)]
+    return [t for t in trail if t.startswith("hide")]
+
+
+@pytest.mark.parametrize("slow_fails", [False, True])
+def test_a_hide_taken_over_by_another_process_is_recorded_once(
+    config: Config, store: Store, clock: FixedClock, slow_fails: bool
+) -> None:
+    service, case_id, moderator = _hide_taken_over(config, store, clock, slow_fails=slow_fails)
+    assert moderator.calls == [True]  # the rival's call went to the dry-run moderator
+    assert service.store.scalar("SELECT count(*) FROM dry_run_moderations") == 1
+    assert service.get_case(case_id).hidden_state == "hidden"
+    trail = _hide_trail(service, case_id)
+    # The process that lost its lease leaves the record to the one that took over:
+    # one hide_ok, no "could not hide" after the comment was hidden.
+    assert trail == ["hide:ok", "hide_ok:ok"]
+    assert audit.verify(service.store.db).ok
