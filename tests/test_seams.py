@@ -4,18 +4,22 @@ bulk and claim verbs on Facebook and Instagram cases."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot import audit, desk
 from bot.ai import safe_suggestions
-from bot.config import Config
+from bot.commands import run_command
+from bot.config import Config, parse_config
 from bot.errors import PublishError
 from bot.moderation import DryRunModerator, ModerationWorker
 from bot.ports import FixedClock
 from bot.service import CareService
 from bot.store import Store
 from tests.conftest import AGENT, LEAD, new_case
+from tests.test_desk import desk_data
 
 PSID = "7391847239012345"  # what a Facebook comment's author "handle" is: a page-scoped id
 
@@ -127,3 +131,57 @@ def test_a_hide_taken_over_by_another_process_is_recorded_once(
     # one hide_ok, no "could not hide" after the comment was hidden.
     assert trail == ["hide:ok", "hide_ok:ok"]
     assert audit.verify(service.store.db).ok
+
+
+# ------------------------------------------------------------------ saved replies, privately
+
+
+def _desk_service(tmp_path: Path, clock: FixedClock, **overrides: Any) -> CareService:
+    config = parse_config(desk_data(**overrides), base_dir=tmp_path)
+    return CareService(config, Store(tmp_path / "desk.db"), clock=clock)
+
+
+def test_a_saved_reply_as_an_instagram_private_reply_keeps_to_directs_1000_bytes(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    middle = "We are very sorry about your flight today. " * 30  # ~1,290 characters
+    service = _desk_service(
+        tmp_path,
+        clock,
+        saved_replies=[
+            {"id": "long", "title": "Long apology", "text": "Hi {first_name}! " + middle},
+            {"id": "dm", "title": "Ask for DM", "text": "Hi {first_name}, case {case}: {handle}"},
+        ],
+    )
+    case_id = new_case(
+        service, network="instagram", author_handle="maya_travels", author_name="maya_travels"
+    )
+    # Public, it fits Instagram's 2,200; as a Direct message it is over 1,000 bytes.
+    answer = run_command(service, AGENT, f"reply-private {case_id} :long")
+    assert not answer.ok and "1000" in answer.text.replace(",", "")
+    assert service.get_case(case_id).draft_text is None
+    answer = run_command(service, AGENT, f"reply {case_id} :long")
+    assert answer.ok, answer.text
+    draft = service.get_case(case_id).draft_text or ""
+    assert draft.startswith("Hi @maya_travels! We are very sorry")  # addressed: no prefix
+
+    other = new_case(
+        service, network="instagram", author_handle="maya_travels", author_name="maya_travels"
+    )
+    assert run_command(service, AGENT, f"reply-private {other} :dm").ok
+    private = service.get_case(other)
+    assert private.draft_private
+    assert private.draft_text == f"Hi @maya_travels, case {other}: @maya_travels"
+
+
+def test_a_saved_reply_on_facebook_greets_by_name_publicly_and_privately(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    service = _desk_service(tmp_path, clock)
+    public = new_case(service, network="facebook", author_handle=PSID, author_name="Jo Bloggs")
+    private = new_case(service, network="facebook", author_handle=PSID, author_name="Jo Bloggs")
+    assert run_command(service, AGENT, f"reply {public} :thanks").ok
+    assert run_command(service, AGENT, f"reply-private {private} :sorry").ok
+    assert service.get_case(public).draft_text == "Thanks Jo! Acme Air"
+    text = service.get_case(private).draft_text or ""
+    assert text.startswith("Hi Jo, we're sorry.") and PSID not in text
