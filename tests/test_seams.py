@@ -185,3 +185,29 @@ def test_a_saved_reply_on_facebook_greets_by_name_publicly_and_privately(
     assert service.get_case(public).draft_text == "Thanks Jo! Acme Air"
     text = service.get_case(private).draft_text or ""
     assert text.startswith("Hi Jo, we're sorry.") and PSID not in text
+
+
+# ------------------------------------------------------------------ grouping across networks
+
+
+def test_copies_group_per_network_so_one_card_never_mixes_x_and_facebook(
+    service: CareService,
+) -> None:
+    text = "@AcmeAir Boycott Acme Air, they lost my bag and never answered"
+    x_one = new_case(service, text, network="x", author_id="1", author_handle="one")
+    x_two = new_case(service, text, network="x", author_id="2", author_handle="two")
+    fb_one = new_case(service, text, network="facebook", author_id=PSID, author_handle=PSID)
+    fb_two = new_case(service, text, network="facebook", author_id="99", author_handle="99")
+    groups = {
+        r["id"]: r["group_id"]
+        for r in service.store.query("SELECT id, group_id FROM cases ORDER BY id")
+    }
+    # A reply on a card goes to its own network, and only Meta's comments can be hidden
+    # or answered privately (one per comment): a Facebook copy gets a Facebook card.
+    assert groups == {x_one: None, x_two: x_one, fb_one: None, fb_two: fb_one}
+    assert [g.case_id for g in service.view(x_one).grouped] == [x_two]
+
+    # "Dismiss" on the X card dismisses the X copy and leaves the Facebook ones alone.
+    service.dismiss(AGENT, x_one, "campaign")
+    states = [service.get_case(n).state.value for n in (x_one, x_two, fb_one, fb_two)]
+    assert states == ["dismissed", "dismissed", "new", "new"]
