@@ -216,3 +216,12 @@ def test_an_upgraded_sqlite_file_copies_to_postgresql_with_its_audit_chain(
         assert copied.scalar("SELECT count(*) FROM claim_events") == 1
     finally:
         copied.close()
+
+
+def test_a_previous_release_file_copies_to_postgresql_directly(
+    tmp_path: Path, config: Config, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "old.db"
+    _previous_release(str(database), monkeypatch)
+    copy_sqlite_to_postgres(database, postgres_url)  # upgrades the file, then copies it
+    _check_upgraded(config, postgres_url)
