@@ -70,8 +70,12 @@ class ModerationWorker:
         case = self.service.get_case(item.case_id)
         hidden = bool(item.payload.get("hidden"))
         comment_id = str(item.payload.get("comment_id") or case.mention_id)
+        # The case's comments (items queued before there was a list name the first only);
+        # hiding is idempotent, so a retry after a partial failure redoes them all.
+        comment_ids = [str(c) for c in item.payload.get("comment_ids") or [comment_id]]
         try:
-            self.moderator.set_hidden(case.network, comment_id, hidden)
+            for each in comment_ids:
+                self.moderator.set_hidden(case.network, each, hidden)
         except PublishError as exc:
             if self.health is not None:
                 if exc.outage:

@@ -26,6 +26,7 @@ from bot.classify import Classifier, OfflineClassifier
 from bot.config import Config
 from bot.errors import AlreadyDelivered, InvalidTransition, NotAllowed, Refusal, UnknownCase
 from bot.meta_rules import (
+    ELSEWHERE_PREFIX,
     MODERATE,
     elsewhere_reason,
     not_meta_reason,
@@ -1035,6 +1036,17 @@ class CareService:
             if check_only:
                 return case
             why = _required_reason(reason, "hide") if hidden else None
+            # Every comment of the case: a follow-up that joined it (the same person under
+            # the same post) may be the one with the personal data.
+            comments = [
+                str(r[0])
+                for r in db.execute(
+                    "SELECT id FROM mentions WHERE case_id = ? AND network = ?"
+                    " ORDER BY created_at, id",
+                    (case.id, case.network),
+                )
+                if not str(r[0]).startswith(ELSEWHERE_PREFIX)
+            ]
             db.execute(
                 "UPDATE cases SET hidden_state = ?, hidden_by = ?, hidden_reason = ?,"
                 " updated_at = ? WHERE id = ?",
@@ -1053,6 +1065,7 @@ class CareService:
                 action=action.value,
                 case_id=case.id,
                 detail={"comment_id": case.mention_id, "network": case.network}
+                | ({"comment_ids": comments} if len(comments) > 1 else {})
                 | ({"reason": why} if why else {}),
             )
             outbox.enqueue(
@@ -1062,7 +1075,7 @@ class CareService:
                 case_id=case.id,
                 # One comment's hide and unhide go out in the order they were asked for.
                 channel=f"moderate:{case.network}:{case.mention_id}",
-                payload={"comment_id": case.mention_id, "hidden": hidden},
+                payload={"comment_id": case.mention_id, "comment_ids": comments, "hidden": hidden},
             )
             queue_card(
                 db,

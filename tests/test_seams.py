@@ -18,7 +18,7 @@ from bot.moderation import DryRunModerator, ModerationWorker
 from bot.ports import FixedClock
 from bot.service import CareService
 from bot.store import Store
-from tests.conftest import AGENT, LEAD, new_case
+from tests.conftest import AGENT, LEAD, START, mention, new_case
 from tests.test_desk import desk_data
 
 PSID = "7391847239012345"  # what a Facebook comment's author "handle" is: a page-scoped id
@@ -211,3 +211,44 @@ def test_copies_group_per_network_so_one_card_never_mixes_x_and_facebook(
     service.dismiss(AGENT, x_one, "campaign")
     states = [service.get_case(n).state.value for n in (x_one, x_two, fb_one, fb_two)]
     assert states == ["dismissed", "dismissed", "new", "new"]
+
+
+# ------------------------------------------------------------------ hiding a conversation
+
+
+def test_hiding_a_case_hides_the_follow_up_comment_that_joined_it(service: CareService) -> None:
+    # Two comments by one person under the brand's post are one case (the conversation);
+    # the personal data is in the second. "Hide" on the card must not leave it on show.
+    first = mention(
+        "@AcmeAir my flight was delayed 3 hours",
+        network="facebook",
+        id="post_1_c1",
+        author_id=PSID,
+        author_handle=PSID,
+        conversation_id="post_1",
+    )
+    second = mention(
+        "my booking ref is QX7Y2Z and my phone 07700 900123, call me",
+        network="facebook",
+        id="post_1_c2",
+        author_id=PSID,
+        author_handle=PSID,
+        conversation_id="post_1",
+        created_at=START + timedelta(minutes=2),
+    )
+    [case_id] = service.ingest(first).case_ids
+    assert service.ingest(second).joined == 1
+    service.hide(LEAD, case_id, "posted a phone number")
+    ModerationWorker(service, DryRunModerator(service.store, service.clock)).drain()
+    hidden = service.store.query(
+        "SELECT comment_id FROM dry_run_moderations WHERE hidden = 1 ORDER BY comment_id"
+    )
+    assert [r["comment_id"] for r in hidden] == ["post_1_c1", "post_1_c2"]
+    assert service.get_case(case_id).hidden_state == "hidden"
+    assert _hide_trail(service, case_id) == ["hide:ok", "hide_ok:ok"]
+
+    # Shown again: both.
+    service.unhide(LEAD, case_id)
+    ModerationWorker(service, DryRunModerator(service.store, service.clock)).drain()
+    shown = service.store.query("SELECT comment_id FROM dry_run_moderations WHERE hidden = 0")
+    assert sorted(r["comment_id"] for r in shown) == ["post_1_c1", "post_1_c2"]
