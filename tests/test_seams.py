@@ -18,6 +18,7 @@ from bot.moderation import DryRunModerator, ModerationWorker
 from bot.ports import FixedClock
 from bot.service import CareService
 from bot.store import Store
+from integrations.meta_payloads import facebook_change
 from tests.conftest import AGENT, LEAD, START, mention, new_case
 from tests.test_desk import desk_data
 
@@ -252,3 +253,25 @@ def test_hiding_a_case_hides_the_follow_up_comment_that_joined_it(service: CareS
     ModerationWorker(service, DryRunModerator(service.store, service.clock)).drain()
     shown = service.store.query("SELECT comment_id FROM dry_run_moderations WHERE hidden = 0")
     assert sorted(r["comment_id"] for r in shown) == ["post_1_c1", "post_1_c2"]
+
+
+def test_a_facebook_comment_meta_does_not_name_is_not_greeted_as_facebook(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    # Without `from` (Meta does not name everyone to the page) the comment has no name.
+    unnamed = facebook_change(
+        {
+            "item": "comment",
+            "verb": "add",
+            "comment_id": "post_9_c1",
+            "post_id": "post_9",
+            "message": "My flight was delayed 3 hours and nobody told us anything",
+            "created_time": int(START.timestamp()),
+        },
+        page_id="102030405060708",
+    )
+    assert unnamed is not None
+    service = _desk_service(tmp_path, clock)
+    [case_id] = service.ingest(unnamed).case_ids
+    assert run_command(service, AGENT, f"reply {case_id} :thanks").ok
+    assert service.get_case(case_id).draft_text == "Thanks there! Acme Air"
