@@ -26,9 +26,10 @@ from bot.classify import Classifier, OfflineClassifier
 from bot.config import Config
 from bot.errors import AlreadyDelivered, InvalidTransition, NotAllowed, Refusal, UnknownCase
 from bot.meta_rules import (
-    ELSEWHERE_PREFIX,
     MODERATE,
+    case_comments,
     elsewhere_reason,
+    last_hide_request,
     not_meta_reason,
     private_channel,
     private_reply_length_problem,
@@ -1023,7 +1024,13 @@ class CareService:
             if problem:
                 raise Refusal(problem, code="wrong_network")
             network = network_name(case.network)
-            if hidden and case.hidden_state in {"hiding", "hidden"}:
+            comments = case_comments(db, case.id, case.network)
+            if (
+                hidden
+                and case.hidden_state in {"hiding", "hidden"}
+                # A comment that joined the case since (the same person again) may be hid.
+                and set(comments) <= last_hide_request(db, case.id)
+            ):
                 raise Refusal(
                     f"The comment of case #{case.id} is already {case.hidden_state} on {network}.",
                     code="no_change",
@@ -1036,17 +1043,6 @@ class CareService:
             if check_only:
                 return case
             why = _required_reason(reason, "hide") if hidden else None
-            # Every comment of the case: a follow-up that joined it (the same person under
-            # the same post) may be the one with the personal data.
-            comments = [
-                str(r[0])
-                for r in db.execute(
-                    "SELECT id FROM mentions WHERE case_id = ? AND network = ?"
-                    " ORDER BY created_at, id",
-                    (case.id, case.network),
-                )
-                if not str(r[0]).startswith(ELSEWHERE_PREFIX)
-            ]
             db.execute(
                 "UPDATE cases SET hidden_state = ?, hidden_by = ?, hidden_reason = ?,"
                 " updated_at = ? WHERE id = ?",

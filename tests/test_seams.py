@@ -13,7 +13,8 @@ from bot import audit, desk
 from bot.ai import safe_suggestions
 from bot.commands import run_command
 from bot.config import Config, parse_config
-from bot.errors import PublishError
+from bot.errors import PublishError, Refusal
+from bot.models import Mention
 from bot.moderation import DryRunModerator, ModerationWorker
 from bot.ports import FixedClock
 from bot.service import CareService
@@ -275,3 +276,30 @@ def test_a_facebook_comment_meta_does_not_name_is_not_greeted_as_facebook(
     [case_id] = service.ingest(unnamed).case_ids
     assert run_command(service, AGENT, f"reply {case_id} :thanks").ok
     assert service.get_case(case_id).draft_text == "Thanks there! Acme Air"
+
+
+def test_a_comment_that_joins_a_hidden_case_can_be_hidden_too(service: CareService) -> None:
+    def comment(n: int, text: str) -> Mention:
+        return mention(
+            text,
+            network="facebook",
+            id=f"post_2_c{n}",
+            author_id=PSID,
+            author_handle=PSID,
+            conversation_id="post_2",
+            created_at=START + timedelta(minutes=n),
+        )
+
+    [case_id] = service.ingest(comment(1, "You are all useless liars, worst airline")).case_ids
+    service.hide(LEAD, case_id, "abuse")
+    worker = ModerationWorker(service, DryRunModerator(service.store, service.clock))
+    worker.drain()
+    # "Why did you hide my comment? Call me on ..." joins the hidden case.
+    assert service.ingest(comment(2, "why did you hide my comment?? call me 07700 900123")).joined
+    service.hide(LEAD, case_id, "posted a phone number")
+    worker.drain()
+    hidden = service.store.query("SELECT comment_id FROM dry_run_moderations WHERE hidden = 1")
+    assert "post_2_c2" in {r["comment_id"] for r in hidden}
+    # Nothing new to hide: refused as before.
+    with pytest.raises(Refusal, match="already hidden"):
+        service.hide(LEAD, case_id, "again")
