@@ -34,7 +34,7 @@ import prompts
 from bot import audit
 from bot.config import Config
 from bot.health import Health
-from bot.models import Intent, Priority, Sentiment
+from bot.models import Intent, Priority, Sentiment, shows_handle
 from bot.redact import redact
 from bot.service import CareService
 from bot.sla import first_response_due
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 AI = "ai"
 NEUTRAL_HANDLE = "customer"
+# The neutral address with the comma or colon after it, for networks that show no handle.
+_NEUTRAL_ADDRESS = re.compile(rf",?\s*@{NEUTRAL_HANDLE}\b[,:]?", re.I)
 # The per-mention cap covers what is sent as well as the answer: a Mastodon instance may
 # allow posts of 100,000 characters, a conversation gathers follow-ups. The start and the
 # end of a longer text are kept (~2,000 tokens in all).
@@ -141,7 +143,13 @@ def safe_suggestions(
     kept: list[str] = []
     for text in raw:
         text = " ".join(str(text).split())
-        text = re.sub(rf"@{NEUTRAL_HANDLE}\b", f"@{handle}", text, flags=re.I)
+        if shows_handle(network):
+            text = re.sub(rf"@{NEUTRAL_HANDLE}\b", f"@{handle}", text, flags=re.I)
+        else:
+            # Facebook's "handle" is a page-scoped id: "@7391847239012345" in a public
+            # reply. The reply sits under the comment and notifies its author anyway.
+            text = " ".join(_NEUTRAL_ADDRESS.sub("", text).split())
+            text = text[:1].upper() + text[1:]
         if starts_with_handle(network) and f"@{handle}".lower() not in text.lower():
             text = f"@{handle} {text}"
         problems = check_reply(

@@ -21,7 +21,16 @@ from sqlite_utils import Database
 from bot import audit
 from bot.config import Config
 from bot.desk_config import TAG, TAG_MAX, VARIABLE, SavedReply, TagRule, VipSection
-from bot.models import Actor, Case, Classification, Intent, Mention, Priority, shows_handle
+from bot.models import (
+    UNNAMED_FACEBOOK_AUTHOR,
+    Actor,
+    Case,
+    Classification,
+    Intent,
+    Mention,
+    Priority,
+    shows_handle,
+)
 from bot.routing import _keyword_pattern as keyword_pattern
 from bot.store import Store
 from bot.views import ManagerRef, SavedReplyChoice
@@ -268,6 +277,11 @@ def saved_reply_values(
     # Facebook's "handle" is a page-scoped id: printed in a public reply it reads as
     # "@7391847239012345". There a reply notifies its author without an @, so both
     # variables greet by first name (or "there").
+    # Instagram gives a username and no name (the name is the username): a first name
+    # guessed from "acme_fan_2000" would greet "Acme", so a name that is the handle is none;
+    # nor is the label of a Facebook author Meta does not name ("Hi Facebook").
+    if author_name.strip() in (handle.strip(), UNNAMED_FACEBOOK_AUTHOR):
+        author_name = ""
     at_handle = f"@{handle}" if shows_handle(network) else (first_name(author_name) or "there")
     return {
         "first_name": first_name(author_name) or at_handle,

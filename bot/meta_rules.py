@@ -8,6 +8,7 @@ approved on day 6 but publishable only on day 8 fails with the reason instead.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from sqlite_utils import Database
@@ -100,3 +101,26 @@ def private_reply_problem(
             f" {posted + PRIVATE_REPLY_WINDOW:%d %b %Y %H:%M} UTC). Reply publicly instead."
         )
     return None
+
+
+def case_comments(db: Database, case_id: int, network: str) -> list[str]:
+    """The comments a hide acts on: every one of the case, since a follow-up that joined
+    it (the same person under the same post) may be the one with the personal data."""
+    return [
+        str(row[0])
+        for row in db.execute(
+            "SELECT id FROM mentions WHERE case_id = ? AND network = ? ORDER BY created_at, id",
+            (case_id, network),
+        )
+        if not str(row[0]).startswith(ELSEWHERE_PREFIX)
+    ]
+
+
+def last_hide_request(db: Database, case_id: int) -> set[str]:
+    """The comments the case's latest hide or unhide request named."""
+    row = db.execute(
+        "SELECT payload FROM outbox WHERE kind = ? AND case_id = ? ORDER BY id DESC LIMIT 1",
+        (MODERATE, case_id),
+    ).fetchone()
+    payload = json.loads(row[0]) if row else {}
+    return {str(c) for c in payload.get("comment_ids") or [payload.get("comment_id")] if c}

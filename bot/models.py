@@ -76,6 +76,9 @@ def network_name(network: str) -> str:
 # Networks whose author "handle" is an opaque id nobody would recognise (Facebook gives
 # apps a page-scoped user id, no username): cards show the name alone.
 NETWORKS_WITHOUT_HANDLES = frozenset({"facebook"})
+# The label a source gives a person the network does not name (Facebook without `from`):
+# shown on cards, never used as their name in a reply.
+UNNAMED_FACEBOOK_AUTHOR = "Facebook user"
 
 
 def shows_handle(network: str) -> bool:

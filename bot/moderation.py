@@ -70,8 +70,12 @@ class ModerationWorker:
         case = self.service.get_case(item.case_id)
         hidden = bool(item.payload.get("hidden"))
         comment_id = str(item.payload.get("comment_id") or case.mention_id)
+        # The case's comments (items queued before there was a list name the first only);
+        # hiding is idempotent, so a retry after a partial failure redoes them all.
+        comment_ids = [str(c) for c in item.payload.get("comment_ids") or [comment_id]]
         try:
-            self.moderator.set_hidden(case.network, comment_id, hidden)
+            for each in comment_ids:
+                self.moderator.set_hidden(case.network, each, hidden)
         except PublishError as exc:
             if self.health is not None:
                 if exc.outage:
@@ -97,6 +101,10 @@ class ModerationWorker:
         service = self.service
         now = service.clock.now()
         with service.store.write() as db:
+            if not service.outbox.holds(db, item.id):
+                # Our lease lapsed mid-call and another process took the request over:
+                # it records the outcome (hiding is idempotent), once.
+                return
             case = service._load(db, item.case_id)
             network = network_name(case.network)
             if error is None:

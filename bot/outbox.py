@@ -225,6 +225,11 @@ class Outbox:
         )
         return self._held(cursor.rowcount, item_id)
 
+    def holds(self, db: Database, item_id: int) -> bool:
+        """Whether this process still holds the item (its lease was not taken over)."""
+        row = db.execute(f"SELECT 1 FROM outbox WHERE id = ? AND {_HELD}", (item_id, self.owner))
+        return self._held(1 if row.fetchone() else 0, item_id)
+
     @staticmethod
     def _held(rowcount: int, item_id: int) -> bool:
         if rowcount:

@@ -24,7 +24,8 @@ from bot.store import Store
 T = TypeVar("T")
 
 # Near-duplicates (retweet storms, copy-paste campaigns) arriving within this window are
-# grouped on the first one's card while it is still unclaimed.
+# grouped on the first one's card while it is still unclaimed. Per network: a card's reply,
+# hide and private reply act on its own network's post, and its copies are listed by handle.
 GROUP_WINDOW = timedelta(minutes=30)
 _HANDLE_OR_URL = re.compile(r"^rt\s+@\w+:?|@\w+|https?://\S+|[^\w\s]", re.UNICODE)
 
@@ -212,8 +213,8 @@ class IngestPipeline:
         if print_ is not None:
             row = db.execute(
                 "SELECT id FROM cases WHERE department = ? AND fingerprint = ? AND group_id IS NULL"
-                " AND state = 'new' AND created_at >= ? ORDER BY id LIMIT 1",
-                (dept.id, print_, (now - GROUP_WINDOW).isoformat()),
+                " AND network = ? AND state = 'new' AND created_at >= ? ORDER BY id LIMIT 1",
+                (dept.id, print_, mention.network, (now - GROUP_WINDOW).isoformat()),
             ).fetchone()
             leader = int(row[0]) if row else None
         cursor = db.execute(

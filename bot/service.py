@@ -27,7 +27,9 @@ from bot.config import Config
 from bot.errors import AlreadyDelivered, InvalidTransition, NotAllowed, Refusal, UnknownCase
 from bot.meta_rules import (
     MODERATE,
+    case_comments,
     elsewhere_reason,
+    last_hide_request,
     not_meta_reason,
     private_channel,
     private_reply_length_problem,
@@ -1022,7 +1024,13 @@ class CareService:
             if problem:
                 raise Refusal(problem, code="wrong_network")
             network = network_name(case.network)
-            if hidden and case.hidden_state in {"hiding", "hidden"}:
+            comments = case_comments(db, case.id, case.network)
+            if (
+                hidden
+                and case.hidden_state in {"hiding", "hidden"}
+                # A comment that joined the case since (the same person again) may be hid.
+                and set(comments) <= last_hide_request(db, case.id)
+            ):
                 raise Refusal(
                     f"The comment of case #{case.id} is already {case.hidden_state} on {network}.",
                     code="no_change",
@@ -1053,6 +1061,7 @@ class CareService:
                 action=action.value,
                 case_id=case.id,
                 detail={"comment_id": case.mention_id, "network": case.network}
+                | ({"comment_ids": comments} if len(comments) > 1 else {})
                 | ({"reason": why} if why else {}),
             )
             outbox.enqueue(
@@ -1062,7 +1071,7 @@ class CareService:
                 case_id=case.id,
                 # One comment's hide and unhide go out in the order they were asked for.
                 channel=f"moderate:{case.network}:{case.mention_id}",
-                payload={"comment_id": case.mention_id, "hidden": hidden},
+                payload={"comment_id": case.mention_id, "comment_ids": comments, "hidden": hidden},
             )
             queue_card(
                 db,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.models import Mention
+from bot.models import UNNAMED_FACEBOOK_AUTHOR, Mention
 
 FACEBOOK, INSTAGRAM = "facebook", "instagram"
 MENTION_PREFIX = "mention:"
@@ -164,7 +164,7 @@ def _facebook(
         id=item_id,
         author_id=who,
         author_handle=who,
-        author_name=name[:200] or "Facebook user",
+        author_name=name[:200] or UNNAMED_FACEBOOK_AUTHOR,
         text=_text(text),
         created_at=graph_time(created),
         in_reply_to_id=parent_id,
