@@ -136,7 +136,10 @@ def render_card(
         Text(reading, style="dim"),
     ]
     if view.grouped:
-        ids = ", ".join(f"#{g.case_id} @{g.handle}" for g in view.grouped[:10])
+        at = shows_handle(case.network)  # Facebook "handles" are page-scoped ids
+        ids = ", ".join(
+            f"#{g.case_id}" + (f" @{g.handle}" if at else "") for g in view.grouped[:10]
+        )
         parts.append(Text(f"{len(view.grouped)} similar mention(s) grouped here: {ids}"))
         waiting = untouched(view)
         if waiting:

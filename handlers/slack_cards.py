@@ -890,8 +890,12 @@ def _grouped_line(view: CaseView) -> str:
     """Near-duplicates grouped on this card: how many, and the first few by number."""
     if not view.grouped:
         return ""
+    # Copies group per network; where handles are page-scoped ids (Facebook), the number says it.
+    handles = shows_handle(view.case.network)
     shown = ", ".join(
-        f"#{g.case_id} @{escape_mrkdwn(g.handle, limit=40, max_lines=1)} ({g.state})"
+        f"#{g.case_id}"
+        + (f" @{escape_mrkdwn(g.handle, limit=40, max_lines=1)}" if handles else "")
+        + f" ({g.state})"
         for g in view.grouped[:GROUPED_SHOWN]
     )
     more = len(view.grouped) - GROUPED_SHOWN

@@ -583,8 +583,13 @@ def _grouped(view: CaseView) -> Card | None:
     runs: list[str | Card] = [
         f"🔗 {count} similar mention{'s' * (count != 1)} grouped here: ",
         ", ".join(
-            f"#{g.case_id} @{inert(g.handle, limit=GROUPED_HANDLE_CHARS, one_line=True)}"
-            f" ({_word(g.state)})"
+            f"#{g.case_id}"
+            + (
+                f" @{inert(g.handle, limit=GROUPED_HANDLE_CHARS, one_line=True)}"
+                if shows_handle(view.case.network)  # Facebook: page-scoped ids
+                else ""
+            )
+            + f" ({_word(g.state)})"
             for g in view.grouped[:GROUPED_SHOWN]
         ),
     ]

@@ -3,6 +3,7 @@ bulk and claim verbs on Facebook and Instagram cases."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,18 @@ def test_copies_group_per_network_so_one_card_never_mixes_x_and_facebook(
     # or answered privately (one per comment): a Facebook copy gets a Facebook card.
     assert groups == {x_one: None, x_two: x_one, fb_one: None, fb_two: fb_one}
     assert [g.case_id for g in service.view(x_one).grouped] == [x_two]
+    # A Facebook card lists its copies by number: their "handles" are page-scoped ids.
+    from handlers.slack_cards import case_card
+    from handlers.teams_cards import case_card as teams_card
+
+    now = service.clock.now()
+    for card in (
+        case_card(service.view(fb_one), now=now),
+        teams_card(service.view(fb_one), now=now),
+    ):
+        shown = json.dumps(card, ensure_ascii=False)
+        assert f"#{fb_two} (" in shown and "@99" not in shown
+    assert "@two" in json.dumps(case_card(service.view(x_one), now=now))
 
     # "Dismiss" on the X card dismisses the X copy and leaves the Facebook ones alone.
     service.dismiss(AGENT, x_one, "campaign")
