@@ -793,7 +793,7 @@ def case_card(
     card = _card(body, _fit_buttons(actions))
     mentions = teams_desk.vip_mention_entities(view)
     if mentions:
-        card["msteams"] = {"entities": mentions}
+        card["msteams"] = {**card.get("msteams", {}), "entities": mentions}
     return _fit_size(card)
 
 

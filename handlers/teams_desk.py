@@ -31,7 +31,8 @@ def desk_parts(view: CaseView) -> list[Card]:
     if view.tags:
         shown = " · ".join(inert(t, limit=40, one_line=True) for t in view.tags[:TAGS_SHOWN])
         parts.append(_rich("tag_list", "🏷️ Tags: ", shown, subtle=True))
-    if view.vip_managers:
+    open_case = view.case.state not in CLOSED_STATES
+    if view.vip_managers and open_case:  # as on Slack: a closed case calls nobody in
         parts.append(_vip_line(view))
     if view.case.state not in CLOSED_STATES:
         parts.append({"type": "ActionSet", "id": "desk", "actions": desk_actions(view)})
@@ -68,7 +69,7 @@ def vip_mention_entities(view: CaseView) -> list[Card]:
             "mentioned": {"id": m.teams, "name": _mention_name(m.name)},
         }
         for m in view.vip_managers
-        if m.teams
+        if m.teams and view.case.state not in CLOSED_STATES
     ]
 
 

@@ -300,6 +300,7 @@ def test_a_vip_card_on_teams_at_mentions_managers_who_have_a_teams_account(
     card = teams_card(view, now=START)
     [line] = [part for part in card["body"] if part.get("id") == "vip"]
     assert line["text"] == "⭐ VIP author — for <at>Ana Lead</at>, Bo"
+    assert card["msteams"]["width"] == "Full", "the card's own settings stay"
     assert card["msteams"]["entities"] == [
         {
             "type": "mention",
@@ -651,3 +652,14 @@ def test_classify_prints_the_tags_and_the_vip_priority(tmp_path: Path, capsys: A
     assert rows[0]["tags"] == ["late", "refund"]
     assert rows[1]["tags"] == ["vip"] and rows[1]["priority"] == "high"
     assert "vip author" in rows[1]["signals"]
+
+
+def test_a_closed_vip_case_calls_nobody_in_on_either_surface(service: CareService) -> None:
+    case_id = ingest(service, "@AcmeAir where is my bag", author_followers=60000)
+    service.dismiss(LEAD, case_id, "answered by phone")
+    view = service.view(case_id)
+    assert view.vip_managers, "still a VIP case"
+    teams = teams_card(view, now=START)
+    assert "VIP author" not in json.dumps(teams, ensure_ascii=False)
+    assert "entities" not in teams["msteams"]
+    assert "VIP author" not in json.dumps(case_card(view, now=START))
