@@ -93,7 +93,11 @@ _ACTIONS: dict[str, Callable[[CareService, Actor, int, Mapping[str, Any]], Case]
     "saved_reply": lambda s, a, c, d: desk_service.use_saved_reply(
         s, a, c, _text(d, "saved_reply")
     ),
-    "tag": lambda s, a, c, d: desk_service.set_tags(s, a, c, _text(d, "tags")).case,
+    "tag": lambda s, a, c, d: (
+        desk_service.set_tags(
+            s, a, c, _text(d, "tags"), shown=desk_service.shown_tags(d.get("shown"))
+        ).case
+    ),
 }
 
 

@@ -144,13 +144,40 @@ def change_tags(
     return service._act(actor, TAG_ACTION, ref, work)
 
 
-def set_tags(service: CareService, actor: Actor, ref: str | int, text: str) -> TagChange:
+def set_tags(
+    service: CareService,
+    actor: Actor,
+    ref: str | int,
+    text: str,
+    *,
+    shown: Sequence[str] | None = None,
+) -> TagChange:
     """From a card's tag field: the tags it lists, space or comma separated, are the
-    case's tags from now on (so removing a word removes the tag)."""
+    case's tags from now on (so removing a word removes the tag).
+
+    `shown`: the tags the field showed when it was opened. Then only what the person
+    changed is applied, so a tag someone else added meanwhile is kept."""
     words = text.replace(",", " ").split()
     add, _, bad = desk.parse_tag_changes(w.lstrip("+") for w in words)
     bad = [*bad, *(w for w in words if w.startswith("-"))]
-    return change_tags(service, actor, ref, bad=bad, exact=add)
+    if shown is None:
+        return change_tags(service, actor, ref, bad=bad, exact=add)
+    before = set(shown)
+    return change_tags(
+        service,
+        actor,
+        ref,
+        add=[t for t in add if t not in before],
+        remove=[t for t in shown if t not in set(add)],
+        bad=bad,
+    )
+
+
+def shown_tags(value: object) -> list[str] | None:
+    """The tags a form showed, as the surface carried them ("a,b"; "" for none)."""
+    if not isinstance(value, str):
+        return None
+    return [t for t in value.split(",") if t]
 
 
 def tag_command(service: CareService, actor: Actor, ref: str | int, words: list[str]) -> TagChange:

@@ -487,9 +487,14 @@ class SlackHandlers:
     async def on_tags_submitted(
         self, ack: AsyncAck, body: dict[str, Any], context: dict[str, Any]
     ) -> None:
+        metadata = str((body.get("view") or {}).get("private_metadata", ""))
+
         def work(actor: Actor, case_id: int, values: dict[str, Any]) -> object:
             text = values.get("tags", {}).get("tags_text", {}).get("value") or ""
-            return perform(self.service, actor, "tag", {"case": case_id, "tags": text})
+            data: dict[str, Any] = {"case": case_id, "tags": text}
+            if ":" in metadata:  # the tags the form showed (older forms carry none)
+                data["shown"] = metadata.partition(":")[2]
+            return perform(self.service, actor, "tag", data)
 
         await self._submitted("edit_tags", ack, body, context, "tags", work)
 

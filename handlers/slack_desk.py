@@ -159,4 +159,7 @@ def tags_modal(case_id: int, tags: list[str]) -> dict[str, Any]:
     title = f"Tags of case #{case_id}"
     if len(title) > 24:
         title = "Tags"
-    return _modal(TAGS_CALLBACK, title, blocks, str(case_id), "Save tags")
+    # The tags shown ride along, so saving applies only this person's changes.
+    shown = ",".join(tags)
+    metadata = f"{case_id}:{shown}" if len(shown) < 2900 else str(case_id)
+    return _modal(TAGS_CALLBACK, title, blocks, metadata, "Save tags")

@@ -121,5 +121,6 @@ def desk_actions(view: CaseView) -> list[Card]:
             size="Small",
         ),
     ]
-    actions.append(_show_card("tags_show", "Tags", body, _execute("tag", "Save tags", case.id)))
+    save = _execute("tag", "Save tags", case.id, shown=",".join(view.tags))
+    actions.append(_show_card("tags_show", "Tags", body, save))
     return actions

@@ -128,12 +128,18 @@ def test_tags_from_the_card_overflow_modal_and_clear(harness: DeskHarness) -> No
     harness.choose("U0AGENT1", "edit_tags", f"edit:{case_id}")
     modal = harness.fake.wait_for("views.open")[0]["view"]
     modal = json.loads(modal) if isinstance(modal, str) else modal
-    assert modal["callback_id"] == "edit_tags" and modal["private_metadata"] == str(case_id)
+    # The form carries the tags it shows, so saving applies only this person's changes.
+    assert modal["callback_id"] == "edit_tags"
+    assert modal["private_metadata"] == f"{case_id}:late,refund"
     element = modal["blocks"][0]["element"]
     assert element["initial_value"] == "late refund"
 
     status, body = harness.submit_view(
-        "U0AGENT1", "edit_tags", case_id, {"tags": {"tags_text": {"value": "refund lost-bag"}}}
+        "U0AGENT1",
+        "edit_tags",
+        case_id,
+        {"tags": {"tags_text": {"value": "refund lost-bag"}}},
+        metadata=modal["private_metadata"],
     )
     assert status == 200 and "errors" not in body
     assert harness.service.view(case_id).tags == ["lost-bag", "refund"]
@@ -153,6 +159,31 @@ def test_tags_from_the_card_overflow_modal_and_clear(harness: DeskHarness) -> No
     harness.deliver()
     notes = [p["text"] for p in harness.fake.calls_to("chat.postMessage") if p.get("thread_ts")]
     assert "Tags +lost-bag -late by <@U0AGENT1>" in notes
+
+
+def test_a_tag_added_by_someone_else_while_the_form_was_open_is_kept(
+    harness: DeskHarness,
+) -> None:
+    from bot.commands import run_command
+    from bot.models import Actor
+
+    case_id = harness.ingest()
+    harness.choose("U0AGENT1", "edit_tags", f"edit:{case_id}")
+    modal = harness.fake.wait_for("views.open")[0]["view"]
+    modal = json.loads(modal) if isinstance(modal, str) else modal
+    # Meanwhile a colleague tags the case from the command line.
+    assert run_command(
+        harness.service, Actor("U0LEAD", team_id="T0ACME"), f"tag {case_id} +press"
+    ).ok
+    status, body = harness.submit_view(
+        "U0AGENT1",
+        "edit_tags",
+        case_id,
+        {"tags": {"tags_text": {"value": "refund lost-bag"}}},  # removed late, added lost-bag
+        metadata=modal["private_metadata"],
+    )
+    assert status == 200 and "errors" not in body
+    assert harness.service.view(case_id).tags == ["lost-bag", "press", "refund"]
 
 
 def test_a_vips_card_mentions_the_departments_managers(harness: DeskHarness) -> None:
