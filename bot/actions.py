@@ -31,6 +31,7 @@ VERBS = (
     "claim_next",  # "Claim next" with the queue answer (no case: the next one is picked)
     "reply_private",
     "hide",
+    "unhide",
     "saved_reply",
     "tag",
 )
@@ -89,6 +90,7 @@ _ACTIONS: dict[str, Callable[[CareService, Actor, int, Mapping[str, Any]], Case]
     ),
     "reply_private": lambda s, a, c, d: s.set_draft(a, c, _text(d, "reply_text"), private=True),
     "hide": lambda s, a, c, d: s.hide(a, c, _text(d, "reason")),
+    "unhide": lambda s, a, c, d: s.unhide(a, c),
     # The card's picker names a saved reply by id; its tag field lists the case's tags.
     "saved_reply": lambda s, a, c, d: desk_service.use_saved_reply(
         s, a, c, _text(d, "saved_reply")

@@ -61,7 +61,11 @@ BUTTONS = {
 
 def _meta_buttons(view: CaseView) -> list[str]:
     """Facebook/Instagram cases also offer Reply privately and Hide comment (as on Slack)."""
-    extra = [a for a in card_actions(view.case) if a in ("reply_private", "hide_comment")]
+    extra = [
+        a
+        for a in card_actions(view.case)
+        if a in ("reply_private", "hide_comment", "unhide_comment")
+    ]
     return [BUTTON_TEXT[a] for a in extra]
 
 

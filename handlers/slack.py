@@ -327,6 +327,7 @@ class SlackHandlers:
     def register(self, app: AsyncApp) -> None:
         for verb in ("claim", "submit", "retry"):
             app.action(verb)(self._simple_action(verb))
+        app.action("unhide_comment")(self._simple_action("unhide"))
         app.action(re.compile(r"^use_reply_[1-3]$"))(self.on_use_reply)
         app.action("approve")(self.on_approve)
         app.action("edit_reply")(self.on_edit_reply)

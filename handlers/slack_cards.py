@@ -352,6 +352,7 @@ ALL_ACTIONS = (
     "retry",
     "reply_private",
     "hide_comment",
+    "unhide_comment",
 )
 # Facebook/Instagram only: a private reply where a reply can be written, and hiding the
 # comment in any state (hiding answers nobody and closes nothing).
@@ -363,6 +364,7 @@ BUTTON_TEXT: dict[str, str] = {
     "claim": "Claim",
     "reply_private": "Reply privately",
     "hide_comment": "Hide comment",
+    "unhide_comment": "Unhide",
     "edit_reply": "Edit reply",
     "submit": "Submit for approval",
     "approve": "Approve",
@@ -514,6 +516,8 @@ def button(action_id: str, case: Case) -> dict[str, Any]:
             " you will be asked for a reason, which is logged on the card and audited.",
             "Hide",
         )
+    if action_id == "unhide_comment":
+        element["confirm"] = _confirm("Show the comment again?", "Everyone will see it.", "Show")
     return element
 
 
@@ -544,6 +548,8 @@ def card_actions(case: Case, *, draft_shown: bool = True) -> list[str]:
             actions.insert(actions.index(after) + 1 if after in actions else 0, "reply_private")
         if case.hidden_state not in {"hiding", "hidden"}:
             actions.append("hide_comment")
+        elif case.hidden_state == "hidden":
+            actions.append("unhide_comment")
     return actions
 
 

@@ -30,7 +30,7 @@ TAGS_SHOWN = 20
 MANAGERS_SHOWN = 10
 # The picker's option texts count towards the card's combined text (msg_blocks_too_long):
 # a long list would crowd out the post, the thread and the suggestions, or fail the card.
-PICKER_TEXT_BUDGET = 1500
+PICKER_TEXT_BUDGET = 1400  # leaves room for every button a busy Facebook card shows
 CLOSED_STATES = frozenset({CaseState.APPROVED, CaseState.PUBLISHED, CaseState.DISMISSED})
 
 

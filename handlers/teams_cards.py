@@ -116,11 +116,16 @@ VERBS = (
     "claim_next",
     "reply_private",
     "hide",
+    "unhide",
     "saved_reply",
     "tag",
 )
 MAX_PRIMARY_ACTIONS = 6  # Teams' host config (maxActions)
-SECONDARY_FIRST = ("hide_comment", "reassign")  # the rarest buttons, to the "…" menu first
+SECONDARY_FIRST = (
+    "hide_comment",
+    "unhide_comment",
+    "reassign",
+)  # the rarest buttons, to the "…" menu first
 # Input ids are unique per card, so a verb whose form can sit next to another form with
 # the same field has its own id; handlers.teams reads it back as the usual field.
 INPUT_ID = {"hide": "hide_reason", "reply_private": "private_text"}
@@ -129,6 +134,7 @@ INPUT_FIELD = {"hide": "reason", "reply_private": "reply_text"}
 VERB = {
     "reply_private": "reply_private",
     "hide_comment": "hide",
+    "unhide_comment": "unhide",
     "claim": "claim",
     "edit_reply": "edit",
     "submit": "submit",

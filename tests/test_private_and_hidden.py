@@ -413,6 +413,14 @@ def test_slack_hide_by_a_manager_and_refused_for_a_member(slack: Harness) -> Non
     card = json.dumps(slack.fake.calls_to("chat.update")[-1]["blocks"])
     assert "Comment hidden on Facebook (by <@U0LEAD>: abuse)" in card
     assert slack.state(case_id) is CaseState.NEW
+    # A hidden comment's card offers Unhide (no more Hide), as `/care unhide N` does.
+    assert '"unhide_comment"' in card and '"hide_comment"' not in card
+    slack.click("U0LEAD", "unhide_comment", str(case_id))
+    wait_until(lambda: slack.service.get_case(case_id).hidden_state == "unhiding")
+    assert slack.runtime.moderation_worker.drain() == 1
+    assert slack.service.get_case(case_id).hidden_state is None
+    moderations = slack.service.store.query("SELECT hidden FROM dry_run_moderations ORDER BY id")
+    assert [m["hidden"] for m in moderations] == [1, 0]
 
 
 def test_slack_hide_on_an_x_case_is_refused_with_the_reason(slack: Harness) -> None:
