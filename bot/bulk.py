@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from bot.cards import queue_card
 from bot.caselist import compact
+from bot.desk_service import tag_command
 from bot.errors import InvalidTransition, NotAllowed, Refusal, UnknownCase
 from bot.models import Actor, Case, CaseState
 from bot.service import CareService, _required_reason
@@ -25,7 +26,14 @@ from bot.views import CaseView
 from bot.workflow import STATE_WORDS, Action, Role, authorize, role_of
 
 # Past-tense words of the verbs a list may carry.
-DONE_WORDS = {"claim": "Claimed", "dismiss": "Dismissed", "reject": "Rejected"}
+DONE_WORDS = {
+    "claim": "Claimed",
+    "dismiss": "Dismissed",
+    "reject": "Rejected",
+    "hide": "Hiding the comments of",  # the outbox does it: "hiding", not "hid"
+    "unhide": "Showing again the comments of",
+    "tag": "Tagged",
+}
 CLOSED = frozenset({CaseState.PUBLISHED, CaseState.DISMISSED})
 
 
@@ -117,6 +125,12 @@ def _run_one(service: CareService, actor: Actor, verb: str, case_id: int, reason
         return service.dismiss(actor, case_id, reason)
     if verb == "reject":
         return service.reject(actor, case_id, reason)
+    if verb == "hide":
+        return service.hide(actor, case_id, reason)
+    if verb == "unhide":
+        return service.unhide(actor, case_id)
+    if verb == "tag":
+        return tag_command(service, actor, case_id, reason.split()).case
     raise ValueError(f"no bulk form of {verb!r}")
 
 

@@ -66,12 +66,14 @@ class CommandReply:
 
 
 # Commands that take a list or range of cases (`12,14,20-25`); each case on its own merits.
-LIST_COMMANDS = frozenset({"claim", "dismiss", "reject"})
+LIST_COMMANDS = frozenset({"claim", "dismiss", "reject", "hide", "unhide", "tag"})
 # Bound to exact words for one person: never more than one case at a time.
 SINGLE_ONLY = {
     "approve": "an approval is bound to the exact words of one reply; approve each case on"
     " its own, e.g. `{command} approve 12`.",
     "reply": "a reply is written to one person; name one case, e.g. `{command} reply 12 TEXT`.",
+    "reply-private": "a private reply is written to one person; name one case, e.g."
+    " `{command} reply-private 12 TEXT`.",
 }
 
 
@@ -252,8 +254,9 @@ def _list_command(
     except Refusal as refusal:
         service._audit_refusal(actor, name, refusal, ref=refs)
         raise
-    if name != "claim" and not reason.strip():
-        raise Refusal(f"Usage: {command} {name} N,N,N-M REASON", code="usage")
+    if name not in {"claim", "unhide"} and not reason.strip():
+        what = "+TAG -TAG" if name == "tag" else "REASON"
+        raise Refusal(f"Usage: {command} {name} N,N,N-M {what}", code="usage")
     outcome = run_list(service, actor, name, case_ids, reason)
     return CommandReply(outcome.summary(), ok=bool(outcome.done))
 

@@ -562,3 +562,42 @@ def test_slack_edit_reply_of_a_private_draft_opens_the_private_form(slack: Harne
     )
     case = slack.service.get_case(case_id)
     assert case.draft_text == "Thanks!" and case.draft_private
+
+
+def test_many_comments_are_hidden_with_one_command_each_on_its_own_merits(
+    service: CareService,
+) -> None:
+    """`/care hide 1-4 REASON`: the Facebook comments are hidden (audited each), the X post
+    is refused with the reason, one summary answer; `unhide` and `tag` take lists too."""
+    spam = [
+        new_case(
+            service,
+            f"You lost my bag {n} and nobody answers, call 07700 90012{n}",
+            network="facebook",
+            author_id=f"s{n}",
+        )
+        for n in range(3)
+    ]
+    x_post = new_case(service, "@AcmeAir my bag is lost", author_id="7", author_handle="bo")
+    answer = run_command(service, LEAD, f"hide {spam[0]}-{x_post} phone numbers in public")
+    assert answer.ok
+    assert answer.text.startswith(
+        f"Hiding the comments of 3 cases: #{spam[0]}–#{spam[-1]}. Reason: phone numbers in public."
+    )
+    assert f"Refused 1: #{x_post} was refused" in answer.text
+    assert [service.get_case(c).hidden_state for c in spam] == ["hiding"] * 3
+    assert moderation(service).drain() == 3
+    hides = service.store.query(
+        "SELECT case_id FROM audit WHERE action = 'hide' AND outcome = 'ok'"
+    )
+    assert sorted(r["case_id"] for r in hides) == spam
+
+    assert run_command(service, LEAD, f"unhide {spam[0]},{spam[1]}").ok
+    assert moderation(service).drain() == 2
+    assert [service.get_case(c).hidden_state for c in spam] == [None, None, "hidden"]
+
+    tagged = run_command(service, AGENT, f"tag {spam[0]}-{spam[-1]} +lost-bag")
+    assert tagged.ok and tagged.text.startswith("Tagged 3 cases")
+    assert all("lost-bag" in service.view(c).tags for c in spam)
+    refused = run_command(service, LEAD, f"reply-private {spam[0]},{spam[1]} Hi")
+    assert not refused.ok and "one case at a time" in refused.text
