@@ -624,12 +624,21 @@ class MetaInbox:
 def fetch_mentioned(graph: GraphClient, account_id: str, ref: MentionRef) -> Mapping[str, Any]:
     """The media or comment an Instagram @mention is in (Graph's mentioned_* fields)."""
     if ref.comment_id:
-        field = (
-            f"mentioned_comment.comment_id({ref.comment_id})"
-            f"{{id,text,timestamp,username,media{{id,permalink}}}}"
-        )
-        answer = graph.get(account_id, {"fields": field})
-        found = answer.get("mentioned_comment")
+        # `username` is an IG Comment field, but Meta's mentioned_comment reference lists
+        # only id, like_count, media, text, timestamp: if it refuses the field (#100), the
+        # comment is read without it rather than lost.
+        found = None
+        for who in ("username,", ""):
+            field = (
+                f"mentioned_comment.comment_id({ref.comment_id})"
+                f"{{id,text,timestamp,{who}media{{id,permalink}}}}"
+            )
+            try:
+                found = graph.get(account_id, {"fields": field}).get("mentioned_comment")
+                break
+            except GraphRefused as exc:
+                if not who or exc.code != 100:
+                    raise
     else:
         field = f"mentioned_media.media_id({ref.media_id}){{{IG_MEDIA_FIELDS}}}"
         answer = graph.get(account_id, {"fields": field})

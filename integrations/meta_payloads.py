@@ -25,6 +25,8 @@ from typing import Any
 
 from bot.models import UNNAMED_FACEBOOK_AUTHOR, Mention
 
+UNNAMED_INSTAGRAM_AUTHOR = "instagram-user"
+
 FACEBOOK, INSTAGRAM = "facebook", "instagram"
 MENTION_PREFIX = "mention:"
 NO_TEXT = "(no text: a photo, sticker or GIF)"
@@ -237,6 +239,10 @@ def instagram_media_mention(obj: Mapping[str, Any], ref: MentionRef) -> Mention:
         media = obj
         text, when = obj.get("caption"), obj.get("timestamp")
     handle = str(obj.get("username") or "")
+    if not handle and ref.comment_id is not None:
+        # Meta did not say who wrote the comment: it is answered under the comment all
+        # the same (POST /{ig-user}/mentions), without an @name.
+        handle = f"{UNNAMED_INSTAGRAM_AUTHOR}-{ref.comment_id}"
     if not handle:
         raise PayloadError("a mention without a username")
     author = _dict(obj.get("from"))

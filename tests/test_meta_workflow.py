@@ -121,3 +121,26 @@ def test_a_signed_delivery_the_bot_cannot_read_is_logged_not_silently_dropped(
         assert runtime.meta_inbox.drain() == 1
     assert "nothing to read: no changes with a value" in caplog.text
     assert runtime.service.queue("care") == []
+
+
+def test_an_instagram_comment_mention_is_read_even_if_meta_will_not_say_who_wrote_it(
+    runtime: Runtime, graph: FakeGraph
+) -> None:
+    """Meta's mentioned_comment reference does not list `username`: if it refuses the
+    field, the comment is read without it (and answered without an @name), not lost."""
+    from tests.fakes.meta import IG_ACCOUNT_ID, delivery, graph_error
+
+    other = graph.add_media("holiday pics", owner="lu", at=START)
+    comment = graph.add_ig_comment(other, "@acmeair where is my refund?", username="lu", at=START)
+    graph.queue(
+        "GET",
+        IG_ACCOUNT_ID,
+        400,
+        graph_error(100, "(#100) Tried accessing nonexisting field (username)"),
+    )
+    change = {"field": "mentions", "value": {"media_id": other, "comment_id": comment}}
+    assert deliver(runtime, delivery("instagram", IG_ACCOUNT_ID, [change]))[0] == 200
+    assert runtime.meta_inbox.drain() == 1
+    [case] = runtime.service.queue("care")
+    assert case.mention_id == f"mention:{other}:{comment}"
+    assert runtime.service.view(case.id).text == "@acmeair where is my refund?"
