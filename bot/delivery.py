@@ -7,8 +7,7 @@ event loop, a thread, or the demo), so tests step them deterministically.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import datetime
 
 from bot.cards import PUBLISH
@@ -27,19 +26,6 @@ log = logging.getLogger(__name__)
 
 
 MAX_PUBLISH_ATTEMPTS = 8
-
-
-@contextmanager
-def _released_on_error(service: CareService, item: OutboxItem) -> Iterator[None]:
-    """A bug or a surprise answer must not leave an item `sending` and block its channel:
-    it goes back to the queue with back-off, and the error is logged for a person."""
-    try:
-        yield
-    except Exception as exc:
-        log.exception("unexpected error on %s #%s; it will be retried", item.kind, item.id)
-        service.outbox.retry_later(
-            item.id, f"unexpected: {exc.__class__.__name__}: {exc}", backoff_seconds(item.attempts)
-        )
 
 
 class ChatWorker:
@@ -83,7 +69,7 @@ class ChatWorker:
         )
         if item is None:
             return False
-        with _released_on_error(self.service, item):
+        with self.service.outbox.released_on_error(item):
             return self._deliver(item)
 
     def _deliver(self, item: OutboxItem) -> bool:
@@ -230,7 +216,7 @@ class PublishWorker:
         if item is None:
             return False
         # Attempts are kept: the retry reconciles with X before it could post again.
-        with _released_on_error(self.service, item):
+        with self.service.outbox.released_on_error(item):
             return self._publish(item)
 
     def _publish(self, item: OutboxItem) -> bool:

@@ -50,13 +50,8 @@ class ModerationWorker:
         item = self.service.outbox.claim([MODERATE])
         if item is None:
             return False
-        try:
+        with self.service.outbox.released_on_error(item):
             self._moderate(item)
-        except Exception as exc:  # a bug must not leave the item `sending` forever
-            log.exception("unexpected error on moderate #%s; it will be retried", item.id)
-            self.service.outbox.retry_later(
-                item.id, f"unexpected: {exc.__class__.__name__}", backoff_seconds(item.attempts)
-            )
         return True
 
     def drain(self, limit: int = 1000) -> int:

@@ -17,7 +17,8 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -188,6 +189,21 @@ class Outbox:
             " WHERE id = ?",
             (json.dumps(result or {}), self.clock.now().isoformat(), item_id),
         )
+
+    @contextmanager
+    def released_on_error(self, item: OutboxItem) -> Iterator[None]:
+        """A bug or a surprise answer must not leave an item `sending` (blocking its
+        channel, or never done under a lease this living process keeps renewing): it goes
+        back to the queue with back-off, and the error is logged for a person."""
+        try:
+            yield
+        except Exception as exc:
+            log.exception("unexpected error on %s #%s; it will be retried", item.kind, item.id)
+            self.retry_later(
+                item.id,
+                f"unexpected: {exc.__class__.__name__}: {exc}",
+                backoff_seconds(item.attempts),
+            )
 
     def done(self, item_id: int, result: dict[str, Any] | None = None) -> None:
         with self.store.write() as db:

@@ -25,7 +25,7 @@ from typing import Any
 from bot.errors import CredentialRejected, DependencyUnreachable
 from bot.health import Health
 from bot.models import Mention
-from bot.outbox import META_DELIVERY, OutboxItem
+from bot.outbox import META_DELIVERY, OutboxItem, backoff_seconds
 from bot.ports import Clock
 from bot.service import CareService
 from integrations.meta_graph import (
@@ -506,17 +506,9 @@ class MetaInbox:
         item = self.service.outbox.claim([META_DELIVERY])
         if item is None:
             return False
-        try:
+        # Acknowledged to Meta already: a surprise (the database blinked) puts it back.
+        with self.service.outbox.released_on_error(item):
             self._work(item)
-        except Exception as exc:
-            # Acknowledged to Meta already: a surprise (the database blinked) must not leave
-            # it `sending` under a lease this living process keeps renewing, i.e. never read.
-            log.exception("meta webhook: unexpected error on delivery #%s; retrying", item.id)
-            self.service.outbox.retry_later(
-                item.id,
-                f"unexpected: {exc.__class__.__name__}",
-                min(300.0, 2.0**item.attempts),
-            )
         return True
 
     def _work(self, item: OutboxItem) -> None:
@@ -526,7 +518,7 @@ class MetaInbox:
             delay = (
                 exc.retry_after
                 if isinstance(exc, GraphRateLimited)
-                else min(300.0, 2.0**item.attempts)
+                else backoff_seconds(item.attempts)
             )
             if self.health is not None:
                 network = (
