@@ -97,10 +97,7 @@ class ChatWorker:
         except DeliveryError as exc:
             self._last_sent[item.channel] = self.clock.now()
             if self.health is not None:
-                if exc.outage:
-                    self.health.failed(self.surface.name, str(exc))
-                else:
-                    self.health.ok(self.surface.name)  # it answered; it refused one message
+                self.health.answered(self.surface.name, str(exc), outage=exc.outage)
             if exc.permanent:
                 log.error("giving up on %s (outbox #%s): %s", item.kind, item.id, exc)
                 with self.service.store.write() as db:
@@ -253,10 +250,7 @@ class PublishWorker:
                 reply = found
         except PublishError as exc:
             if self.health is not None:
-                if exc.outage:
-                    self.health.failed(case.network, str(exc))
-                else:
-                    self.health.ok(case.network)
+                self.health.answered(case.network, str(exc), outage=exc.outage)
             self._failed_attempt(item, case.id, exc, was_uncertain=was_uncertain)
             return True
         if self.health is not None:

@@ -90,6 +90,14 @@ class Health:
             dep.state, dep.last_failure, dep.last_error = FAILING, now, error
             dep.failures += 1
 
+    def answered(self, name: str, error: str, *, outage: bool) -> None:
+        """A call that raised: an outage counts against the dependency; a refusal of one
+        item (a message, a reply) is still an answer, so the dependency is up."""
+        if outage:
+            self.failed(name, error)
+        else:
+            self.ok(name)
+
     def snapshot(self) -> list[DependencyState]:
         with self._lock:
             return [DependencyState(**vars(d)) for d in self._deps.values()]

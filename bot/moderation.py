@@ -73,10 +73,7 @@ class ModerationWorker:
                 self.moderator.set_hidden(case.network, each, hidden)
         except PublishError as exc:
             if self.health is not None:
-                if exc.outage:
-                    self.health.failed(case.network, str(exc))
-                else:
-                    self.health.ok(case.network)
+                self.health.answered(case.network, str(exc), outage=exc.outage)
             # An outage or a throttle (Meta's last up to an hour) is waited out: giving up
             # would leave what a manager asked to hide on show. The cap is for the rest.
             gave_up = item.attempts >= MAX_MODERATION_ATTEMPTS and not exc.outage
