@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.actions import VERBS
 from bot.bulk import seen_upto, untouched
 from bot.commands import ApprovalPrompt
 from bot.digest import CaseLink, DepartmentFigures, Digest
@@ -101,25 +102,7 @@ SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.5"
 CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 MAX_CARD_BYTES = 80_000
-# The verbs of `Action.Execute`, as the invoke handler dispatches them.
-VERBS = (
-    "claim",
-    "use_reply",
-    "edit",
-    "submit",
-    "approve",
-    "reject",
-    "dismiss",
-    "reassign",
-    "retry",
-    "dismiss_group",
-    "claim_next",
-    "reply_private",
-    "hide",
-    "unhide",
-    "saved_reply",
-    "tag",
-)
+# The verbs of `Action.Execute` are the surface-neutral card verbs (bot.actions.VERBS).
 MAX_PRIMARY_ACTIONS = 6  # Teams' host config (maxActions)
 SECONDARY_FIRST = (
     "hide_comment",
