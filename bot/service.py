@@ -1284,11 +1284,7 @@ class CareService:
             case = self._load(db, case_id)
             self.outbox.finish(db, item_id, {"post_id": reply.post_id, "url": reply.url})
             if private_to is not None:
-                db.execute(
-                    "INSERT INTO private_replies (network, comment_id, case_id, post_id, sent_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (case.network, private_to, case_id, reply.post_id, now.isoformat()),
-                )
+                self._record_private_reply(db, case, private_to, reply.post_id, now)
             db.execute("UPDATE cases SET publish_uncertain_since = NULL WHERE id = ?", (case_id,))
             if case.state is not CaseState.APPROVED:
                 # Never expected (edits are refused while publishing), but a reply that is
@@ -1454,17 +1450,9 @@ class CareService:
             common = {"settled_by_hand": True, "outbox_id": item[0] if item else None}
             if outcome == "published" and case.draft_private:
                 # Meta allows one private reply per comment: this one counts.
-                answered = (json.loads(item[2] or "{}") if item else {}).get(
-                    "in_reply_to_id"
-                ) or db.execute(
-                    "SELECT id FROM mentions WHERE case_id = ? ORDER BY created_at DESC LIMIT 1",
-                    (case.id,),
-                ).fetchone()[0]
-                db.execute(
-                    "INSERT INTO private_replies (network, comment_id, case_id, post_id, sent_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (case.network, answered, case.id, post_id, now.isoformat()),
-                )
+                payload = json.loads(item[2] or "{}") if item else {}
+                answered = payload.get("in_reply_to_id") or self._reply_target(db, case)
+                self._record_private_reply(db, case, answered, str(post_id), now)
             if outcome == "published":
                 self._transition(
                     db,
@@ -1500,6 +1488,17 @@ class CareService:
             return self._load(db, case.id)
 
         return self._act(actor, "settle", ref, work)
+
+    @staticmethod
+    def _record_private_reply(
+        db: Database, case: Case, comment_id: str, post_id: str, now: datetime
+    ) -> None:
+        """The comment's one private reply (Meta allows one each) is spent."""
+        db.execute(
+            "INSERT INTO private_replies (network, comment_id, case_id, post_id, sent_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (case.network, comment_id, case.id, post_id, now.isoformat()),
+        )
 
     def uncertain_publishes(self) -> list[Case]:
         """Cases whose reply may be out unrecorded, oldest first (for health and reports)."""
