@@ -48,19 +48,21 @@ def _group_reason(data: Mapping[str, Any]) -> str:
     return _text(data, "group_reason") or _text(data, "reason")
 
 
-def _upto(data: Mapping[str, Any]) -> int | None:
-    """ "Dismiss all similar": the newest case the confirmation showed (None: no bound)."""
-    value = data.get("upto")
+def _number(value: object) -> int | None:
+    """A number as a surface carries it: an int, or a string of digits (not a bool)."""
     if isinstance(value, str) and value.isdigit():
-        value = int(value)
+        return int(value)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _upto(data: Mapping[str, Any]) -> int | None:
+    """ "Dismiss all similar": the newest case the confirmation showed (None: no bound)."""
+    return _number(data.get("upto"))
+
+
 def _position(data: Mapping[str, Any]) -> int:
-    value = data.get("n")
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3:
+    value = _number(data.get("n"))
+    if value is None or not 1 <= value <= 3:
         raise Refusal("This button does not name a suggested reply.", code="bad_payload")
     return value
 
@@ -105,10 +107,8 @@ _ACTIONS: dict[str, Callable[[CareService, Actor, int, Mapping[str, Any]], Case]
 
 def case_of(data: Mapping[str, Any]) -> int:
     """The case a button names (`case`: a number); a refusal if it names none."""
-    value = data.get("case")
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    value = _number(data.get("case"))
+    if value is None or value <= 0:
         raise Refusal("This button does not name a case.", code="bad_payload")
     return value
 

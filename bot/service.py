@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from sqlite_utils import Database
 
@@ -1518,8 +1519,6 @@ SYSTEM_ACTOR = Actor(user_id="socialcare", surface="system")
 def _post_id_from_url(url: str) -> str | None:
     """The post's id from its link: the last path segment (x.com/…/status/ID,
     bsky.app/…/post/RKEY, an instance's /@user/ID, a Graph comment id)."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         return None
