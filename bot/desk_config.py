@@ -46,9 +46,9 @@ class SavedReply(_Section):
     @field_validator("text")
     @classmethod
     def _known_variables(cls, value: str) -> str:
+        known = " ".join("{" + name + "}" for name in SAVED_REPLY_VARIABLES)
         unknown = [name for name in VARIABLE.findall(value) if name not in SAVED_REPLY_VARIABLES]
         if unknown:
-            known = " ".join("{" + name + "}" for name in SAVED_REPLY_VARIABLES)
             shown = ", ".join("{" + name + "}" for name in dict.fromkeys(unknown))
             raise ValueError(f"unknown variable(s) {shown}; saved replies may use {known}")
         # A brace outside a {variable} would reach the customer as typed ("{{brand}}",
@@ -57,7 +57,6 @@ class SavedReply(_Section):
         if "{" in stray or "}" in stray:
             at = next(i for i, ch in enumerate(stray) if ch in "{}")
             near = stray[max(0, at - 15) : at + 15]
-            known = " ".join("{" + name + "}" for name in SAVED_REPLY_VARIABLES)
             raise ValueError(
                 f"a {{ or }} that is not part of a {{variable}} (near {near!r});"
                 f" saved replies may use {known}"
